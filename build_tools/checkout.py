@@ -1,0 +1,234 @@
+"""What a source tree needs: read from its files, never from the machine.
+
+One place per fact: the venv and its python, the requirements file, the presets file and the
+build directory of a preset are computed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from build_tools.errors import BuildToolsError
+from build_tools.settings import Settings, read_toml_table
+
+PRESETS_FILE = "CMakeUserPresets.json"
+_CMAKE_MIN = re.compile(
+    r"cmake_minimum_required\s*\(\s*VERSION\s+(\d+)\.(\d+)(?:\.(\d+))?", re.IGNORECASE
+)
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A CMake source tree with a Python package: vLLM or the bundled example."""
+
+    root: Path
+    kind: str  # "vllm" or "cmake-python"
+    name: str  # the Python distribution name, e.g. "vllm" or "minivllm"
+    cmake_minimum: tuple[int, int, int]
+    venv_dir: Path
+    device: str
+
+    @property
+    def venv_python(self) -> Path:
+        scripts = "Scripts" if sys.platform == "win32" else "bin"
+        exe = "python.exe" if sys.platform == "win32" else "python"
+        return self.venv_dir / scripts / exe
+
+    def venv_tool(self, name: str) -> Path:
+        return self.venv_python.parent / name
+
+    @property
+    def presets_path(self) -> Path:
+        return self.root / PRESETS_FILE
+
+    @property
+    def requirements(self) -> Optional[Path]:
+        """The build requirements file for this checkout and device, if it has one."""
+        for candidate in requirements_candidates(self.device):
+            path = self.root / candidate
+            if path.is_file():
+                return path
+        return None
+
+    def default_build_dir(self, preset: str) -> Path:
+        return self.root / f"cmake-build-{preset}"
+
+
+def requirements_candidates(device: str) -> list[str]:
+    """Where build requirements have lived across vLLM releases, newest layout first."""
+    return [
+        f"requirements/build/{device}.txt",
+        "requirements/build.txt" if device == "cuda" else f"requirements/{device}-build.txt",
+        "requirements/build.txt",
+    ]
+
+
+def requirement_names(path: Path, _seen: Optional[set[Path]] = None) -> list[str]:
+    """Distribution names a requirements file asks for, following `-r` includes."""
+    seen = _seen if _seen is not None else set()
+    if path in seen or not path.is_file():
+        return []
+    seen.add(path)
+    names: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith(("-r ", "--requirement ")):
+            names += requirement_names(path.parent / line.split(None, 1)[1].strip(), seen)
+            continue
+        if line.startswith("-"):
+            continue
+        match = _REQ_NAME.match(line)
+        if match:
+            names.append(match.group(1))
+    return names
+
+
+def _project_name(root: Path) -> str:
+    project = read_toml_table(root / "pyproject.toml", "project")
+    name = project.get("name")
+    if isinstance(name, str) and name:
+        return name
+    if (root / "vllm").is_dir():
+        return "vllm"
+    return root.name
+
+
+def load(settings: Settings) -> Checkout:
+    """Read the checkout at `settings.source`, or say why it cannot be built."""
+    root = settings.source
+    if not root.is_dir():
+        raise BuildToolsError(
+            f"--source {root} is not a directory.",
+            "pass --source PATH pointing at a vLLM checkout (or omit it for the bundled example)",
+        )
+    cmakelists = root / "CMakeLists.txt"
+    if not cmakelists.is_file():
+        raise BuildToolsError(
+            f"{root} is not a CMake source tree: it has no CMakeLists.txt.",
+            "pass --source PATH pointing at the root of a vLLM checkout",
+        )
+    match = _CMAKE_MIN.search(cmakelists.read_text(encoding="utf-8", errors="replace"))
+    minimum = (
+        (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+        if match
+        else (3, 26, 0)
+    )
+    is_vllm = (root / "setup.py").is_file() and (root / "vllm").is_dir()
+    venv = Path(settings.venv).expanduser()
+    return Checkout(
+        root=root,
+        kind="vllm" if is_vllm else "cmake-python",
+        name=_project_name(root),
+        cmake_minimum=minimum,
+        venv_dir=venv if venv.is_absolute() else root / venv,
+        device=settings.device,
+    )
+
+
+def read_presets(path: Path) -> Optional[dict[str, Any]]:
+    """The parsed presets file, None if absent; invalid JSON names the file and position."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BuildToolsError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "it was left untouched.",
+            f"fix or remove {path}, then run again",
+        ) from None
+    if not isinstance(data, dict):
+        raise BuildToolsError(f"{path} does not hold a JSON object.", f"fix or remove {path}")
+    return data
+
+
+def find_preset(data: Optional[dict[str, Any]], kind: str, name: str) -> Optional[dict[str, Any]]:
+    for preset in (data or {}).get(kind, []) or []:
+        if isinstance(preset, dict) and preset.get("name") == name:
+            return preset
+    return None
+
+
+def preset_names(data: Optional[dict[str, Any]], kind: str = "configurePresets") -> list[str]:
+    return [
+        p["name"] for p in (data or {}).get(kind, []) or [] if isinstance(p, dict) and "name" in p
+    ]
+
+
+def build_dir(checkout: Checkout, preset: str, data: Optional[dict[str, Any]]) -> Path:
+    """The binaryDir of `preset` as CMake will expand it (ours: cmake-build-<preset>)."""
+    found = find_preset(data, "configurePresets", preset)
+    binary = found.get("binaryDir") if found else None
+    if not isinstance(binary, str) or not binary:
+        return checkout.default_build_dir(preset)
+    expanded = (
+        binary.replace("${sourceDir}", str(checkout.root))
+        .replace("${presetName}", preset)
+        .replace("${sourceDirName}", checkout.root.name)
+    )
+    path = Path(expanded)
+    return path if path.is_absolute() else checkout.root / path
+
+
+def normalize(name: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def site_packages(checkout: Checkout) -> Optional[Path]:
+    found = sorted(checkout.venv_dir.glob("lib/python*/site-packages")) or sorted(
+        checkout.venv_dir.glob("Lib/site-packages")
+    )
+    return found[0] if found else None
+
+
+def installed(checkout: Checkout) -> dict[str, Path]:
+    """Distributions in the checkout's venv: normalized name -> .dist-info dir (no subprocess)."""
+    site = site_packages(checkout)
+    if site is None:
+        return {}
+    found = {}
+    for info in site.glob("*.dist-info"):
+        found[normalize(info.name[: -len(".dist-info")].rsplit("-", 1)[0])] = info
+    return found
+
+
+def editable_source(dist_info: Path) -> Optional[Path]:
+    """The source directory of an editable install, from its direct_url.json (PEP 610)."""
+    try:
+        data = json.loads((dist_info / "direct_url.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = data.get("url", "")
+    if not data.get("dir_info", {}).get("editable") or not url.startswith("file://"):
+        return None
+    from urllib.parse import unquote, urlparse
+
+    return Path(unquote(urlparse(url).path))
+
+
+def venv_version(checkout: Checkout) -> Optional[tuple[int, int, int]]:
+    """The Python version recorded in the venv's pyvenv.cfg, if there is a venv."""
+    try:
+        text = (checkout.venv_dir / "pyvenv.cfg").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() in ("version_info", "version"):
+            parts = value.strip().split(".")
+            try:
+                return int(parts[0]), int(parts[1]), int(re.sub(r"\D.*", "", parts[2]) or 0)
+            except (ValueError, IndexError):
+                return None
+    return None

@@ -1,0 +1,223 @@
+"""The CMakeUserPresets.json we write: built from facts, merged into what the user has.
+
+Standard CMake presets (version 6), readable by plain `cmake --preset`. Each preset we write
+carries `vendor.vllm-build-tools.digest`, the digest of its own content: that is how a later run
+tells our untouched presets (regenerated in place) from presets a person wrote or edited
+(kept, unless --force). Pure: nothing here runs a command.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from build_tools.errors import BuildToolsError
+from build_tools.toolchain import Parallelism
+
+VENDOR = "vllm-build-tools"
+PRESETS_VERSION = 6
+BUILD_TYPES = {
+    "release": "Release",
+    "debug": "Debug",
+    "relwithdebinfo": "RelWithDebInfo",
+    "minsizerel": "MinSizeRel",
+    "ci": "Release",
+}
+DEP_SOURCE_VARS = (
+    "VLLM_CUTLASS_SRC_DIR",
+    "VLLM_FLASH_ATTN_SRC_DIR",
+    "FLASH_MLA_SRC_DIR",
+    "QUTLASS_SRC_DIR",
+    "TRITON_KERNELS_SRC_DIR",
+)
+KINDS = ("configurePresets", "buildPresets")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the presets are made of: decided by the toolchain and settings, not here."""
+
+    python: Path
+    cmake_minimum: tuple[int, int, int]
+    parallelism: Parallelism
+    ninja: Optional[Path] = None
+    nvcc: Optional[Path] = None
+    launcher: Optional[Path] = None
+    arch_list: Optional[str] = None
+    hip: bool = False
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+def build_type(preset: str) -> str:
+    return BUILD_TYPES.get(preset.lower(), "Release")
+
+
+def digest(preset: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in preset.items() if k != "vendor"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _stamp(preset: dict[str, Any]) -> dict[str, Any]:
+    preset["vendor"] = {VENDOR: {"digest": digest(preset)}}
+    return preset
+
+
+def ours(preset: Mapping[str, Any]) -> bool:
+    """True when the preset was written by us and not edited since."""
+    vendor = preset.get("vendor")
+    mark = vendor.get(VENDOR) if isinstance(vendor, dict) else None
+    return isinstance(mark, dict) and mark.get("digest") == digest(preset)
+
+
+def generate(name: str, facts: Facts) -> dict[str, list[dict[str, Any]]]:
+    """Our configure and build preset called `name`."""
+    cache: dict[str, str] = {
+        "CMAKE_BUILD_TYPE": build_type(name),
+        "VLLM_PYTHON_EXECUTABLE": str(facts.python),
+        "CMAKE_INSTALL_PREFIX": "${sourceDir}",
+        # setup.py builds keep FetchContent downloads here; share them instead of fetching twice.
+        "FETCHCONTENT_BASE_DIR": "${sourceDir}/.deps",
+    }
+    if facts.nvcc:
+        cache["CMAKE_CUDA_COMPILER"] = str(facts.nvcc)
+        cache["CMAKE_CUDA_FLAGS"] = ""
+        cache["NVCC_THREADS"] = str(facts.parallelism.nvcc_threads)
+    if facts.launcher:
+        langs = ["C", "CXX"] + (["CUDA"] if facts.nvcc else []) + (["HIP"] if facts.hip else [])
+        for lang in langs:
+            cache[f"CMAKE_{lang}_COMPILER_LAUNCHER"] = str(facts.launcher)
+    configure: dict[str, Any] = {
+        "name": name,
+        "displayName": f"{build_type(name)} ({VENDOR})",
+        "binaryDir": f"${{sourceDir}}/cmake-build-{name}",
+    }
+    if facts.ninja:
+        configure["generator"] = "Ninja"
+        # An absolute path keeps plain `cmake --preset` working outside the activated venv.
+        cache["CMAKE_MAKE_PROGRAM"] = str(facts.ninja)
+        # vLLM's script defines the pool but never assigns it; setup.py does both.
+        cache["CMAKE_JOB_POOLS"] = f"compile={facts.parallelism.jobs}"
+        cache["CMAKE_JOB_POOL_COMPILE"] = "compile"
+    configure["cacheVariables"] = cache
+    environment = dict(facts.environment)
+    if facts.arch_list:
+        environment["TORCH_CUDA_ARCH_LIST"] = facts.arch_list
+    if environment:
+        configure["environment"] = dict(sorted(environment.items()))
+    build = {"name": name, "configurePreset": name, "jobs": facts.parallelism.jobs}
+    return {"configurePresets": [_stamp(configure)], "buildPresets": [_stamp(build)]}
+
+
+@dataclass(frozen=True)
+class Merge:
+    data: dict[str, Any]
+    replaced: list[str]
+    added: list[str]
+    conflicts: list[str]
+
+
+def merge(
+    existing: Optional[Mapping[str, Any]],
+    generated: Mapping[str, Any],
+    minimum: tuple[int, int, int],
+    *,
+    force: bool = False,
+) -> Merge:
+    """Put our presets into the user's file: theirs survive, ours are replaced in place."""
+    data: dict[str, Any] = copy.deepcopy(dict(existing)) if existing else {}
+    version = data.get("version")
+    data["version"] = max(version, PRESETS_VERSION) if isinstance(version, int) else PRESETS_VERSION
+    data["cmakeMinimumRequired"] = _max_minimum(data.get("cmakeMinimumRequired"), minimum)
+    replaced: list[str] = []
+    added: list[str] = []
+    conflicts: list[str] = []
+    for kind in KINDS:
+        presets = data.get(kind)
+        if not isinstance(presets, list):
+            presets = data[kind] = []
+        for new in generated.get(kind, []):
+            label = f"{kind[:-7]} preset {new['name']!r}"
+            index = next(
+                (
+                    i
+                    for i, p in enumerate(presets)
+                    if isinstance(p, dict) and p.get("name") == new["name"]
+                ),
+                None,
+            )
+            if index is None:
+                presets.append(new)
+                added.append(label)
+            elif presets[index] == new:
+                continue
+            elif ours(presets[index]) or force:
+                presets[index] = new
+                replaced.append(label)
+            else:
+                conflicts.append(label)
+    # Keys in a fixed order so an unchanged file renders byte for byte the same.
+    head: dict[str, Any] = {k: data.pop(k) for k in ("version", "cmakeMinimumRequired")}
+    return Merge({**head, **data}, replaced, added, conflicts)
+
+
+def _max_minimum(current: Any, minimum: tuple[int, int, int]) -> dict[str, int]:
+    ours_min = {"major": minimum[0], "minor": minimum[1], "patch": minimum[2]}
+    if isinstance(current, dict):
+        theirs = tuple(int(current.get(k, 0)) for k in ("major", "minor", "patch"))
+        if theirs > minimum:
+            return {"major": theirs[0], "minor": theirs[1], "patch": theirs[2]}
+    return ours_min
+
+
+def render(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, indent=2) + "\n"
+
+
+def unified_diff(path: Path, old: str, new: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"{path} (now)",
+        tofile=f"{path} (new)",
+    )
+    return "".join(lines)
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
+def write_atomic(path: Path, text: str) -> Optional[Path]:
+    """Replace `path` with `text` atomically; the previous file is kept as <name>.bak."""
+    backup = None
+    if path.exists():
+        backup = backup_path(path)
+        shutil.copy2(path, backup)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return backup
+
+
+def conflict_error(path: Path, conflicts: list[str]) -> BuildToolsError:
+    names = ", ".join(conflicts)
+    return BuildToolsError(
+        f"{path} already has {names}, not written by vllm-build-tools or edited by hand since; "
+        "it was left untouched.",
+        f"rerun with --force to regenerate it (the old file is kept as {backup_path(path).name}), "
+        "or choose another --preset name",
+    )

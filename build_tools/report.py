@@ -1,0 +1,184 @@
+"""What a person reads: steps, commands, live output, progress and the closing summary.
+
+Rich on a terminal; plain lines when output is not a TTY, in CI, or with NO_COLOR set.
+rich is imported only when a terminal reporter is made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, TextIO
+
+from build_tools.runner import Command
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did: `ran`, `skipped` (already done) or `dry-run`."""
+
+    name: str
+    status: str
+    detail: str = ""
+    seconds: float = 0.0
+    commands: tuple[str, ...] = field(default=())
+
+
+def command_line(command: Command, dry_run: bool) -> str:
+    """`$ cmd` for what runs now; a paste-able `cd DIR && cmd` for what a dry run would run."""
+    if dry_run:
+        return f"would run: cd {shlex.quote(str(command.cwd))} && {command.text()}"
+    return f"$ {command.text()}"
+
+
+class PlainReporter:
+    """Line-oriented output for CI logs and pipes."""
+
+    def __init__(self, stream: Optional[TextIO] = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def step(self, name: str, detail: str = "") -> None:
+        self._print(f"==> {name}" + (f": {detail}" if detail else ""))
+
+    def command(self, command: Command, dry_run: bool) -> None:
+        self._print(command_line(command, dry_run))
+
+    def output(self, line: str) -> None:
+        self._print(line)
+
+    def progress(self, done: int, total: int) -> None:
+        pass  # ninja's own "[n/m]" lines already say it
+
+    def note(self, text: str) -> None:
+        self._print(f"    {text}")
+
+    def warn(self, text: str) -> None:
+        self._print(f"warning: {text}")
+
+    def done(self, result: StepResult) -> None:
+        timing = f" ({result.seconds:.1f}s)" if result.status == "ran" else ""
+        detail = f": {result.detail}" if result.detail else ""
+        self._print(f"    {result.name} {result.status}{timing}{detail}")
+
+    def summary(self, results: Sequence[StepResult], seconds: float) -> None:
+        ran = sum(1 for r in results if r.status == "ran")
+        self._print(f"done in {seconds:.1f}s: {ran} step(s) ran, {len(results) - ran} skipped")
+
+    def table(self, title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
+        widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+        self._print(title)
+        for row in [headers, *rows]:
+            cells = (str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+            self._print(("  " + "  ".join(cells)).rstrip())
+
+
+class RichReporter(PlainReporter):
+    """Colour, a progress bar fed by ninja's "[n/m]" lines, and a summary table."""
+
+    def __init__(self, stream: Optional[TextIO] = None) -> None:
+        super().__init__(stream)
+        from rich.console import Console
+
+        self.console = Console(file=self.stream, highlight=False)
+        self._progress: Any = None
+        self._task: Any = None
+
+    def _stop_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def step(self, name: str, detail: str = "") -> None:
+        self._stop_progress()
+        self.console.print(f"[bold cyan]==> {name}[/]" + (f" [dim]{detail}[/]" if detail else ""))
+
+    def command(self, command: Command, dry_run: bool) -> None:
+        self._stop_progress()
+        style = "yellow" if dry_run else "bold"
+        self.console.print(
+            command_line(command, dry_run), style=style, markup=False, soft_wrap=True
+        )
+
+    def output(self, line: str) -> None:
+        self.console.print(line, markup=False, soft_wrap=True)
+
+    def progress(self, done: int, total: int) -> None:
+        if self._progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._progress = Progress(
+                "[cyan]building",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("build", total=total)
+        self._progress.update(self._task, completed=done, total=total)
+
+    def note(self, text: str) -> None:
+        self.console.print(f"    [dim]{text}[/]")
+
+    def warn(self, text: str) -> None:
+        self._stop_progress()
+        self.console.print(f"[bold yellow]warning:[/] {text}")
+
+    def done(self, result: StepResult) -> None:
+        self._stop_progress()
+        colour = {"ran": "green", "skipped": "dim", "dry-run": "yellow"}.get(result.status, "")
+        timing = f" ({result.seconds:.1f}s)" if result.status == "ran" else ""
+        detail = f": {result.detail}" if result.detail else ""
+        self.console.print(f"    [{colour}]{result.name} {result.status}{timing}[/]{detail}")
+
+    def summary(self, results: Sequence[StepResult], seconds: float) -> None:
+        from rich.table import Table
+
+        self._stop_progress()
+        table = Table(title=f"done in {seconds:.1f}s", title_justify="left")
+        for column in ("step", "status", "time", "detail"):
+            table.add_column(column)
+        for r in results:
+            table.add_row(
+                r.name, r.status, f"{r.seconds:.1f}s" if r.status == "ran" else "", r.detail
+            )
+        self.console.print(table)
+
+    def table(self, title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for header in headers:
+            table.add_column(header)
+        for row in rows:
+            table.add_row(*[str(c) for c in row])
+        self.console.print(table)
+
+
+Reporter = PlainReporter
+
+
+def wants_rich(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    if environ.get("NO_COLOR") or environ.get("CI") or environ.get("TERM") == "dumb":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def make_reporter(
+    stream: Optional[TextIO] = None, environ: Optional[Mapping[str, str]] = None
+) -> PlainReporter:
+    stream = stream or sys.stdout
+    environ = os.environ if environ is None else environ
+    return RichReporter(stream) if wants_rich(stream, environ) else PlainReporter(stream)
+
+
+def as_json(results: Sequence[StepResult]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)

@@ -1,0 +1,209 @@
+"""Who asked for what: the frozen `Settings` and the one place they are resolved.
+
+Layers, lowest first: built-in defaults < `[tool.vllm-build]` in the suite's pyproject.toml
+(team defaults) < the per-user file `vllm-build.local.toml` (git-ignored; `VLLM_BUILD_CONFIG`
+points elsewhere) < `VLLM_BUILD_<KEY>` environment variables < command-line flags.
+Every value remembers the layer it came from, which `invoke config` prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from build_tools.errors import BuildToolsError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+SUITE_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_SOURCE = SUITE_ROOT / "examples" / "minivllm"
+USER_FILE_NAME = "vllm-build.local.toml"
+ENV_PREFIX = "VLLM_BUILD_"
+LAUNCHERS = ("auto", "sccache", "ccache", "none")
+DEVICES = ("cuda", "cpu", "rocm")
+
+Scalar = Union[str, int, float, bool]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a step may be asked to do differently. Built only by `resolve`."""
+
+    source: Path = EXAMPLE_SOURCE
+    preset: str = "release"
+    python: str = "3.12"
+    device: str = "cuda"
+    venv: str = ".venv"
+    jobs: int = 0
+    nvcc_threads: int = 0
+    mem_per_job_gb: float = 2.0
+    launcher: str = "auto"
+    arch: str = ""
+    all_archs: bool = False
+    force: bool = False
+    dry_run: bool = False
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def origin(self, key: str) -> str:
+        return self.origins.get(key, "default")
+
+
+# What each key means; `invoke config` and the README reuse these lines.
+DESCRIPTIONS: dict[str, str] = {
+    "source": "checkout to build (default: the bundled example examples/minivllm)",
+    "preset": "CMake preset name; its build dir is cmake-build-<preset>",
+    "python": "Python version (or interpreter path) for the checkout's venv",
+    "device": "build requirements to install: cuda, cpu or rocm",
+    "venv": "venv directory, relative to the checkout",
+    "jobs": "parallel compile jobs (0: from the CPUs and memory this process may use)",
+    "nvcc_threads": "NVCC_THREADS per nvcc job (0: automatic)",
+    "mem_per_job_gb": "memory budget per compile job used to bound parallelism (GiB)",
+    "launcher": "compiler cache launcher: auto, sccache, ccache or none",
+    "arch": "TORCH_CUDA_ARCH_LIST for configure, e.g. 9.0 (empty: the local GPU's, if any)",
+    "all_archs": "keep the project's full CUDA arch list instead of the local GPU's",
+    "force": "overwrite presets of ours that were edited by hand (a backup is kept)",
+    "dry_run": "print the exact commands and environment without running them",
+}
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "origins"}
+
+
+def _coerce(key: str, raw: Any, origin: str, base: Path) -> Any:
+    """Turn a raw value from a layer into the field's type, or explain what is wrong."""
+    kind = type(getattr(Settings(), key))
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if issubclass(kind, Path):
+            path = Path(os.path.expanduser(str(raw)))
+            return (path if path.is_absolute() else base / path).resolve()
+        return str(raw)
+    except ValueError:
+        raise BuildToolsError(
+            f"{key} = {raw!r} from {origin} is not a valid {kind.__name__}.",
+            f"set {key} to a {kind.__name__} value",
+        ) from None
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...], origin: str) -> None:
+    if value not in choices:
+        raise BuildToolsError(
+            f"{key} = {value!r} from {origin} is not one of {', '.join(choices)}.",
+            f"pick one of: {', '.join(choices)}",
+        )
+
+
+def read_toml_table(path: Path, table: Optional[str] = None) -> dict[str, Any]:
+    """The settings table of a TOML file ({} when the file or table is absent)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise BuildToolsError(
+            f"{path} is not valid TOML: {exc}.", f"fix the syntax in {path}"
+        ) from None
+    if table:
+        for part in table.split("."):
+            data = data.get(part, {})
+    if not isinstance(data, dict):
+        raise BuildToolsError(f"[{table}] in {path} is not a table.", f"fix {path}")
+    return data
+
+
+def user_file(environ: Mapping[str, str], suite_root: Path = SUITE_ROOT) -> Path:
+    """The per-user settings file: `$VLLM_BUILD_CONFIG`, else vllm-build.local.toml."""
+    explicit = environ.get(ENV_PREFIX + "CONFIG")
+    return Path(explicit).expanduser() if explicit else suite_root / USER_FILE_NAME
+
+
+def resolve(
+    flags: Optional[Mapping[str, Any]] = None,
+    *,
+    environ: Optional[Mapping[str, str]] = None,
+    suite_root: Path = SUITE_ROOT,
+    cwd: Optional[Path] = None,
+) -> Settings:
+    """Merge every layer into one `Settings`; flags whose value is None count as not given."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    pyproject = suite_root / "pyproject.toml"
+    personal = user_file(environ, suite_root)
+
+    layers: list[tuple[str, Mapping[str, Any], Path]] = [
+        (
+            "pyproject.toml [tool.vllm-build]",
+            read_toml_table(pyproject, "tool.vllm-build"),
+            suite_root,
+        ),
+        (personal.name, read_toml_table(personal), personal.parent),
+        (
+            "env",
+            {
+                k: environ[ENV_PREFIX + k.upper()]
+                for k in _FIELDS
+                if ENV_PREFIX + k.upper() in environ
+            },
+            cwd,
+        ),
+        ("flag", {k: v for k, v in (flags or {}).items() if v is not None}, cwd),
+    ]
+
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for layer, table, base in layers:
+        for raw_key, raw in table.items():
+            key = raw_key.replace("-", "_")
+            if key not in _FIELDS:
+                raise BuildToolsError(
+                    f"Unknown setting {raw_key!r} in {layer}.",
+                    f"known settings: {', '.join(sorted(_FIELDS))}",
+                )
+            if layer == "env":
+                origin = f"env {ENV_PREFIX}{key.upper()}"
+            elif layer == "flag":
+                origin = f"flag --{key.replace('_', '-')}"
+            else:
+                origin = layer
+            values[key] = _coerce(key, raw, origin, base)
+            origins[key] = origin
+
+    settings = Settings(**values, origins=origins)
+    _check_choice("launcher", settings.launcher, LAUNCHERS, settings.origin("launcher"))
+    _check_choice("device", settings.device, DEVICES, settings.origin("device"))
+    for key in ("jobs", "nvcc_threads"):
+        if getattr(settings, key) < 0:
+            raise BuildToolsError(f"{key} must be 0 (automatic) or positive.", f"fix {key}")
+    if not settings.preset or "/" in settings.preset:
+        raise BuildToolsError(f"Preset name {settings.preset!r} is not valid.", "use e.g. release")
+    return settings
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    """(key, value, origin) rows for `invoke config`."""
+    rows = []
+    for key in _FIELDS:
+        value = getattr(settings, key)
+        rows.append((key, str(value) if value != "" else '""', settings.origin(key)))
+    return rows

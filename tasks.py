@@ -1,0 +1,227 @@
+"""invoke tasks for vLLM's incremental kernel build: thin wrappers over build_tools.steps.
+
+Each task turns its flags into Settings and calls the step functions; nothing here decides how
+to build. `invoke --list` shows the tasks, `invoke --help <task>` their flags.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Optional
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from build_tools.errors import BuildToolsError
+from build_tools.settings import DESCRIPTIONS
+
+COMMON_HELP = {
+    "source": "checkout to work on (default: configured `source`, else examples/minivllm)",
+    "preset": "CMake preset name (default: release)",
+    "dry-run": "print the exact commands and environment, run nothing",
+}
+
+
+def _help(*extra: str, **more: str) -> dict[str, str]:
+    """--help text for the common flags plus `extra` settings keys and `more` task flags."""
+    texts = dict(COMMON_HELP)
+    for key in extra:
+        texts[key.replace("_", "-")] = DESCRIPTIONS[key]
+    texts.update({k.replace("_", "-"): v for k, v in more.items()})
+    return texts
+
+
+@contextmanager
+def _steps(**flags: Any) -> Iterator[Any]:
+    """A step Context from flags; any BuildToolsError becomes one message and a non-zero exit."""
+    from build_tools import settings, steps
+
+    start = time.monotonic()
+    try:
+        ctx = steps.make_context(settings.resolve(flags))
+        yield ctx
+        if ctx.results:
+            ctx.reporter.summary(ctx.results, time.monotonic() - start)
+    except BuildToolsError as exc:
+        raise Exit(f"error: {exc.message}", code=exc.code) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted", code=130) from None
+
+
+def _one(step: Callable[[Any], object], flags: dict[str, Any]) -> None:
+    with _steps(**flags) as ctx:
+        step(ctx)
+
+
+@task(help=_help("python"))
+def venv(
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    python: Optional[str] = None,
+    dry_run: bool = False,
+) -> None:
+    """Create the checkout's .venv with uv (reused when it already has the right Python)."""
+    from build_tools import steps
+
+    _one(steps.venv, dict(source=source, preset=preset, python=python, dry_run=dry_run or None))
+
+
+@task(help=_help())
+def install(
+    c: Context, source: Optional[str] = None, preset: Optional[str] = None, dry_run: bool = False
+) -> None:
+    """Editable install with precompiled kernels: VLLM_USE_PRECOMPILED=1 uv pip install -e."""
+    from build_tools import steps
+
+    _one(steps.install, dict(source=source, preset=preset, dry_run=dry_run or None))
+
+
+@task(help=_help("device"))
+def deps(
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    device: Optional[str] = None,
+    dry_run: bool = False,
+) -> None:
+    """Install the checkout's build requirements (cmake, ninja, ...) into its venv."""
+    from build_tools import steps
+
+    _one(steps.deps, dict(source=source, preset=preset, device=device, dry_run=dry_run or None))
+
+
+PRESET_KEYS = ("arch", "all_archs", "jobs", "nvcc_threads", "launcher", "force")
+
+
+@task(help=_help(*PRESET_KEYS))
+def presets(
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    arch: Optional[str] = None,
+    all_archs: bool = False,
+    jobs: Optional[str] = None,
+    nvcc_threads: Optional[str] = None,
+    launcher: Optional[str] = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> None:
+    """Write or merge CMakeUserPresets.json (your presets survive; --dry-run shows a diff)."""
+    from build_tools import steps
+
+    _one(
+        steps.presets,
+        dict(
+            source=source,
+            preset=preset,
+            arch=arch,
+            all_archs=all_archs or None,
+            jobs=jobs,
+            nvcc_threads=nvcc_threads,
+            launcher=launcher,
+            force=force or None,
+            dry_run=dry_run or None,
+        ),
+    )
+
+
+@task(help=_help())
+def configure(
+    c: Context, source: Optional[str] = None, preset: Optional[str] = None, dry_run: bool = False
+) -> None:
+    """cmake --preset <name>, skipped when already configured for the current presets."""
+    from build_tools import steps
+
+    _one(steps.configure, dict(source=source, preset=preset, dry_run=dry_run or None))
+
+
+@task(help=_help(target="build only this target and install only its component, e.g. _C"))
+def build(
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    target: Optional[str] = None,
+    dry_run: bool = False,
+) -> None:
+    """Build and install the kernels (cmake --build --preset <name> --target install)."""
+    from build_tools import steps
+
+    with _steps(source=source, preset=preset, dry_run=dry_run or None) as ctx:
+        steps.build(ctx, target)
+
+
+@task(help=_help(target="rebuild only this target and install only its component"))
+def clean_build(
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    target: Optional[str] = None,
+    dry_run: bool = False,
+) -> None:
+    """Delete the preset's build directory, reconfigure and rebuild from scratch."""
+    from build_tools import steps
+
+    with _steps(source=source, preset=preset, dry_run=dry_run or None) as ctx:
+        steps.clean_build(ctx, target)
+
+
+@task(help=_help("python", "device", *PRESET_KEYS))
+def bootstrap(
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    python: Optional[str] = None,
+    device: Optional[str] = None,
+    arch: Optional[str] = None,
+    all_archs: bool = False,
+    jobs: Optional[str] = None,
+    nvcc_threads: Optional[str] = None,
+    launcher: Optional[str] = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> None:
+    """venv -> install -> deps -> presets -> configure -> build; each skipped when done."""
+    from build_tools import steps
+
+    with _steps(
+        source=source,
+        preset=preset,
+        python=python,
+        device=device,
+        arch=arch,
+        all_archs=all_archs or None,
+        jobs=jobs,
+        nvcc_threads=nvcc_threads,
+        launcher=launcher,
+        force=force or None,
+        dry_run=dry_run or None,
+    ) as ctx:
+        steps.bootstrap(ctx)
+
+
+@task(help=_help())
+def config(
+    c: Context, source: Optional[str] = None, preset: Optional[str] = None, dry_run: bool = False
+) -> None:
+    """Show the effective settings and where each one came from."""
+    from build_tools import settings
+    from build_tools.report import make_reporter
+
+    try:
+        resolved = settings.resolve(dict(source=source, preset=preset, dry_run=dry_run or None))
+    except BuildToolsError as exc:
+        raise Exit(f"error: {exc.message}", code=exc.code) from None
+    make_reporter().table(
+        f"settings (user file: {settings.user_file(os.environ)})",
+        settings.describe(resolved),
+        ("key", "value", "from"),
+    )
+
+
+ns = Collection(venv, install, deps, presets, configure, build, clean_build, bootstrap, config)

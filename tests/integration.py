@@ -1,0 +1,72 @@
+"""Helpers for integration tests: run the real `invoke` front door and read ninja's log."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from build_tools.settings import SUITE_ROOT
+
+NEEDED_TOOLS = ("ccache",)
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in NEEDED_TOOLS if shutil.which(tool) is None]
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    output: str
+
+
+def invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> Run:
+    """`python -m invoke <args>` from the suite root, as a user types it, with no stdin."""
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=SUITE_ROOT,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout)
+
+
+def ok(*args: str, env: dict[str, str] | None = None) -> str:
+    run = invoke(*args, env=env)
+    assert run.returncode == 0, f"invoke {' '.join(args)} failed:\n{run.output}"
+    return run.output
+
+
+def ninja_log_lines(build_dir: Path) -> list[str]:
+    path = build_dir / ".ninja_log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def outputs_built_since(build_dir: Path, before: list[str]) -> list[str]:
+    """Outputs of the edges ninja ran after `before` was read (its log is append-only)."""
+    after = ninja_log_lines(build_dir)
+    assert after[: len(before)] == before, "ninja log was recompacted; cannot compare"
+    return [line.split("\t")[3] for line in after[len(before) :] if not line.startswith("#")]
+
+
+def real_work(outputs: list[str]) -> list[str]:
+    """Outputs that cost compile or link time (CMake's install edge runs on every build)."""
+    return [o for o in outputs if not o.endswith("install.util")]
+
+
+def objects(outputs: list[str]) -> list[str]:
+    return sorted(o for o in outputs if o.endswith(".o"))
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

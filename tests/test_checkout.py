@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from build_tools import checkout as co
+from build_tools.errors import BuildToolsError
+from build_tools.settings import Settings
+
+
+def tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+VLLM_LIKE = {
+    "CMakeLists.txt": "cmake_minimum_required(VERSION 3.26.1)\nproject(vllm)\n",
+    "setup.py": "",
+    "vllm/__init__.py": "",
+    "pyproject.toml": '[project]\nname = "vllm"\n',
+}
+
+
+@pytest.mark.parametrize(
+    ("files", "device", "expected"),
+    [
+        ({"requirements/build.txt": "cmake\n"}, "cuda", "requirements/build.txt"),
+        (
+            {"requirements/build/cuda.txt": "cmake\n", "requirements/build.txt": "x\n"},
+            "cuda",
+            "requirements/build/cuda.txt",
+        ),
+        ({"requirements/build/cpu.txt": "cmake\n"}, "cpu", "requirements/build/cpu.txt"),
+        (
+            {"requirements/cpu-build.txt": "cmake\n", "requirements/build.txt": "x\n"},
+            "cpu",
+            "requirements/cpu-build.txt",
+        ),
+        ({"requirements/build.txt": "cmake\n"}, "rocm", "requirements/build.txt"),
+        ({}, "cuda", None),
+    ],
+)
+def test_requirements_file_per_layout(
+    tmp_path: Path, files: dict[str, str], device: str, expected: str | None
+) -> None:
+    root = tree(tmp_path, {**VLLM_LIKE, **files})
+    checkout = co.load(Settings(source=root, device=device))
+    assert checkout.kind == "vllm" and checkout.name == "vllm"
+    assert checkout.cmake_minimum == (3, 26, 1)
+    found = checkout.requirements
+    assert (found.relative_to(root).as_posix() if found else None) == expected
+
+
+def test_requirement_names_follow_includes(tmp_path: Path) -> None:
+    tree(
+        tmp_path,
+        {
+            "requirements/common.txt": "ninja  # comment\npackaging>=24.2\n",
+            "requirements/build.txt": (
+                "-r common.txt\n--extra-index-url https://x\ncmake>=3.26.1\n"
+                "torch==2.9.0 ; platform_system == 'Linux'\nsetuptools_scm[toml]>=8\n"
+            ),
+        },
+    )
+    names = co.requirement_names(tmp_path / "requirements/build.txt")
+    assert names == ["ninja", "packaging", "cmake", "torch", "setuptools_scm"]
+
+
+def test_not_a_cmake_tree_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BuildToolsError, match="not a CMake source tree"):
+        co.load(Settings(source=tmp_path))
+    with pytest.raises(BuildToolsError, match="is not a directory"):
+        co.load(Settings(source=tmp_path / "missing"))
+
+
+def test_invalid_presets_json_names_file_and_position(tmp_path: Path) -> None:
+    path = tmp_path / "CMakeUserPresets.json"
+    path.write_text('{\n  "version": 6,\n  "configurePresets": [,]\n}\n')
+    before = path.read_bytes()
+    with pytest.raises(BuildToolsError, match=r"CMakeUserPresets.json is not valid JSON \(line 3"):
+        co.read_presets(path)
+    assert path.read_bytes() == before
+
+
+def test_build_dir_follows_the_presets_binary_dir(tmp_path: Path) -> None:
+    root = tree(tmp_path / "src", VLLM_LIKE)
+    checkout = co.load(Settings(source=root))
+    data = {
+        "configurePresets": [
+            {"name": "mine", "binaryDir": "${sourceDir}/out/${presetName}"},
+            {"name": "rel", "binaryDir": "build-rel"},
+        ]
+    }
+    assert co.build_dir(checkout, "mine", data) == root / "out" / "mine"
+    assert co.build_dir(checkout, "rel", data) == root / "build-rel"
+    assert co.build_dir(checkout, "release", data) == root / "cmake-build-release"
+
+
+def test_editable_source_reads_direct_url(tmp_path: Path) -> None:
+    info = tmp_path / "minivllm-0.1.0.dist-info"
+    info.mkdir()
+    (info / "direct_url.json").write_text(
+        '{"url": "file:///tmp/my%20src/minivllm", "dir_info": {"editable": true}}'
+    )
+    assert co.editable_source(info) == Path("/tmp/my src/minivllm")
+    (info / "direct_url.json").write_text('{"url": "file:///tmp/x", "dir_info": {}}')
+    assert co.editable_source(info) is None

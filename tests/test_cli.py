@@ -1,0 +1,104 @@
+"""The invoke front door: task list, help, dry runs and clear errors (no compiling here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration import invoke, ok
+
+TASKS = (
+    "bootstrap",
+    "venv",
+    "install",
+    "deps",
+    "presets",
+    "configure",
+    "build",
+    "clean-build",
+    "config",
+)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"), "CI": "true"}
+
+
+def test_list_shows_every_task_with_help() -> None:
+    out = ok("--list")
+    for name in TASKS:
+        line = next((row for row in out.splitlines() if row.strip().startswith(name + " ")), "")
+        assert len(line.split()) > 1, f"{name} has no help line in:\n{out}"
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_every_flag_has_help(name: str) -> None:
+    out = ok("--help", name)
+    options = out.split("Options:", 1)[1]
+    for row in options.splitlines():
+        if row.strip().startswith("-"):
+            assert len(row.split("  ")) > 1 and row.split("  ")[-1].strip(), row
+
+
+def test_bootstrap_dry_run_shows_commands_and_changes_nothing(
+    example_copy: Path, env: dict[str, str]
+) -> None:
+    before = sorted(p.name for p in example_copy.iterdir())
+    out = ok("bootstrap", "--dry-run", "--source", str(example_copy), env=env)
+    venv = example_copy / ".venv"
+    assert "venv --python" in out and "--seed" in out
+    assert "VLLM_USE_PRECOMPILED=1" in out and "--torch-backend=auto" in out
+    assert "requirements/build.txt" in out
+    assert "+++ " in out and '"VLLM_PYTHON_EXECUTABLE"' in out  # the presets diff
+    assert "--preset release" in out and "--target install" in out
+    assert str(venv / "bin" / "python").replace(" ", "\\ ") in out or f"'{venv}" in out
+    assert sorted(p.name for p in example_copy.iterdir()) == before
+
+
+def test_config_shows_origins(env: dict[str, str]) -> None:
+    out = ok("config", "--preset", "debug", env={**env, "VLLM_BUILD_JOBS": "3"})
+    assert any("preset" in r and "debug" in r and "flag --preset" in r for r in out.splitlines())
+    assert any("jobs" in r and "env VLLM_BUILD_JOBS" in r for r in out.splitlines())
+
+
+def test_source_that_is_not_a_cmake_tree(tmp_path: Path, env: dict[str, str]) -> None:
+    run = invoke("build", "--source", str(tmp_path), env=env)
+    assert run.returncode == 1
+    assert "not a CMake source tree" in run.output and "fix:" in run.output
+
+
+def test_invalid_presets_json_is_left_untouched(example_copy: Path, env: dict[str, str]) -> None:
+    path = example_copy / "CMakeUserPresets.json"
+    path.write_text('{"version": 6,\n "configurePresets": [}\n')
+    before = path.read_bytes()
+    run = invoke("presets", "--source", str(example_copy), env=env)
+    assert run.returncode == 1
+    assert f"{path} is not valid JSON (line 2, column" in run.output
+    assert path.read_bytes() == before
+
+
+def test_unknown_preset_lists_the_known_ones(example_copy: Path, env: dict[str, str]) -> None:
+    path = example_copy / "CMakeUserPresets.json"
+    path.write_text(json.dumps({"version": 6, "configurePresets": [{"name": "mine"}]}))
+    run = invoke("configure", "--source", str(example_copy), "--preset", "relese", env=env)
+    assert run.returncode == 1
+    assert "Preset 'relese' is not in" in run.output and "mine" in run.output
+
+
+def test_foreign_preset_is_not_overwritten(example_copy: Path, env: dict[str, str]) -> None:
+    path = example_copy / "CMakeUserPresets.json"
+    path.write_text(json.dumps({"version": 6, "configurePresets": [{"name": "release"}]}))
+    before = path.read_bytes()
+    run = invoke("presets", "--source", str(example_copy), env=env)
+    assert run.returncode == 1 and "--force" in run.output
+    assert path.read_bytes() == before
+
+
+def test_python_that_cannot_be_found(example_copy: Path, env: dict[str, str]) -> None:
+    run = invoke("venv", "--source", str(example_copy), "--python", "3.4", env=env)
+    assert run.returncode == 1
+    assert "Python 3.4 was not found" in run.output and "--python" in run.output
+    assert not (example_copy / ".venv").exists()

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from build_tools import presets as ps
+from build_tools.toolchain import Parallelism
+
+FACTS = ps.Facts(
+    python=Path("/src/.venv/bin/python"),
+    cmake_minimum=(3, 26, 1),
+    parallelism=Parallelism(jobs=4, nvcc_threads=2, why="test"),
+    ninja=Path("/src/.venv/bin/ninja"),
+    nvcc=Path("/usr/local/cuda/bin/nvcc"),
+    launcher=Path("/usr/bin/ccache"),
+    arch_list="9.0",
+    environment={"VLLM_CUTLASS_SRC_DIR": "/src/cutlass"},
+)
+
+
+def test_generated_preset_has_everything_vllms_script_writes_and_fixes_it() -> None:
+    data = ps.generate("release", FACTS)
+    (configure,) = data["configurePresets"]
+    (build,) = data["buildPresets"]
+    cache = configure["cacheVariables"]
+    assert configure["generator"] == "Ninja"
+    assert configure["binaryDir"] == "${sourceDir}/cmake-build-release"
+    assert cache["CMAKE_BUILD_TYPE"] == "Release"
+    assert cache["VLLM_PYTHON_EXECUTABLE"] == "/src/.venv/bin/python"
+    assert cache["CMAKE_INSTALL_PREFIX"] == "${sourceDir}"
+    assert cache["CMAKE_CUDA_COMPILER"] == "/usr/local/cuda/bin/nvcc"
+    assert cache["CMAKE_CUDA_FLAGS"] == ""
+    assert cache["NVCC_THREADS"] == "2"
+    assert cache["CMAKE_JOB_POOLS"] == "compile=4"
+    assert cache["CMAKE_JOB_POOL_COMPILE"] == "compile"
+    assert cache["FETCHCONTENT_BASE_DIR"] == "${sourceDir}/.deps"
+    assert cache["CMAKE_MAKE_PROGRAM"] == "/src/.venv/bin/ninja"
+    for lang in ("C", "CXX", "CUDA"):
+        assert cache[f"CMAKE_{lang}_COMPILER_LAUNCHER"] == "/usr/bin/ccache"
+    assert "CMAKE_HIP_COMPILER_LAUNCHER" not in cache
+    assert configure["environment"] == {
+        "TORCH_CUDA_ARCH_LIST": "9.0",
+        "VLLM_CUTLASS_SRC_DIR": "/src/cutlass",
+    }
+    assert build["configurePreset"] == "release" and build["jobs"] == 4
+    assert ps.ours(configure) and ps.ours(build)
+
+
+def test_no_nvcc_no_ninja_no_launcher() -> None:
+    facts = ps.Facts(python=Path("/p"), cmake_minimum=(3, 26, 0), parallelism=Parallelism(2, 1, ""))
+    (configure,) = ps.generate("debug", facts)["configurePresets"]
+    cache = configure["cacheVariables"]
+    assert cache["CMAKE_BUILD_TYPE"] == "Debug"
+    assert "generator" not in configure and "CMAKE_JOB_POOLS" not in cache
+    assert not any(k.startswith("CMAKE_CUDA") or k.endswith("LAUNCHER") for k in cache)
+    assert "NVCC_THREADS" not in cache and "environment" not in configure
+
+
+def user_file() -> dict:
+    return {
+        "version": 3,
+        "cmakeMinimumRequired": {"major": 3, "minor": 28, "patch": 0},
+        "vendor": {"someone": {"x": 1}},
+        "configurePresets": [{"name": "mine", "binaryDir": "${sourceDir}/mine", "x-keep": 1}],
+        "buildPresets": [{"name": "mine", "configurePreset": "mine"}],
+    }
+
+
+def test_merge_keeps_user_presets_and_keys() -> None:
+    merged = ps.merge(user_file(), ps.generate("release", FACTS), (3, 26, 1))
+    assert not merged.conflicts
+    assert merged.data["version"] == 6
+    assert merged.data["cmakeMinimumRequired"] == {"major": 3, "minor": 28, "patch": 0}
+    assert merged.data["vendor"] == {"someone": {"x": 1}}
+    names = [p["name"] for p in merged.data["configurePresets"]]
+    assert names == ["mine", "release"]
+    assert merged.data["configurePresets"][0]["x-keep"] == 1
+
+
+def test_merge_replaces_ours_in_place_and_is_stable() -> None:
+    first = ps.merge(user_file(), ps.generate("release", FACTS), (3, 26, 1)).data
+    changed = ps.Facts(**{**FACTS.__dict__, "arch_list": "8.0;9.0"})
+    second = ps.merge(first, ps.generate("release", changed), (3, 26, 1))
+    assert second.replaced and not second.conflicts
+    env = second.data["configurePresets"][1]["environment"]
+    assert env["TORCH_CUDA_ARCH_LIST"] == "8.0;9.0"
+    again = ps.merge(second.data, ps.generate("release", changed), (3, 26, 1))
+    assert ps.render(again.data) == ps.render(second.data)
+    assert not again.replaced and not again.added
+
+
+def test_hand_edited_or_foreign_preset_is_a_conflict_unless_forced() -> None:
+    data = ps.merge(None, ps.generate("release", FACTS), (3, 26, 1)).data
+    data["configurePresets"][0]["cacheVariables"]["CMAKE_CUDA_FLAGS"] = "-lineinfo"
+    merged = ps.merge(data, ps.generate("release", FACTS), (3, 26, 1))
+    assert merged.conflicts == ["configure preset 'release'"]
+    forced = ps.merge(data, ps.generate("release", FACTS), (3, 26, 1), force=True)
+    assert not forced.conflicts and forced.replaced == ["configure preset 'release'"]
+    foreign = {"version": 6, "configurePresets": [{"name": "release"}]}
+    assert ps.merge(foreign, ps.generate("release", FACTS), (3, 26, 1)).conflicts
+
+
+def test_write_atomic_keeps_a_backup(tmp_path: Path) -> None:
+    path = tmp_path / "CMakeUserPresets.json"
+    assert ps.write_atomic(path, "{}\n") is None
+    backup = ps.write_atomic(path, ps.render({"version": 6}))
+    assert backup is not None and backup.read_text() == "{}\n"
+    assert json.loads(path.read_text()) == {"version": 6}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "CMakeUserPresets.json",
+        "CMakeUserPresets.json.bak",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "build_type"),
+    [
+        ("release", "Release"),
+        ("debug", "Debug"),
+        ("RelWithDebInfo", "RelWithDebInfo"),
+        ("ci", "Release"),
+        ("custom", "Release"),
+    ],
+)
+def test_build_type_from_name(name: str, build_type: str) -> None:
+    assert ps.build_type(name) == build_type

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from build_tools.errors import BuildToolsError
+from build_tools.settings import EXAMPLE_SOURCE, resolve
+
+
+@pytest.fixture
+def suite(tmp_path: Path) -> Path:
+    root = tmp_path / "suite"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        '[tool.vllm-build]\npreset = "team"\npython = "3.11"\njobs = 3\nlauncher = "ccache"\n'
+    )
+    (root / "vllm-build.local.toml").write_text('python = "3.13"\njobs = 5\n')
+    return root
+
+
+def test_defaults_without_any_layer(tmp_path: Path) -> None:
+    s = resolve(environ={}, suite_root=tmp_path)
+    assert s.preset == "release" and s.python == "3.12" and s.jobs == 0
+    assert s.source == EXAMPLE_SOURCE
+    assert s.origin("preset") == "default"
+
+
+def test_each_layer_overrides_the_one_below(suite: Path) -> None:
+    env = {"VLLM_BUILD_JOBS": "7", "VLLM_BUILD_DRY_RUN": "yes"}
+    s = resolve({"launcher": "none", "python": None}, environ=env, suite_root=suite)
+    assert (s.preset, s.origin("preset")) == ("team", "pyproject.toml [tool.vllm-build]")
+    assert (s.python, s.origin("python")) == ("3.13", "vllm-build.local.toml")
+    assert (s.jobs, s.origin("jobs")) == (7, "env VLLM_BUILD_JOBS")
+    assert (s.launcher, s.origin("launcher")) == ("none", "flag --launcher")
+    assert s.dry_run is True
+
+
+def test_user_file_can_live_elsewhere(suite: Path, tmp_path: Path) -> None:
+    other = tmp_path / "mine.toml"
+    other.write_text('preset = "debug"\nsource = "../checkout"\n')
+    s = resolve(environ={"VLLM_BUILD_CONFIG": str(other)}, suite_root=suite)
+    assert s.preset == "debug"
+    assert s.jobs == 3  # the default user file is not read when another is named
+    assert s.source == (tmp_path / ".." / "checkout").resolve()
+
+
+def test_relative_source_flag_is_relative_to_cwd(tmp_path: Path) -> None:
+    s = resolve({"source": "vllm"}, environ={}, suite_root=tmp_path, cwd=tmp_path)
+    assert s.source == tmp_path / "vllm"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VLLM_BUILD_JOBS": "many"}, "not a valid int"),
+        ({"VLLM_BUILD_LAUNCHER": "distcc"}, "not one of"),
+        ({"VLLM_BUILD_DEVICE": "tpu"}, "not one of"),
+        ({"VLLM_BUILD_FORCE": "perhaps"}, "not a valid bool"),
+        ({"VLLM_BUILD_JOBS": "-2"}, "must be 0"),
+    ],
+)
+def test_bad_values_are_explained(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(BuildToolsError, match=message):
+        resolve(environ=env, suite_root=tmp_path)
+
+
+def test_unknown_key_in_a_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.vllm-build]\npresett = 'x'\n")
+    with pytest.raises(BuildToolsError, match="Unknown setting 'presett'"):
+        resolve(environ={}, suite_root=tmp_path)
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "vllm-build.local.toml").write_text("jobs = = 3\n")
+    with pytest.raises(BuildToolsError, match=r"vllm-build.local.toml is not valid TOML"):
+        resolve(environ={}, suite_root=tmp_path)

@@ -1,0 +1,190 @@
+"""Detection matrix: fake toolchains (tiny scripts) on a temporary PATH and filesystem root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from build_tools import toolchain as tc
+from build_tools.errors import BuildToolsError
+from tests.conftest import base_env, make_tool
+
+GiB = tc.GiB
+
+
+def machine(bin_dir: Path, root: Path | None = None, cpus: int = 2, **env: str) -> tc.Machine:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    return tc.Machine(
+        environ=base_env(bin_dir, **env),
+        fs_root=root or bin_dir.parent / "root",
+        affinity=lambda: cpus,
+    )
+
+
+def test_no_nvcc_anywhere(fake_bin: Path) -> None:
+    assert tc.find_nvcc(machine(fake_bin)) is None
+
+
+def test_nvcc_only_under_cuda_home(fake_bin: Path, tmp_path: Path) -> None:
+    nvcc = make_tool(tmp_path / "cuda-12.8" / "bin", "nvcc")
+    assert tc.find_nvcc(machine(fake_bin, CUDA_HOME=str(tmp_path / "cuda-12.8"))) == nvcc
+    assert tc.find_nvcc(machine(fake_bin, CUDA_PATH=str(tmp_path / "cuda-12.8"))) == nvcc
+
+
+def test_nvcc_order_torch_home_then_env_then_path_then_default(
+    fake_bin: Path, tmp_path: Path
+) -> None:
+    torch_nvcc = make_tool(tmp_path / "torch-cuda" / "bin", "nvcc")
+    env_nvcc = make_tool(tmp_path / "env-cuda" / "bin", "nvcc")
+    path_nvcc = make_tool(fake_bin, "nvcc")
+    root = tmp_path / "root"
+    default_nvcc = make_tool(root / "usr/local/cuda/bin", "nvcc")
+    box = machine(fake_bin, root, CUDA_HOME=str(tmp_path / "env-cuda"))
+    assert tc.find_nvcc(box, str(tmp_path / "torch-cuda")) == torch_nvcc
+    assert tc.find_nvcc(box) == env_nvcc
+    assert tc.find_nvcc(machine(fake_bin, root)) == path_nvcc
+    path_nvcc.unlink()
+    assert tc.find_nvcc(machine(fake_bin, root)) == default_nvcc
+
+
+@pytest.mark.parametrize(
+    ("tools", "choice", "expected"),
+    [
+        (["sccache", "ccache"], "auto", "sccache"),
+        (["ccache"], "auto", "ccache"),
+        ([], "auto", None),
+        (["sccache", "ccache"], "ccache", "ccache"),
+        (["sccache", "ccache"], "none", None),
+    ],
+)
+def test_launcher(fake_bin: Path, tools: list[str], choice: str, expected: str | None) -> None:
+    for tool in tools:
+        make_tool(fake_bin, tool)
+    found = tc.find_launcher(machine(fake_bin), choice)
+    assert (found.name if found else None) == expected
+
+
+def test_missing_explicit_launcher_is_an_error(fake_bin: Path) -> None:
+    with pytest.raises(BuildToolsError, match="sccache is not on PATH"):
+        tc.find_launcher(machine(fake_bin), "sccache")
+
+
+def test_ninja_prefers_the_venv(fake_bin: Path, tmp_path: Path) -> None:
+    venv_bin = tmp_path / "venv" / "bin"
+    assert tc.find_ninja(machine(fake_bin), venv_bin) is None
+    on_path = make_tool(fake_bin, "ninja")
+    assert tc.find_ninja(machine(fake_bin), venv_bin) == on_path
+    in_venv = make_tool(venv_bin, "ninja")
+    assert tc.find_ninja(machine(fake_bin), venv_bin) == in_venv
+
+
+def test_cmake_too_old_is_explained(fake_bin: Path, tmp_path: Path) -> None:
+    make_tool(fake_bin, "cmake", 'echo "cmake version 3.25.1"')
+    with pytest.raises(BuildToolsError, match=r"CMake >= 3.26.0 .* found .*3\.25\.1"):
+        tc.find_cmake(machine(fake_bin), tmp_path / "venv/bin", (3, 26, 0))
+    newer = make_tool(tmp_path / "venv/bin", "cmake", 'echo "cmake version 4.1.2"')
+    assert tc.find_cmake(machine(fake_bin), tmp_path / "venv/bin", (3, 26, 0)) == newer
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 64])
+def test_cpus_from_affinity(fake_bin: Path, cpus: int) -> None:
+    assert tc.available_cpus(machine(fake_bin, cpus=cpus)) == cpus
+
+
+def test_cpus_bounded_by_cgroup_quota(fake_bin: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "sys/fs/cgroup").mkdir(parents=True)
+    (root / "sys/fs/cgroup/cpu.max").write_text("150000 100000\n")
+    assert tc.available_cpus(machine(fake_bin, root, cpus=64)) == 2
+    (root / "sys/fs/cgroup/cpu.max").write_text("max 100000\n")
+    assert tc.available_cpus(machine(fake_bin, root, cpus=64)) == 64
+
+
+def test_memory_from_meminfo_and_cgroup(fake_bin: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "proc").mkdir(parents=True)
+    (root / "proc/meminfo").write_text("MemTotal:       16777216 kB\nMemAvailable: 1 kB\n")
+    assert tc.available_memory(machine(fake_bin, root)) == 16 * GiB
+    (root / "sys/fs/cgroup").mkdir(parents=True)
+    (root / "sys/fs/cgroup/memory.max").write_text(str(4 * GiB))
+    assert tc.available_memory(machine(fake_bin, root)) == 4 * GiB
+
+
+@pytest.mark.parametrize(
+    ("cpus", "memory_gib", "cuda", "n_archs", "jobs", "threads"),
+    [
+        (64, 512, True, None, 16, 4),  # vLLM's script: min(4, cpus) threads, cpus // threads
+        (64, 512, True, 1, 64, 1),  # one arch: nvcc threads buy nothing
+        (64, 16, True, None, 2, 4),  # low memory: 16 GiB / (2 GiB x 4 threads)
+        (2, 24, True, None, 1, 2),
+        (2, 24, False, None, 2, 1),
+        (1, 24, True, 9, 1, 1),
+        (8, 1, False, None, 1, 1),  # never below one job
+    ],
+)
+def test_parallelism(
+    cpus: int, memory_gib: int, cuda: bool, n_archs: int | None, jobs: int, threads: int
+) -> None:
+    plan = tc.plan_parallelism(
+        cpus, memory_gib * GiB, cuda=cuda, n_archs=n_archs, mem_per_job_gb=2.0
+    )
+    assert (plan.jobs, plan.nvcc_threads) == (jobs, threads)
+
+
+def test_explicit_parallelism_wins() -> None:
+    plan = tc.plan_parallelism(
+        2, 1 * GiB, cuda=True, n_archs=None, mem_per_job_gb=2, jobs=9, nvcc_threads=3
+    )
+    assert (plan.jobs, plan.nvcc_threads) == (9, 3)
+
+
+@pytest.mark.parametrize(
+    ("smi_output", "archs"),
+    [("9.0", ["9.0"]), ("9.0\n8.0\n9.0", ["8.0", "9.0"]), ("", []), ("No devices found", [])],
+)
+def test_gpu_archs_from_fake_nvidia_smi(fake_bin: Path, smi_output: str, archs: list[str]) -> None:
+    make_tool(fake_bin, "nvidia-smi", f"printf '{smi_output}\\n'")
+    assert tc.gpu_archs(machine(fake_bin)) == archs
+
+
+def test_no_nvidia_smi_means_no_gpu(fake_bin: Path) -> None:
+    assert tc.gpu_archs(machine(fake_bin)) == []
+
+
+def fake_python(directory: Path, name: str, version: str) -> Path:
+    return make_tool(directory, name, f'echo "{version}"')
+
+
+def test_interpreter_found_in_pyenv_versions_not_shims(tmp_path: Path) -> None:
+    pyenv = tmp_path / "pyenv"
+    shims = tmp_path / "pyenv" / "shims"
+    make_tool(shims, "python3.12", "echo 'pyenv: python3.12: command not found' >&2; exit 127")
+    fake_python(pyenv / "versions/3.11.7/bin", "python3.11", "3.11.7")
+    wanted = fake_python(pyenv / "versions/3.12.1/bin", "python3.12", "3.12.1")
+    box = machine(shims, PYENV_ROOT=str(pyenv))
+    found = tc.find_interpreter(box, "3.12", uv=None)
+    assert (found.path, found.version) == (wanted, (3, 12, 1))
+
+
+def test_missing_interpreter_lists_what_was_found(tmp_path: Path) -> None:
+    pyenv = tmp_path / "pyenv"
+    fake_python(pyenv / "versions/3.11.7/bin", "python3.11", "3.11.7")
+    box = machine(tmp_path / "bin", PYENV_ROOT=str(pyenv))
+    with pytest.raises(BuildToolsError, match=r"Python 3.9 was not found.*3\.11 \(") as info:
+        tc.find_interpreter(box, "3.9", uv=None)
+    assert "--python" in info.value.fix
+
+
+def test_uv_discovery_is_used_first(tmp_path: Path) -> None:
+    wanted = fake_python(tmp_path / "uvpy", "python", "3.12.9")
+    uv = make_tool(tmp_path / "bin", "uv", f'echo "{wanted}"')
+    found = tc.find_interpreter(machine(tmp_path / "bin"), "3.12", uv=uv)
+    assert found.path == wanted and found.version == (3, 12, 9)
+
+
+def test_interpreter_by_path(tmp_path: Path) -> None:
+    exe = fake_python(tmp_path / "x", "python", "3.13.0")
+    assert tc.find_interpreter(machine(tmp_path / "bin"), str(exe), uv=None).version == (3, 13, 0)
+    with pytest.raises(BuildToolsError, match="does not exist or does not run"):
+        tc.find_interpreter(machine(tmp_path / "bin"), str(tmp_path / "nope"), uv=None)

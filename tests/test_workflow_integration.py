@@ -1,0 +1,180 @@
+"""The real chain (uv, cmake, ninja, ccache; nvcc where present) over a copy of the example.
+
+One module-scoped bootstrap; the tests after it edit, rebuild and clean that same copy, in
+order. Slow (about a minute or two on 2 cores): marked `integration`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_example
+from tests.integration import (
+    digest,
+    invoke,
+    missing_tools,
+    ninja_log_lines,
+    objects,
+    ok,
+    outputs_built_since,
+    real_work,
+)
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {missing_tools()} on PATH"),
+]
+
+HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").is_file()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cache = tmp_path_factory.mktemp("ccache")
+    return {
+        "CCACHE_DIR": str(cache),
+        "VLLM_BUILD_CONFIG": str(cache / "none.toml"),
+        "VLLM_BUILD_ARCH": "9.0",  # one arch keeps nvcc quick; detection has its own tests
+    }
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
+    root = copy_example(tmp_path_factory.mktemp("work") / "my src" / "minivllm")
+    ok("bootstrap", "--source", str(root), env=env)
+    return root
+
+
+def build_dir(src: Path) -> Path:
+    return src / "cmake-build-release"
+
+
+def test_bootstrap_installs_importable_extensions(src: Path) -> None:
+    for name in ("_C", "_moe_C"):
+        assert (src / "minivllm" / f"{name}.abi3.so").is_file()
+    python = src / ".venv" / "bin" / "python"
+    smoke = subprocess.run(
+        [python, "-m", "minivllm.smoke"], cwd="/", capture_output=True, text=True, check=False
+    )
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert "_C" in smoke.stdout and "_moe_C" in smoke.stdout
+    presets = json.loads((src / "CMakeUserPresets.json").read_text())
+    cache = presets["configurePresets"][0]["cacheVariables"]
+    assert cache["VLLM_PYTHON_EXECUTABLE"] == str(python)
+    assert cache["CMAKE_JOB_POOL_COMPILE"] == "compile"
+    if HAS_NVCC:
+        assert (build_dir(src) / "CMakeCache.txt").read_text().count("CMAKE_CUDA_COMPILER:") == 1
+        assert presets["configurePresets"][0]["environment"]["TORCH_CUDA_ARCH_LIST"] == "9.0"
+
+
+def test_second_build_compiles_nothing(src: Path, env: dict[str, str]) -> None:
+    before = ninja_log_lines(build_dir(src))
+    out = ok("build", "--source", str(src), env=env)
+    assert real_work(outputs_built_since(build_dir(src), before)) == []
+    assert "up to date" in out
+
+
+def test_rerunning_bootstrap_skips_every_step(src: Path, env: dict[str, str]) -> None:
+    before = ninja_log_lines(build_dir(src))
+    presets_before = (src / "CMakeUserPresets.json").read_bytes()
+    out = ok("bootstrap", "--source", str(src), env=env)
+    for step in ("venv", "install", "deps", "presets", "configure"):
+        assert f"    {step} skipped" in out, out
+    assert real_work(outputs_built_since(build_dir(src), before)) == []
+    assert (src / "CMakeUserPresets.json").read_bytes() == presets_before
+
+
+def test_editing_one_cpp_recompiles_exactly_that_unit(src: Path, env: dict[str, str]) -> None:
+    c_so, moe_so = src / "minivllm" / "_C.abi3.so", src / "minivllm" / "_moe_C.abi3.so"
+    c_before, moe_before = digest(c_so), digest(moe_so)
+    before = ninja_log_lines(build_dir(src))
+    with (src / "csrc" / "layernorm.cpp").open("a") as handle:
+        handle.write('\nextern "C" int minivllm_edit_marker_1() { return 1; }\n')
+    ok("build", "--source", str(src), env=env)
+    built = objects(outputs_built_since(build_dir(src), before))
+    assert len(built) == 1 and built[0].endswith("layernorm.cpp.o"), built
+    assert digest(c_so) != c_before
+    assert digest(moe_so) == moe_before
+
+
+def test_target_builds_and_installs_only_that_extension(src: Path, env: dict[str, str]) -> None:
+    c_so, moe_so = src / "minivllm" / "_C.abi3.so", src / "minivllm" / "_moe_C.abi3.so"
+    with (src / "csrc" / "layernorm.cpp").open("a") as handle:  # _C is stale too
+        handle.write('\nextern "C" int minivllm_edit_marker_2() { return 2; }\n')
+    with (src / "csrc" / "moe" / "topk_softmax.cpp").open("a") as handle:
+        handle.write('\nextern "C" int minivllm_edit_marker_3() { return 3; }\n')
+    c_before, moe_before = digest(c_so), digest(moe_so)
+    before = ninja_log_lines(build_dir(src))
+    out = ok("build", "--source", str(src), "--target", "_moe_C", env=env)
+    assert "--component _moe_C" in out
+    built = objects(outputs_built_since(build_dir(src), before))
+    assert len(built) == 1 and built[0].endswith("topk_softmax.cpp.o"), built
+    assert digest(moe_so) != moe_before
+    assert digest(c_so) == c_before  # _C was neither rebuilt nor reinstalled
+
+
+def test_raw_cmake_commands_keep_working(src: Path) -> None:
+    cmake = src / ".venv" / "bin" / "cmake"
+    done = subprocess.run(
+        [cmake, "--build", "--preset", "release", "--target", "install"],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (src / "minivllm" / "_C.abi3.so").is_file()
+
+
+def test_clean_build_rebuilds_from_scratch(src: Path, env: dict[str, str]) -> None:
+    marker = build_dir(src) / "stale-marker"
+    marker.write_text("x")
+    out = ok("clean-build", "--source", str(src), env=env)
+    assert not marker.exists()
+    assert "configure ran" in out and (build_dir(src) / "CMakeCache.txt").is_file()
+    assert (src / "minivllm" / "_C.abi3.so").is_file()
+
+
+def add_user_preset(src: Path, name: str, binary_dir: str) -> None:
+    path = src / "CMakeUserPresets.json"
+    data = json.loads(path.read_text())
+    data["configurePresets"].append({"name": name, "inherits": "release", "binaryDir": binary_dir})
+    data["buildPresets"].append({"name": name, "configurePreset": name})
+    path.write_text(json.dumps(data, indent=2))
+
+
+@pytest.mark.parametrize(
+    ("name", "binary_dir", "message"),
+    [
+        ("danger-src", "${sourceDir}", "it is the source tree"),
+        ("danger-out", "${sourceDir}/../outside", "outside the source tree"),
+        ("danger-csrc", "${sourceDir}/csrc", "not a build directory"),
+    ],
+)
+def test_clean_build_refuses_unsafe_dirs(
+    src: Path, env: dict[str, str], name: str, binary_dir: str, message: str
+) -> None:
+    (src.parent / "outside").mkdir(exist_ok=True)
+    (src.parent / "outside" / "keep.txt").write_text("mine")
+    add_user_preset(src, name, binary_dir)
+    run = invoke("clean-build", "--source", str(src), "--preset", name, env=env)
+    assert run.returncode != 0
+    assert message in run.output
+    assert (src / "csrc" / "layernorm.cpp").is_file()
+    assert (src.parent / "outside" / "keep.txt").is_file()
+    # the user's presets survived our regeneration, which happened before
+    assert name in (src / "CMakeUserPresets.json").read_text()
+
+
+def test_user_presets_survive_regeneration(src: Path, env: dict[str, str]) -> None:
+    ok("presets", "--source", str(src), env=env)
+    text = (src / "CMakeUserPresets.json").read_text()
+    assert "danger-src" in text
+    before = (src / "CMakeUserPresets.json").read_bytes()
+    ok("presets", "--source", str(src), env=env)
+    assert (src / "CMakeUserPresets.json").read_bytes() == before
