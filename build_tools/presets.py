@@ -57,6 +57,18 @@ class Facts:
     environment: Mapping[str, str] = field(default_factory=dict)
 
 
+STANDARD_PRESETS = ("release", "debug", "relwithdebinfo")
+
+
+def family(requested: str) -> list[str]:
+    """The presets written together: release, debug and relwithdebinfo, or a custom one alone.
+
+    A custom name (such as nox's `ci`) may point at another venv, so writing it must not touch
+    the developer's standard presets.
+    """
+    return list(STANDARD_PRESETS) if requested in STANDARD_PRESETS else [requested]
+
+
 def build_type(preset: str) -> str:
     return BUILD_TYPES.get(preset.lower(), "Release")
 
@@ -78,8 +90,13 @@ def ours(preset: Mapping[str, Any]) -> bool:
     return isinstance(mark, dict) and mark.get("digest") == digest(preset)
 
 
-def generate(name: str, facts: Facts) -> dict[str, list[dict[str, Any]]]:
-    """Our configure and build preset called `name`."""
+def generate(names: str | list[str], facts: Facts) -> dict[str, list[dict[str, Any]]]:
+    """Our configure and build presets, one pair per name."""
+    pairs = [_pair(name, facts) for name in ([names] if isinstance(names, str) else names)]
+    return {kind: [pair[i] for pair in pairs] for i, kind in enumerate(KINDS)}
+
+
+def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
     cache: dict[str, str] = {
         "CMAKE_BUILD_TYPE": build_type(name),
         "VLLM_PYTHON_EXECUTABLE": str(facts.python),
@@ -114,7 +131,7 @@ def generate(name: str, facts: Facts) -> dict[str, list[dict[str, Any]]]:
     if environment:
         configure["environment"] = dict(sorted(environment.items()))
     build = {"name": name, "configurePreset": name, "jobs": facts.parallelism.jobs}
-    return {"configurePresets": [_stamp(configure)], "buildPresets": [_stamp(build)]}
+    return _stamp(configure), _stamp(build)
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,7 @@ class Merge:
     replaced: list[str]
     added: list[str]
     conflicts: list[str]
+    kept: list[str]
 
 
 def merge(
@@ -131,8 +149,13 @@ def merge(
     minimum: tuple[int, int, int],
     *,
     force: bool = False,
+    required: Optional[str] = None,
 ) -> Merge:
-    """Put our presets into the user's file: theirs survive, ours are replaced in place."""
+    """Put our presets into the user's file: theirs survive, ours are replaced in place.
+
+    A preset with one of our names that is not ours (or was edited by hand) is a conflict when
+    it is the `required` one (or `required` is None), and is otherwise kept as it is.
+    """
     data: dict[str, Any] = copy.deepcopy(dict(existing)) if existing else {}
     version = data.get("version")
     data["version"] = max(version, PRESETS_VERSION) if isinstance(version, int) else PRESETS_VERSION
@@ -140,11 +163,15 @@ def merge(
     replaced: list[str] = []
     added: list[str] = []
     conflicts: list[str] = []
+    kept: list[str] = []
+    theirs: set[str] = set()
     for kind in KINDS:
         presets = data.get(kind)
         if not isinstance(presets, list):
             presets = data[kind] = []
         for new in generated.get(kind, []):
+            if new["name"] in theirs:  # their configure preset: its build preset is theirs too
+                continue
             label = f"{kind[:-7]} preset {new['name']!r}"
             index = next(
                 (
@@ -162,11 +189,15 @@ def merge(
             elif ours(presets[index]) or force:
                 presets[index] = new
                 replaced.append(label)
-            else:
+            elif required is None or new["name"] == required:
                 conflicts.append(label)
+                theirs.add(new["name"])
+            else:
+                kept.append(label)
+                theirs.add(new["name"])
     # Keys in a fixed order so an unchanged file renders byte for byte the same.
     head: dict[str, Any] = {k: data.pop(k) for k in ("version", "cmakeMinimumRequired")}
-    return Merge({**head, **data}, replaced, added, conflicts)
+    return Merge({**head, **data}, replaced, added, conflicts, kept)
 
 
 def _max_minimum(current: Any, minimum: tuple[int, int, int]) -> dict[str, int]:

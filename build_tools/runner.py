@@ -85,8 +85,13 @@ class Runner:
         self.log = log
         self.base_env = dict(os.environ if base_env is None else base_env)
 
-    def run(self, command: Command, *, fix: str = "", quiet: bool = False) -> Outcome:
-        """Run `command`, streaming its output; raise CommandFailed on a non-zero exit."""
+    def run(
+        self, command: Command, *, fix: str = "", quiet: bool = False, install: bool = False
+    ) -> Outcome:
+        """Run `command`, streaming its output; raise CommandFailed on a non-zero exit.
+
+        `install` marks package installs, which a front door (nox -R) may choose to skip.
+        """
         self.sink.command(command, self.dry_run)
         if self.dry_run:
             return Outcome(command, 0, 0.0, ())

@@ -152,6 +152,14 @@ def venv(ctx: Context) -> StepResult:
 # ---------------------------------------------------------------- install
 
 
+def _uv_pip_install(
+    ctx: Context, args: Sequence[object], env: Optional[dict[str, str]] = None
+) -> None:
+    uv = tc.find_uv(ctx.machine)
+    argv = [uv, "pip", "install", "--python", ctx.checkout.venv_python, *args]
+    ctx.runner.run(ctx.command([*argv, "--torch-backend=auto"], env), install=True)
+
+
 def install(ctx: Context) -> StepResult:
     """Editable install of the checkout with precompiled kernels (VLLM_USE_PRECOMPILED=1)."""
 
@@ -166,22 +174,7 @@ def install(ctx: Context) -> StepResult:
         for key in ("VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT"):
             if ctx.machine.environ.get(key):
                 env[key] = ctx.machine.environ[key]
-        uv = tc.find_uv(ctx.machine)
-        ctx.runner.run(
-            ctx.command(
-                [
-                    uv,
-                    "pip",
-                    "install",
-                    "--python",
-                    checkout.venv_python,
-                    "-e",
-                    checkout.root,
-                    "--torch-backend=auto",
-                ],
-                env,
-            )
-        )
+        _uv_pip_install(ctx, ["-e", checkout.root], env)
         return "ran", f"{checkout.name} (editable, precompiled kernels)"
 
     return _timed(ctx, "install", body)
@@ -226,21 +219,7 @@ def deps(ctx: Context) -> StepResult:
         relative = req.relative_to(checkout.root)
         if _read_json(stamp_path) == stamp and not missing:
             return "skipped", f"{relative} already installed"
-        uv = tc.find_uv(ctx.machine)
-        ctx.runner.run(
-            ctx.command(
-                [
-                    uv,
-                    "pip",
-                    "install",
-                    "--python",
-                    checkout.venv_python,
-                    "-r",
-                    req,
-                    "--torch-backend=auto",
-                ]
-            )
-        )
+        _uv_pip_install(ctx, ["-r", req])
         if not ctx.dry_run:
             stamp_path.write_text(json.dumps(stamp) + "\n", encoding="utf-8")
         return "ran", str(relative)
@@ -346,18 +325,22 @@ def presets(ctx: Context) -> StepResult:
             ctx.reporter.note(note)
         merged = ps.merge(
             existing,
-            ps.generate(ctx.preset, facts),
+            ps.generate(ps.family(ctx.preset), facts),
             ctx.checkout.cmake_minimum,
             force=ctx.settings.force,
+            required=ctx.preset,
         )
         if merged.conflicts:
             raise ps.conflict_error(path, merged.conflicts)
+        for label in merged.kept:
+            ctx.reporter.note(f"kept your {label} (not ours, or edited by hand; --force replaces)")
         ctx.planned_presets = merged.data
         old = path.read_text(encoding="utf-8") if existing is not None else ""
         new = ps.render(merged.data)
         if new == old:
             return "skipped", f"{path.name} is up to date"
-        what = ", ".join(merged.added + merged.replaced) or "file layout"
+        changed = dict.fromkeys(label.split("'")[1] for label in merged.added + merged.replaced)
+        what = "presets " + ", ".join(changed) if changed else "file layout"
         if ctx.dry_run:
             ctx.reporter.output(ps.unified_diff(path, old, new))
             return "ran", f"would write {path.name} ({what})"
@@ -553,3 +536,60 @@ def bootstrap(ctx: Context) -> list[StepResult]:
         step(ctx)
     build(ctx)
     return ctx.results
+
+
+# ---------------------------------------------------------------- smoke and cache stats
+
+
+def installed_extensions(ctx: Context) -> list[str]:
+    """Dotted module names of the extensions `cmake --install` put into the source tree."""
+    root = ctx.checkout.root.resolve()
+    modules = set()
+    for manifest in build_dir(ctx).glob("install_manifest*.txt"):
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            path = Path(line.strip())
+            if path.suffix != ".so" or root not in path.resolve().parents:
+                continue
+            relative = path.resolve().relative_to(root)
+            stem = relative.name.split(".", 1)[0]
+            modules.add(".".join([*relative.parent.parts, stem]))
+    return sorted(modules)
+
+
+def smoke(ctx: Context) -> StepResult:
+    """Import every installed extension from the venv; run `<package>.smoke` if it has one."""
+
+    def body() -> tuple[str, str]:
+        _need_venv(ctx)
+        package = co.normalize(ctx.checkout.name).replace("-", "_")
+        python = ctx.checkout.venv_python
+        if (ctx.checkout.root / package / "smoke.py").is_file():
+            ctx.runner.run(ctx.command([python, "-m", f"{package}.smoke"]))
+            return "ran", f"{package}.smoke passed"
+        modules = installed_extensions(ctx)
+        if not modules and not ctx.dry_run:
+            raise BuildToolsError(
+                f"No installed extension modules were found in {build_dir(ctx)}.",
+                "run `invoke build` first",
+            )
+        code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
+        ctx.runner.run(ctx.command([python, "-c", code, *modules]))
+        return "ran", f"imported {', '.join(modules)}"
+
+    return _timed(ctx, "smoke", body)
+
+
+def cache_stats(ctx: Context) -> StepResult:
+    """Print the compiler cache's statistics (the launcher the preset uses)."""
+
+    def body() -> tuple[str, str]:
+        preset = co.find_preset(
+            co.read_presets(ctx.checkout.presets_path), "configurePresets", ctx.preset
+        )
+        launcher = ((preset or {}).get("cacheVariables") or {}).get("CMAKE_CXX_COMPILER_LAUNCHER")
+        if not launcher:
+            return "skipped", "the preset uses no compiler cache"
+        ctx.runner.run(ctx.command([launcher, "--show-stats"]))
+        return "ran", Path(launcher).name
+
+    return _timed(ctx, "cache-stats", body)

@@ -126,3 +126,29 @@ def test_write_atomic_keeps_a_backup(tmp_path: Path) -> None:
 )
 def test_build_type_from_name(name: str, build_type: str) -> None:
     assert ps.build_type(name) == build_type
+
+
+def test_family_writes_three_presets_each_with_its_own_build_dir() -> None:
+    data = ps.generate(ps.family("release"), FACTS)
+    names = [p["name"] for p in data["configurePresets"]]
+    assert names == ["release", "debug", "relwithdebinfo"]
+    assert [p["name"] for p in data["buildPresets"]] == names
+    dirs = {p["binaryDir"] for p in data["configurePresets"]}
+    assert len(dirs) == 3
+    types = [p["cacheVariables"]["CMAKE_BUILD_TYPE"] for p in data["configurePresets"]]
+    assert types == ["Release", "Debug", "RelWithDebInfo"]
+    assert ps.family("debug") == names
+    assert ps.family("ci") == ["ci"]
+
+
+def test_a_foreign_preset_we_were_not_asked_for_is_kept() -> None:
+    theirs = {"name": "debug", "binaryDir": "${sourceDir}/my-debug"}
+    existing = {"version": 6, "configurePresets": [theirs]}
+    merged = ps.merge(
+        existing, ps.generate(ps.family("release"), FACTS), (3, 26, 1), required="release"
+    )
+    assert not merged.conflicts and merged.kept == ["configure preset 'debug'"]
+    assert theirs in merged.data["configurePresets"]
+    assert "debug" not in [p["name"] for p in merged.data["buildPresets"]]
+    asked = ps.merge(existing, ps.generate(ps.family("debug"), FACTS), (3, 26, 1), required="debug")
+    assert asked.conflicts == ["configure preset 'debug'"]

@@ -1,0 +1,68 @@
+"""`nox -s kernels` from nothing on a copy of the example, then again with -R (reuse)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from build_tools.settings import SUITE_ROOT
+from tests.conftest import copy_example
+from tests.integration import missing_tools, ninja_log_lines, outputs_built_since, real_work
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {missing_tools()} on PATH"),
+]
+
+
+def nox(*args: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "nox", *args],
+        cwd=SUITE_ROOT,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert done.returncode == 0, f"nox {' '.join(args)} failed:\n{done.stdout}"
+    return done.stdout
+
+
+def test_nox_lists_sessions_with_help() -> None:
+    out = nox("-l", env={})
+    for name in ("kernels", "tests", "lint"):
+        line = next(row for row in out.splitlines() if row.startswith(f"* {name}"))
+        assert "->" in line and len(line.split("->", 1)[1].strip()) > 10
+
+
+def test_kernels_from_nothing_then_reused(tmp_path: Path) -> None:
+    src = copy_example(tmp_path / "my src" / "minivllm")
+    env = {
+        "CCACHE_DIR": str(tmp_path / "ccache"),
+        "VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"),
+        "VLLM_BUILD_ARCH": "9.0",
+    }
+    envdir = str(tmp_path / "nox envs")
+    out = nox("-s", "kernels", "--envdir", envdir, "--", "--source", str(src), env=env)
+    assert "minivllm.smoke passed" in out
+    installs = [
+        row for row in out.splitlines() if row.startswith("nox > ") and "pip install" in row
+    ]
+    assert len(installs) == 2, out  # requirements and the editable install, via run_install
+    assert "ok _C" in out and "ok _moe_C" in out
+    assert (src / "cmake-build-ci" / "CMakeCache.txt").is_file()
+    assert not (src / "cmake-build-release").exists()  # a developer's build is not disturbed
+    assert "Hits:" in out or "Cache hits" in out or "cache hit" in out.lower()  # cache stats
+
+    before = ninja_log_lines(src / "cmake-build-ci")
+    again = nox("-R", "-s", "kernels", "--envdir", envdir, "--", "--source", str(src), env=env)
+    assert "    deps skipped" in again and "    install skipped" in again
+    assert "minivllm.smoke passed" in again
+    assert real_work(outputs_built_since(src / "cmake-build-ci", before)) == []
