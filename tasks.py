@@ -156,6 +156,16 @@ def build(
         steps.build(ctx, target)
 
 
+@task(help=_help())
+def targets(
+    c: Context, source: Optional[str] = None, preset: Optional[str] = None, dry_run: bool = False
+) -> None:
+    """List the extension targets of the configured checkout (for build --target)."""
+    from build_tools import steps
+
+    _one(steps.targets, dict(source=source, preset=preset, dry_run=dry_run or None))
+
+
 @task(help=_help(target="rebuild only this target and install only its component"))
 def clean_build(
     c: Context,
@@ -224,4 +234,6 @@ def config(
     )
 
 
-ns = Collection(venv, install, deps, presets, configure, build, clean_build, bootstrap, config)
+ns = Collection(
+    venv, install, deps, presets, configure, build, targets, clean_build, bootstrap, config
+)

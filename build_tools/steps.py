@@ -5,9 +5,11 @@ Steps take a `Context` and never parse flags; the invoke tasks and nox sessions 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -453,25 +455,85 @@ def build(ctx: Context, target: Optional[str] = None) -> StepResult:
     def body() -> tuple[str, str]:
         cmake = _cmake(ctx)
         fix = "fix the compile error above and run `invoke build` again"
-        if target is None:
-            outcome = ctx.runner.run(
-                ctx.command([cmake, "--build", "--preset", ctx.preset, "--target", "install"]),
-                fix=fix,
-            )
-        else:
-            outcome = ctx.runner.run(
-                ctx.command([cmake, "--build", "--preset", ctx.preset, "--target", target]),
-                fix=fix,
-            )
+        if target is not None and not ctx.dry_run:
+            check_target(ctx, target)
+        argv = [cmake, "--build", "--preset", ctx.preset, "--target", target or "install"]
+        outcome = ctx.runner.run(ctx.command(argv), fix=fix)
+        if target is not None:
             ctx.runner.run(ctx.command([cmake, "--install", build_dir(ctx), "--component", target]))
         what = target or "all targets"
         if ctx.dry_run:
             return "ran", what
-        return "ran", f"{what}: {outcome.edges} build edge(s) ran" if outcome.edges else (
-            f"{what}: up to date"
-        )
+        if not outcome.edges:
+            return "ran", f"{what}: up to date"
+        return "ran", f"{what}: {outcome.edges} build edge(s) ran"
 
     return _timed(ctx, "build", body)
+
+
+# ---------------------------------------------------------------- targets
+
+
+_COMPONENT = re.compile(r'CMAKE_INSTALL_COMPONENT STREQUAL "([^"]+)"')
+_INCLUDE = re.compile(r'include\("([^"]+cmake_install\.cmake)"\)')
+
+
+def install_components(directory: Path) -> list[str]:
+    """Install components named in a configured build dir's cmake_install.cmake files."""
+    found: dict[str, None] = {}
+    queue, seen = [directory / "cmake_install.cmake"], set()
+    while queue:
+        script = queue.pop(0)
+        if script in seen or not script.is_file():
+            continue
+        seen.add(script)
+        text = script.read_text(encoding="utf-8", errors="replace")
+        found.update(dict.fromkeys(_COMPONENT.findall(text)))
+        queue += [Path(p) for p in _INCLUDE.findall(text)]
+    return [c for c in found if c != "Unspecified"]
+
+
+def build_targets(ctx: Context) -> list[str]:
+    """Every target the build system knows (`cmake --build --target help`, generator-neutral)."""
+    done = _run_capture(
+        [str(_cmake(ctx)), "--build", str(build_dir(ctx)), "--target", "help"], ctx.checkout.root
+    )
+    names = []
+    for line in done[1].splitlines():
+        line = line.strip()
+        if line.startswith("..."):  # Makefiles: "... _C"
+            names.append(line[3:].strip().split()[0])
+        elif ": " in line and not line.startswith(("The following", "All primary")):
+            names.append(line.split(":", 1)[0])  # Ninja: "_C: phony"
+    return names
+
+
+def extension_targets(ctx: Context) -> list[str]:
+    """The checkout's extension targets: install components that are also build targets."""
+    components = install_components(build_dir(ctx))
+    targets = set(build_targets(ctx))
+    return [c for c in components if c in targets] or components
+
+
+def check_target(ctx: Context, target: str) -> None:
+    known = build_targets(ctx)
+    if target in known:
+        return
+    candidates = extension_targets(ctx)
+    close = difflib.get_close_matches(target, list(dict.fromkeys(candidates + known)), 3, 0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else "none is close"
+    raise BuildToolsError(
+        f"{target!r} is not a target of {build_dir(ctx).name} ({hint}).",
+        f"extension targets here: {', '.join(candidates) or 'none'} (`invoke targets` lists them)",
+    )
+
+
+def targets(ctx: Context) -> list[str]:
+    """Configure if needed, then list the extension targets found in the build system."""
+    configure(ctx)
+    found = extension_targets(ctx) if not ctx.dry_run else []
+    ctx.reporter.table(f"extension targets of {build_dir(ctx)}", [[t] for t in found], ["target"])
+    return found
 
 
 # ---------------------------------------------------------------- clean-build

@@ -131,6 +131,18 @@ def test_raw_cmake_commands_keep_working(src: Path) -> None:
     assert (src / "minivllm" / "_C.abi3.so").is_file()
 
 
+def test_targets_lists_the_extensions(src: Path, env: dict[str, str]) -> None:
+    out = ok("targets", "--source", str(src), env=env)
+    rows = [row.strip() for row in out.splitlines()]
+    assert "_C" in rows and "_moe_C" in rows
+
+
+def test_unknown_target_gets_suggestions(src: Path, env: dict[str, str]) -> None:
+    run = invoke("build", "--source", str(src), "--target", "_moe", env=env)
+    assert run.returncode == 1
+    assert "'_moe' is not a target" in run.output and "did you mean _moe_C" in run.output
+
+
 def test_clean_build_rebuilds_from_scratch(src: Path, env: dict[str, str]) -> None:
     marker = build_dir(src) / "stale-marker"
     marker.write_text("x")
