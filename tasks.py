@@ -72,14 +72,22 @@ def venv(
     _one(steps.venv, dict(source=source, preset=preset, python=python, dry_run=dry_run or None))
 
 
-@task(help=_help())
+NO_PRECOMPILED = "full source build instead of precompiled kernels (setup.py compiles them)"
+
+
+@task(help=_help(no_precompiled=NO_PRECOMPILED))
 def install(
-    c: Context, source: Optional[str] = None, preset: Optional[str] = None, dry_run: bool = False
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    no_precompiled: bool = False,
+    dry_run: bool = False,
 ) -> None:
     """Editable install with precompiled kernels: VLLM_USE_PRECOMPILED=1 uv pip install -e."""
     from build_tools import steps
 
-    _one(steps.install, dict(source=source, preset=preset, dry_run=dry_run or None))
+    flags = dict(source=source, preset=preset, dry_run=dry_run or None)
+    _one(steps.install, {**flags, "precompiled": False if no_precompiled else None})
 
 
 @task(help=_help("device"))
@@ -181,13 +189,14 @@ def clean_build(
         steps.clean_build(ctx, target)
 
 
-@task(help=_help("python", "device", *PRESET_KEYS))
+@task(help=_help("python", "device", *PRESET_KEYS, no_precompiled=NO_PRECOMPILED))
 def bootstrap(
     c: Context,
     source: Optional[str] = None,
     preset: Optional[str] = None,
     python: Optional[str] = None,
     device: Optional[str] = None,
+    no_precompiled: bool = False,
     arch: Optional[str] = None,
     all_archs: bool = False,
     jobs: Optional[str] = None,
@@ -204,6 +213,7 @@ def bootstrap(
         preset=preset,
         python=python,
         device=device,
+        precompiled=False if no_precompiled else None,
         arch=arch,
         all_archs=all_archs or None,
         jobs=jobs,

@@ -33,6 +33,13 @@ class Checkout:
     cmake_minimum: tuple[int, int, int]
     venv_dir: Path
     device: str
+    requires_python: str = ""
+
+    @property
+    def torch_pin(self) -> Optional[str]:
+        """The torch version the build requirements pin (`torch==X`), if any."""
+        req = self.requirements
+        return requirement_pins(req).get("torch") if req else None
 
     @property
     def venv_python(self) -> Path:
@@ -69,26 +76,62 @@ def requirements_candidates(device: str) -> list[str]:
     ]
 
 
-def requirement_names(path: Path, _seen: Optional[set[Path]] = None) -> list[str]:
+def requirement_names(path: Path) -> list[str]:
     """Distribution names a requirements file asks for, following `-r` includes."""
-    seen = _seen if _seen is not None else set()
-    if path in seen or not path.is_file():
-        return []
-    seen.add(path)
-    names: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if line.startswith(("-r ", "--requirement ")):
-            names += requirement_names(path.parent / line.split(None, 1)[1].strip(), seen)
-            continue
-        if line.startswith("-"):
-            continue
+    names = []
+    for line in _requirement_lines(path, set()):
         match = _REQ_NAME.match(line)
         if match:
             names.append(match.group(1))
     return names
+
+
+def requirement_pins(path: Path) -> dict[str, str]:
+    """`name==version` pins of a requirements file (includes followed), by normalized name."""
+    pins: dict[str, str] = {}
+    for line in _requirement_lines(path, set()):
+        match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;,]+)", line)
+        if match:
+            pins[normalize(match.group(1))] = match.group(2)
+    return pins
+
+
+def _requirement_lines(path: Path, seen: set[Path]) -> list[str]:
+    if path in seen or not path.is_file():
+        return []
+    seen.add(path)
+    lines: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith(("-r ", "--requirement ")):
+            lines += _requirement_lines(path.parent / line.split(None, 1)[1].strip(), seen)
+        elif line and not line.startswith("-"):
+            lines.append(line)
+    return lines
+
+
+def python_satisfies(spec: str, version: tuple[int, ...]) -> bool:
+    """Whether `version` meets a requires-python spec like ">=3.10,<3.14" (X.Y.Z clauses)."""
+    import operator
+
+    ops = {
+        ">=": operator.ge,
+        "<=": operator.le,
+        ">": operator.gt,
+        "<": operator.lt,
+        "==": operator.eq,
+        "!=": operator.ne,
+        "~=": operator.ge,
+    }
+    for clause in filter(None, (c.strip() for c in spec.split(","))):
+        match = re.match(r"^(>=|<=|==|!=|~=|>|<)\s*(\d+(?:\.\d+)*)(\.\*)?$", clause)
+        if not match:
+            continue  # a clause we do not understand never blocks
+        wanted = tuple(int(p) for p in match.group(2).split("."))
+        have = tuple(version[: len(wanted)])
+        if not ops[match.group(1)](have, wanted):
+            return False
+    return True
 
 
 def _project_name(root: Path) -> str:
@@ -130,6 +173,9 @@ def load(settings: Settings) -> Checkout:
         cmake_minimum=minimum,
         venv_dir=venv if venv.is_absolute() else root / venv,
         device=settings.device,
+        requires_python=str(
+            read_toml_table(root / "pyproject.toml", "project").get("requires-python", "")
+        ),
     )
 
 

@@ -68,8 +68,11 @@ class PlainReporter:
         self._print(f"    {result.name} {result.status}{timing}{detail}")
 
     def summary(self, results: Sequence[StepResult], seconds: float) -> None:
-        ran = sum(1 for r in results if r.status == "ran")
-        self._print(f"done in {seconds:.1f}s: {ran} step(s) ran, {len(results) - ran} skipped")
+        counts = {
+            s: sum(1 for r in results if r.status == s) for s in ("ran", "skipped", "dry-run")
+        }
+        text = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        self._print(f"done in {seconds:.1f}s: {text or 'nothing to do'}")
 
     def table(self, title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
         widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]

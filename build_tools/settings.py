@@ -48,6 +48,7 @@ class Settings:
     launcher: str = "auto"
     arch: str = ""
     all_archs: bool = False
+    precompiled: bool = True
     force: bool = False
     dry_run: bool = False
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -69,6 +70,7 @@ DESCRIPTIONS: dict[str, str] = {
     "launcher": "compiler cache launcher: auto, sccache, ccache or none",
     "arch": "TORCH_CUDA_ARCH_LIST for configure, e.g. 9.0 (empty: the local GPU's, if any)",
     "all_archs": "keep the project's full CUDA arch list instead of the local GPU's",
+    "precompiled": "install with precompiled kernels (VLLM_USE_PRECOMPILED=1); false: full build",
     "force": "overwrite presets of ours that were edited by hand (a backup is kept)",
     "dry_run": "print the exact commands and environment without running them",
 }

@@ -27,6 +27,7 @@ from build_tools.settings import Settings
 
 STATE_DIR = ".vllm-build-tools"  # in the checkout; holds logs, ignores itself for git
 DEPS_STAMP = ".vllm-build-tools-deps.json"  # in the venv: dies with it
+INSTALL_STAMP = ".vllm-build-tools-install.json"  # in the venv: how the checkout was installed
 CONFIGURE_STAMP = ".vllm-build-tools-configure.json"  # in the build dir: dies with it
 
 
@@ -142,6 +143,13 @@ def venv(ctx: Context) -> StepResult:
                 "move it away or set `venv` to another directory",
             )
         interp = tc.find_interpreter(ctx.machine, request, uv)
+        spec = checkout.requires_python
+        if spec and not co.python_satisfies(spec, interp.version):
+            raise BuildToolsError(
+                f"{checkout.name} needs Python {spec}, but {request} was asked for "
+                f"({tc.version_text(interp.version)} at {interp.path}).",
+                "pick a supported version with --python X.Y",
+            )
         ctx.reporter.note(f"Python {tc.version_text(interp.version)} at {interp.path}")
         ctx.runner.run(
             ctx.command([uv, "venv", "--python", interp.path, "--seed", checkout.venv_dir])
@@ -162,22 +170,36 @@ def _uv_pip_install(
     ctx.runner.run(ctx.command([*argv, "--torch-backend=auto"], env), install=True)
 
 
+PRECOMPILED_VARS = ("VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT")
+
+
 def install(ctx: Context) -> StepResult:
-    """Editable install of the checkout with precompiled kernels (VLLM_USE_PRECOMPILED=1)."""
+    """Editable install: precompiled kernels (VLLM_USE_PRECOMPILED=1), or a full source build."""
 
     def body() -> tuple[str, str]:
-        checkout = ctx.checkout
+        checkout, precompiled = ctx.checkout, ctx.settings.precompiled
         _need_venv(ctx)
+        stamp_path = checkout.venv_dir / INSTALL_STAMP
+        stamp = {"source": str(checkout.root), "precompiled": precompiled}
         dist = co.installed(checkout).get(co.normalize(checkout.name))
         source = co.editable_source(dist) if dist else None
-        if source is not None and source.resolve() == checkout.root.resolve():
-            return "skipped", f"{checkout.name} is installed editable from {checkout.root}"
-        env = {"VLLM_USE_PRECOMPILED": "1"}
-        for key in ("VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT"):
-            if ctx.machine.environ.get(key):
-                env[key] = ctx.machine.environ[key]
-        _uv_pip_install(ctx, ["-e", checkout.root], env)
-        return "ran", f"{checkout.name} (editable, precompiled kernels)"
+        recorded = _read_json(stamp_path)
+        same_mode = recorded == stamp or (recorded is None and precompiled)
+        if source is not None and source.resolve() == checkout.root.resolve() and same_mode:
+            how = "precompiled kernels" if precompiled else "built from source"
+            return "skipped", f"{checkout.name} is installed editable ({how}) from {checkout.root}"
+        env = {k: ctx.machine.environ[k] for k in PRECOMPILED_VARS if ctx.machine.environ.get(k)}
+        args: list[object] = ["-e", checkout.root]
+        if precompiled:
+            env["VLLM_USE_PRECOMPILED"] = "1"
+        elif _deps_installed(ctx):
+            args.append("--no-build-isolation")  # build with the venv's torch, cmake, ninja
+        _uv_pip_install(ctx, args, env)
+        if not ctx.dry_run:
+            stamp_path.write_text(json.dumps(stamp) + "\n", encoding="utf-8")
+        return "ran", f"{checkout.name} (editable, " + (
+            "precompiled kernels)" if precompiled else "kernels built from source)"
+        )
 
     return _timed(ctx, "install", body)
 
@@ -200,6 +222,35 @@ def _requirements_digest(path: Path) -> str:
     return _sha256(*texts)
 
 
+def _deps_stamp(req: Path) -> dict[str, str]:
+    return {"file": str(req), "sha256": _requirements_digest(req)}
+
+
+def _deps_installed(ctx: Context) -> bool:
+    """The build requirements were installed from this exact file and are all still there."""
+    req = ctx.checkout.requirements
+    if req is None or _read_json(ctx.checkout.venv_dir / DEPS_STAMP) != _deps_stamp(req):
+        return False
+    have = co.installed(ctx.checkout)
+    return all(co.normalize(n) in have for n in co.requirement_names(req))
+
+
+def warn_torch_mismatch(ctx: Context) -> None:
+    """Kernels built against another torch than the checkout pins fail at import."""
+    pin = ctx.checkout.torch_pin
+    torch = co.installed(ctx.checkout).get("torch")
+    if not pin or torch is None:
+        return
+    have = torch.name[: -len(".dist-info")].rsplit("-", 1)[1]
+    if have.split("+")[0] != pin.split("+")[0]:
+        req = ctx.checkout.requirements
+        ctx.reporter.warn(
+            f"the venv has torch {have} but {req.name if req else 'the requirements'} pins "
+            f"torch=={pin}; kernels built against another torch fail to import with undefined "
+            "symbols (run `invoke deps`)"
+        )
+
+
 def deps(ctx: Context) -> StepResult:
     """Install the checkout's build requirements (cmake, ninja, ...) into its venv."""
 
@@ -214,16 +265,15 @@ def deps(ctx: Context) -> StepResult:
                 "pass --device cuda|cpu|rocm, or check that --source is a vLLM checkout",
             )
         _need_venv(ctx)
-        stamp_path = checkout.venv_dir / DEPS_STAMP
-        stamp = {"file": str(req), "sha256": _requirements_digest(req)}
-        have = co.installed(checkout)
-        missing = [n for n in co.requirement_names(req) if co.normalize(n) not in have]
         relative = req.relative_to(checkout.root)
-        if _read_json(stamp_path) == stamp and not missing:
+        if _deps_installed(ctx):
             return "skipped", f"{relative} already installed"
         _uv_pip_install(ctx, ["-r", req])
         if not ctx.dry_run:
-            stamp_path.write_text(json.dumps(stamp) + "\n", encoding="utf-8")
+            (checkout.venv_dir / DEPS_STAMP).write_text(
+                json.dumps(_deps_stamp(req)) + "\n", encoding="utf-8"
+            )
+        warn_torch_mismatch(ctx)
         return "ran", str(relative)
 
     return _timed(ctx, "deps", body)
@@ -434,6 +484,7 @@ def configure(ctx: Context) -> StepResult:
         stamp = {"preset": _sha256(json.dumps(preset, sort_keys=True)), "cmake": str(cmake)}
         if (directory / "CMakeCache.txt").is_file() and _read_json(stamp_path) == stamp:
             return "skipped", f"{directory.name} is configured for preset {ctx.preset!r}"
+        warn_torch_mismatch(ctx)
         ctx.runner.run(
             ctx.command([cmake, "--preset", ctx.preset]),
             fix="read the CMake error above; `invoke clean-build` starts afresh",

@@ -109,3 +109,34 @@ def test_editable_source_reads_direct_url(tmp_path: Path) -> None:
     assert co.editable_source(info) == Path("/tmp/my src/minivllm")
     (info / "direct_url.json").write_text('{"url": "file:///tmp/x", "dir_info": {}}')
     assert co.editable_source(info) is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "version", "ok"),
+    [
+        (">=3.10,<3.14", (3, 12, 1), True),
+        (">=3.10,<3.14", (3, 14, 0), False),
+        (">=3.10,<3.14", (3, 9, 18), False),
+        (">=3.9", (3, 13, 0), True),
+        ("==3.12.*", (3, 12, 7), True),
+        ("==3.12.*", (3, 11, 7), False),
+        ("", (2, 7, 0), True),
+    ],
+)
+def test_python_satisfies(spec: str, version: tuple[int, int, int], ok: bool) -> None:
+    assert co.python_satisfies(spec, version) is ok
+
+
+def test_torch_pin_and_requires_python(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            **VLLM_LIKE,
+            "pyproject.toml": '[project]\nname = "vllm"\nrequires-python = ">=3.10,<3.14"\n',
+            "requirements/common.txt": "torch == 2.9.0+cu129 ; platform_machine == 'x86_64'\n",
+            "requirements/build/cuda.txt": "-r ../common.txt\ncmake>=3.26.1\n",
+        },
+    )
+    checkout = co.load(Settings(source=root))
+    assert checkout.torch_pin == "2.9.0+cu129"
+    assert checkout.requires_python == ">=3.10,<3.14"
