@@ -34,6 +34,7 @@ class Checkout:
     venv_dir: Path
     device: str
     requires_python: str = ""
+    uses_fetchcontent: bool = False
 
     @property
     def torch_pin(self) -> Optional[str]:
@@ -158,7 +159,12 @@ def load(settings: Settings) -> Checkout:
             f"{root} is not a CMake source tree: it has no CMakeLists.txt.",
             "pass --source PATH pointing at the root of a vLLM checkout",
         )
-    match = _CMAKE_MIN.search(cmakelists.read_text(encoding="utf-8", errors="replace"))
+    text = cmakelists.read_text(encoding="utf-8", errors="replace")
+    match = _CMAKE_MIN.search(text)
+    fetches = "FetchContent" in text or any(
+        "FetchContent" in f.read_text(encoding="utf-8", errors="replace")
+        for f in (root / "cmake").glob("**/*.cmake")
+    )
     minimum = (
         (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
         if match
@@ -173,6 +179,7 @@ def load(settings: Settings) -> Checkout:
         cmake_minimum=minimum,
         venv_dir=venv if venv.is_absolute() else root / venv,
         device=settings.device,
+        uses_fetchcontent=fetches,
         requires_python=str(
             read_toml_table(root / "pyproject.toml", "project").get("requires-python", "")
         ),

@@ -54,6 +54,7 @@ class Facts:
     launcher: Optional[Path] = None
     arch_list: Optional[str] = None
     hip: bool = False
+    fetchcontent: bool = True
     environment: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -101,9 +102,10 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
         "CMAKE_BUILD_TYPE": build_type(name),
         "VLLM_PYTHON_EXECUTABLE": str(facts.python),
         "CMAKE_INSTALL_PREFIX": "${sourceDir}",
-        # setup.py builds keep FetchContent downloads here; share them instead of fetching twice.
-        "FETCHCONTENT_BASE_DIR": "${sourceDir}/.deps",
     }
+    if facts.fetchcontent:
+        # setup.py builds keep FetchContent downloads here; share them instead of fetching twice.
+        cache["FETCHCONTENT_BASE_DIR"] = "${sourceDir}/.deps"
     if facts.nvcc:
         cache["CMAKE_CUDA_COMPILER"] = str(facts.nvcc)
         cache["CMAKE_CUDA_FLAGS"] = ""

@@ -361,6 +361,7 @@ def gather_facts(ctx: Context) -> tuple[ps.Facts, list[str]]:
         launcher=tc.find_launcher(machine, settings.launcher),
         arch_list=arch_list,
         hip=settings.device == "rocm",
+        fetchcontent=checkout.uses_fetchcontent,
         environment=environment,
     )
     return facts, notes

@@ -70,6 +70,14 @@ def test_requirement_names_follow_includes(tmp_path: Path) -> None:
     assert names == ["ninja", "packaging", "cmake", "torch", "setuptools_scm"]
 
 
+def test_fetchcontent_use_is_discovered(tmp_path: Path) -> None:
+    flashmla = "cmake/external_projects/flashmla.cmake"
+    root = tree(tmp_path, {**VLLM_LIKE, flashmla: "FetchContent_Declare(x)\n"})
+    assert co.load(Settings(source=root)).uses_fetchcontent
+    (root / flashmla).write_text("# nothing\n")
+    assert not co.load(Settings(source=root)).uses_fetchcontent
+
+
 def test_not_a_cmake_tree_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BuildToolsError, match="not a CMake source tree"):
         co.load(Settings(source=tmp_path))

@@ -49,13 +49,19 @@ def test_generated_preset_has_everything_vllms_script_writes_and_fixes_it() -> N
 
 
 def test_no_nvcc_no_ninja_no_launcher() -> None:
-    facts = ps.Facts(python=Path("/p"), cmake_minimum=(3, 26, 0), parallelism=Parallelism(2, 1, ""))
+    facts = ps.Facts(
+        python=Path("/p"),
+        cmake_minimum=(3, 26, 0),
+        parallelism=Parallelism(2, 1, ""),
+        fetchcontent=False,
+    )
     (configure,) = ps.generate("debug", facts)["configurePresets"]
     cache = configure["cacheVariables"]
     assert cache["CMAKE_BUILD_TYPE"] == "Debug"
     assert "generator" not in configure and "CMAKE_JOB_POOLS" not in cache
     assert not any(k.startswith("CMAKE_CUDA") or k.endswith("LAUNCHER") for k in cache)
     assert "NVCC_THREADS" not in cache and "environment" not in configure
+    assert "FETCHCONTENT_BASE_DIR" not in cache  # the project fetches nothing
 
 
 def user_file() -> dict:
