@@ -75,18 +75,19 @@ def venv(
 NO_PRECOMPILED = "full source build instead of precompiled kernels (setup.py compiles them)"
 
 
-@task(help=_help(no_precompiled=NO_PRECOMPILED))
+@task(help=_help("force", no_precompiled=NO_PRECOMPILED))
 def install(
     c: Context,
     source: Optional[str] = None,
     preset: Optional[str] = None,
     no_precompiled: bool = False,
+    force: bool = False,
     dry_run: bool = False,
 ) -> None:
     """Editable install with precompiled kernels: VLLM_USE_PRECOMPILED=1 uv pip install -e."""
     from build_tools import steps
 
-    flags = dict(source=source, preset=preset, dry_run=dry_run or None)
+    flags = dict(source=source, preset=preset, force=force or None, dry_run=dry_run or None)
     _one(steps.install, {**flags, "precompiled": False if no_precompiled else None})
 
 

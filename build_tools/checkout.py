@@ -285,3 +285,26 @@ def venv_version(checkout: Checkout) -> Optional[tuple[int, int, int]]:
             except (ValueError, IndexError):
                 return None
     return None
+
+
+def git_head(root: Path) -> Optional[str]:
+    """The commit checked out at `root`, read from .git without running git (None if unknown)."""
+    git = root / ".git"
+    try:
+        if git.is_file():  # a worktree: "gitdir: <path>"
+            git = (root / git.read_text().split(":", 1)[1].strip()).resolve()
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head[5:]
+        common = git / "commondir"
+        base = (git / common.read_text().strip()).resolve() if common.is_file() else git
+        for candidate in (git / ref, base / ref):
+            if candidate.is_file():
+                return candidate.read_text().strip()
+        for line in (base / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    except OSError:
+        return None
+    return None

@@ -71,7 +71,7 @@ DESCRIPTIONS: dict[str, str] = {
     "arch": "TORCH_CUDA_ARCH_LIST for configure, e.g. 9.0 (empty: the local GPU's, if any)",
     "all_archs": "keep the project's full CUDA arch list instead of the local GPU's",
     "precompiled": "install with precompiled kernels (VLLM_USE_PRECOMPILED=1); false: full build",
-    "force": "overwrite presets of ours that were edited by hand (a backup is kept)",
+    "force": "redo what looks done: rewrite hand-edited presets (backup kept), reinstall",
     "dry_run": "print the exact commands and environment without running them",
 }
 

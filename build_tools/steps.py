@@ -173,6 +173,25 @@ def _uv_pip_install(
 PRECOMPILED_VARS = ("VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT")
 
 
+def _warn_stale_kernels(ctx: Context, recorded: dict[str, Any]) -> None:
+    """Precompiled kernels from another commit than the checkout's cause import errors."""
+    then, now = recorded.get("head"), co.git_head(ctx.checkout.root)
+    if not recorded.get("precompiled") or not then or not now or then == now:
+        return
+    stamp_time = (ctx.checkout.venv_dir / INSTALL_STAMP).stat().st_mtime
+    built = [
+        m
+        for m in ctx.checkout.root.glob("cmake-build-*/install_manifest*.txt")
+        if m.stat().st_mtime > stamp_time
+    ]
+    if not built:  # kernels built here since then replace the precompiled ones
+        ctx.reporter.warn(
+            f"the precompiled kernels were installed at commit {then[:12]}, the checkout is now "
+            f"at {now[:12]}: they may not match the Python code (undefined symbols at import); "
+            "run `invoke build` to build them, or `invoke install --force` to fetch matching ones"
+        )
+
+
 def install(ctx: Context) -> StepResult:
     """Editable install: precompiled kernels (VLLM_USE_PRECOMPILED=1), or a full source build."""
 
@@ -183,11 +202,14 @@ def install(ctx: Context) -> StepResult:
         stamp = {"source": str(checkout.root), "precompiled": precompiled}
         dist = co.installed(checkout).get(co.normalize(checkout.name))
         source = co.editable_source(dist) if dist else None
-        recorded = _read_json(stamp_path)
-        same_mode = recorded == stamp or (recorded is None and precompiled)
-        if source is not None and source.resolve() == checkout.root.resolve() and same_mode:
+        recorded = _read_json(stamp_path) or {}
+        same_mode = {k: recorded.get(k) for k in stamp} == stamp or (not recorded and precompiled)
+        here = source is not None and source.resolve() == checkout.root.resolve()
+        if here and same_mode and not ctx.settings.force:
+            _warn_stale_kernels(ctx, recorded)
             how = "precompiled kernels" if precompiled else "built from source"
             return "skipped", f"{checkout.name} is installed editable ({how}) from {checkout.root}"
+        stamp["head"] = co.git_head(checkout.root)
         env = {k: ctx.machine.environ[k] for k in PRECOMPILED_VARS if ctx.machine.environ.get(k)}
         args: list[object] = ["-e", checkout.root]
         if precompiled:
@@ -408,14 +430,18 @@ def presets(ctx: Context) -> StepResult:
 def _validate_presets(ctx: Context, path: Path, backup: Optional[Path]) -> None:
     """Ask cmake itself to read the file; on refusal put the previous file back."""
     try:
-        cmake = tc.find_cmake(ctx.machine, ctx.checkout.venv_python.parent, (3, 25, 0))
+        cmake = tc.find_cmake(
+            ctx.machine, ctx.checkout.venv_python.parent, ctx.checkout.cmake_minimum
+        )
     except BuildToolsError:
-        ctx.reporter.note("cmake not installed yet: presets not validated with --list-presets")
+        ctx.reporter.note("no cmake new enough yet: presets not checked with --list-presets")
         return
     done = _run_capture([str(cmake), "--list-presets=all"], ctx.checkout.root)
     if done[0] != 0:
         if backup:
             os.replace(backup, path)
+        else:
+            path.unlink()
         raise BuildToolsError(
             f"cmake rejected the generated {path.name}: {done[1].strip()}",
             "report this as a bug in vllm-build-tools; your previous file was restored",

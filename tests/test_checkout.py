@@ -148,3 +148,15 @@ def test_torch_pin_and_requires_python(tmp_path: Path) -> None:
     checkout = co.load(Settings(source=root))
     assert checkout.torch_pin == "2.9.0+cu129"
     assert checkout.requires_python == ">=3.10,<3.14"
+
+
+def test_git_head_without_running_git(tmp_path: Path) -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    tree(tmp_path, {".git/HEAD": "ref: refs/heads/main\n", ".git/refs/heads/main": sha + "\n"})
+    assert co.git_head(tmp_path) == sha
+    (tmp_path / ".git/refs/heads/main").unlink()
+    (tmp_path / ".git/packed-refs").write_text(f"# pack-refs\n{sha} refs/heads/main\n")
+    assert co.git_head(tmp_path) == sha
+    (tmp_path / ".git/HEAD").write_text(sha[::-1] + "\n")  # detached
+    assert co.git_head(tmp_path) == sha[::-1]
+    assert co.git_head(tmp_path / "nowhere") is None

@@ -1,0 +1,124 @@
+"""The suite on real vLLM source trees (PyPI sdists): requirements, install and presets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from build_tools import checkout as co
+from build_tools import toolchain as tc
+from build_tools.settings import Settings
+from tests.integration import invoke, ok
+from tests.vllm_trees import fetch, light_copy, versions
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", params=versions())
+def tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return light_copy(fetch(request.param), tmp_path_factory.mktemp("vllm") / "my vllm")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"), "CI": "true"}
+
+
+def layout(tree: Path) -> str:
+    return "split" if (tree / "requirements" / "build" / "cuda.txt").is_file() else "flat"
+
+
+def test_checkout_is_recognised(tree: Path) -> None:
+    checkout = co.load(Settings(source=tree))
+    assert checkout.kind == "vllm" and checkout.name == "vllm"
+    assert checkout.cmake_minimum >= (3, 26, 0)
+    assert checkout.uses_fetchcontent
+    assert checkout.torch_pin and checkout.torch_pin[0].isdigit()
+    assert co.python_satisfies(checkout.requires_python, (3, 12, 0))
+
+
+@pytest.mark.parametrize(
+    ("device", "flat", "split"),
+    [
+        ("cuda", "requirements/build.txt", "requirements/build/cuda.txt"),
+        ("cpu", "requirements/cpu-build.txt", "requirements/build/cpu.txt"),
+    ],
+)
+def test_deps_dry_run_uses_the_right_file(
+    tree: Path, env: dict[str, str], device: str, flat: str, split: str
+) -> None:
+    out = ok("deps", "--dry-run", "--device", device, "--source", str(tree), env=env)
+    wanted = tree / (split if layout(tree) == "split" else flat)
+    assert wanted.is_file()
+    assert f"-r '{wanted}'" in out and "--torch-backend=auto" in out
+    assert f"--python '{tree}/.venv/bin/python'" in out
+
+
+def test_install_dry_run_precompiled_and_local_wheel(
+    tree: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = ok("install", "--dry-run", "--source", str(tree), env=env)
+    assert "VLLM_USE_PRECOMPILED=1" in out and f"-e '{tree}'" in out
+    wheel = tmp_path / "vllm-0.0.0-cp38-abi3-manylinux1_x86_64.whl"
+    out = ok(
+        "install",
+        "--dry-run",
+        "--source",
+        str(tree),
+        env={**env, "VLLM_PRECOMPILED_WHEEL_LOCATION": str(wheel)},
+    )
+    assert f"VLLM_PRECOMPILED_WHEEL_LOCATION={wheel}" in out
+    out = ok("install", "--dry-run", "--no-precompiled", "--source", str(tree), env=env)
+    assert "VLLM_USE_PRECOMPILED" not in out and f"-e '{tree}'" in out
+
+
+def cmake_326() -> str | None:
+    found = shutil.which("cmake")
+    version = tc.tool_version(found) if found else None
+    return found if version and version >= (3, 26, 0) else None
+
+
+@pytest.mark.skipif(cmake_326() is None, reason="needs cmake >= 3.26 on PATH")
+def test_presets_are_accepted_by_cmake_and_merge(tree: Path, env: dict[str, str]) -> None:
+    path = tree / "CMakeUserPresets.json"
+    path.write_text(
+        json.dumps(
+            {
+                "version": 6,
+                "configurePresets": [
+                    {"name": "mine", "binaryDir": "${sourceDir}/build-mine", "generator": "Ninja"}
+                ],
+            }
+        )
+    )
+    ok("presets", "--source", str(tree), env=env)
+    data = json.loads(path.read_text())
+    names = [p["name"] for p in data["configurePresets"]]
+    assert names == ["mine", "release", "debug", "relwithdebinfo"]
+    cache = data["configurePresets"][1]["cacheVariables"]
+    assert cache["CMAKE_JOB_POOL_COMPILE"] == "compile"
+    assert cache["CMAKE_JOB_POOLS"].startswith("compile=")
+    assert cache["FETCHCONTENT_BASE_DIR"] == "${sourceDir}/.deps"
+    assert cache["VLLM_PYTHON_EXECUTABLE"] == str(tree / ".venv" / "bin" / "python")
+    listed = subprocess.run(
+        [str(cmake_326()), "--list-presets=all"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert '"release"' in listed.stdout and '"mine"' in listed.stdout
+    before = path.read_bytes()
+    ok("presets", "--source", str(tree), env=env)
+    assert path.read_bytes() == before
+
+
+def test_build_target_dry_run_shows_build_and_install(tree: Path, env: dict[str, str]) -> None:
+    run = invoke("build", "--dry-run", "--source", str(tree), "--target", "_C", env=env)
+    assert run.returncode == 0
+    assert "--target _C" in run.output and "--component _C" in run.output
