@@ -188,3 +188,17 @@ def test_interpreter_by_path(tmp_path: Path) -> None:
     assert tc.find_interpreter(machine(tmp_path / "bin"), str(exe), uv=None).version == (3, 13, 0)
     with pytest.raises(BuildToolsError, match="does not exist or does not run"):
         tc.find_interpreter(machine(tmp_path / "bin"), str(tmp_path / "nope"), uv=None)
+
+
+def test_cmake_wheel_launcher_is_unwrapped(tmp_path: Path) -> None:
+    venv_bin = tmp_path / "venv" / "bin"
+    make_tool(venv_bin, "cmake", "exec python -c 'from cmake import cmake; cmake()'")
+    real = make_tool(
+        tmp_path / "venv/lib/python3.12/site-packages/cmake/data/bin", "cmake",
+        'echo "cmake version 4.4.4"',
+    )
+    real.write_bytes(b"\x7fELF" + real.read_bytes())  # a binary, not a script
+    assert tc.unwrap_cmake(venv_bin / "cmake") == real
+    assert tc.unwrap_cmake(real) == real
+    plain = make_tool(tmp_path / "usr/bin", "cmake")
+    assert tc.unwrap_cmake(plain) == plain  # a script with no wheel behind it stays itself
