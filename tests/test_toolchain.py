@@ -194,7 +194,8 @@ def test_cmake_wheel_launcher_is_unwrapped(tmp_path: Path) -> None:
     venv_bin = tmp_path / "venv" / "bin"
     make_tool(venv_bin, "cmake", "exec python -c 'from cmake import cmake; cmake()'")
     real = make_tool(
-        tmp_path / "venv/lib/python3.12/site-packages/cmake/data/bin", "cmake",
+        tmp_path / "venv/lib/python3.12/site-packages/cmake/data/bin",
+        "cmake",
         'echo "cmake version 4.4.4"',
     )
     real.write_bytes(b"\x7fELF" + real.read_bytes())  # a binary, not a script
