@@ -190,3 +190,18 @@ def test_user_presets_survive_regeneration(src: Path, env: dict[str, str]) -> No
     before = (src / "CMakeUserPresets.json").read_bytes()
     ok("presets", "--source", str(src), env=env)
     assert (src / "CMakeUserPresets.json").read_bytes() == before
+
+
+def test_cpp_only_build_without_a_cuda_compiler(tmp_path: Path, env: dict[str, str]) -> None:
+    """--device cpu: no CUDA compiler in the preset, the C++ units alone build and run."""
+    src = copy_example(tmp_path / "cpu" / "minivllm")
+    ok("bootstrap", "--device", "cpu", "--source", str(src), env=env)
+    presets = json.loads((src / "CMakeUserPresets.json").read_text())
+    assert "CMAKE_CUDA_COMPILER" not in presets["configurePresets"][0]["cacheVariables"]
+    python = src / ".venv" / "bin" / "python"
+    smoke = subprocess.run(
+        [python, "-m", "minivllm.smoke"], cwd="/", capture_output=True, text=True, check=False
+    )
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert "ok _C (cuda: not built)" in smoke.stdout
+    assert not list((src / "cmake-build-release").rglob("*.cu.o"))

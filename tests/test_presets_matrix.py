@@ -1,0 +1,117 @@
+"""Presets on fake boxes: tiny tool scripts on a temporary PATH and a fake filesystem root."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from build_tools import presets as ps
+from build_tools import steps
+from build_tools import toolchain as tc
+from build_tools.report import PlainReporter
+from build_tools.settings import Settings
+from tests.conftest import make_tool
+
+
+@dataclass
+class Box:
+    tools: list[str] = field(default_factory=lambda: ["ninja", "ccache"])
+    cpus: int = 16
+    mem_gib: int = 64
+    smi: str | None = None  # what a fake nvidia-smi prints
+    nvcc: str = "path"  # "path", "cuda_home", "default" (/usr/local/cuda) or "none"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def preset_for(box: Box, tmp_path: Path, example_copy: Path) -> tuple[dict[str, Any], str]:
+    bin_dir, root = tmp_path / "bin", tmp_path / "root"
+    for tool in box.tools:
+        make_tool(bin_dir, tool)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path / "home")}
+    if box.nvcc == "path":
+        make_tool(bin_dir, "nvcc")
+    elif box.nvcc == "cuda_home":
+        make_tool(tmp_path / "cuda-12.9" / "bin", "nvcc")
+        env["CUDA_HOME"] = str(tmp_path / "cuda-12.9")
+    elif box.nvcc == "default":
+        make_tool(root / "usr/local/cuda/bin", "nvcc")
+    if box.smi is not None:
+        make_tool(bin_dir, "nvidia-smi", f"printf '{box.smi}'")
+    (root / "proc").mkdir(parents=True, exist_ok=True)
+    (root / "proc/meminfo").write_text(f"MemTotal: {box.mem_gib * 1024 * 1024} kB\n")
+    machine = tc.Machine(environ=env, fs_root=root, affinity=lambda: box.cpus)
+    out = io.StringIO()
+    ctx = steps.make_context(
+        Settings(source=example_copy, dry_run=True, **box.settings),
+        machine=machine,
+        reporter=PlainReporter(out),
+    )
+    facts, notes = steps.gather_facts(ctx)
+    (configure,) = ps.generate("release", facts)["configurePresets"]
+    return configure, "\n".join(notes)
+
+
+CASES: dict[str, tuple[Box, dict[str, Any]]] = {
+    "no nvcc": (
+        Box(nvcc="none"),
+        {"CMAKE_CUDA_COMPILER": None, "NVCC_THREADS": None, "jobs": 16, "note": "no CUDA"},
+    ),
+    "nvcc only under CUDA_HOME": (Box(nvcc="cuda_home"), {"CMAKE_CUDA_COMPILER": "cuda-12.9"}),
+    "nvcc only in /usr/local/cuda": (Box(nvcc="default"), {"CMAKE_CUDA_COMPILER": "usr/local"}),
+    "sccache and ccache": (
+        Box(tools=["ninja", "ccache", "sccache"]),
+        {"CMAKE_CXX_COMPILER_LAUNCHER": "sccache", "CMAKE_CUDA_COMPILER_LAUNCHER": "sccache"},
+    ),
+    "neither cache": (Box(tools=["ninja"]), {"CMAKE_CXX_COMPILER_LAUNCHER": None}),
+    "no ninja": (Box(tools=["ccache"]), {"generator": None, "CMAKE_JOB_POOLS": None}),
+    "1 CPU": (Box(cpus=1), {"jobs": 1, "NVCC_THREADS": "1"}),
+    "2 CPUs": (Box(cpus=2), {"jobs": 1, "NVCC_THREADS": "2"}),
+    "64 CPUs": (Box(cpus=64, mem_gib=512), {"jobs": 16, "NVCC_THREADS": "4"}),
+    "64 CPUs, low memory": (Box(cpus=64, mem_gib=16), {"jobs": 2, "NVCC_THREADS": "4"}),
+    "GPU 9.0": (
+        Box(smi="9.0\\n"),
+        {"TORCH_CUDA_ARCH_LIST": "9.0", "NVCC_THREADS": "1", "jobs": 16},
+    ),
+    "GPUs 8.0 and 9.0": (
+        Box(smi="9.0\\n8.0\\n9.0\\n"),
+        {"TORCH_CUDA_ARCH_LIST": "8.0;9.0", "NVCC_THREADS": "2", "jobs": 8},
+    ),
+    "GPU, --all-archs": (
+        Box(smi="9.0\\n", settings={"all_archs": True}),
+        {"TORCH_CUDA_ARCH_LIST": None},
+    ),
+    "--arch wins over the GPU": (
+        Box(smi="9.0\\n", settings={"arch": "10.0"}),
+        {"TORCH_CUDA_ARCH_LIST": "10.0"},
+    ),
+    "device cpu": (Box(settings={"device": "cpu"}), {"CMAKE_CUDA_COMPILER": None}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_detection_matrix(case: str, tmp_path: Path, example_copy: Path) -> None:
+    box, expected = CASES[case]
+    preset, notes = preset_for(box, tmp_path, example_copy)
+    cache = preset["cacheVariables"]
+    seen = {
+        **cache,
+        "generator": preset.get("generator"),
+        "jobs": int(cache.get("CMAKE_JOB_POOLS", "compile=0").split("=")[1]) or None,
+        "TORCH_CUDA_ARCH_LIST": preset.get("environment", {}).get("TORCH_CUDA_ARCH_LIST"),
+    }
+    if "CMAKE_JOB_POOLS" not in cache:
+        seen["jobs"] = None
+    for key, want in expected.items():
+        if key == "note":
+            assert want in notes
+        elif want is None:
+            assert seen.get(key) is None, f"{key} = {seen.get(key)!r}"
+        elif isinstance(want, str) and key.endswith(("COMPILER", "LAUNCHER")):
+            assert want in str(seen.get(key)), f"{key} = {seen.get(key)!r}"
+        else:
+            assert seen.get(key) == want, f"{key} = {seen.get(key)!r}"
+    assert cache["VLLM_PYTHON_EXECUTABLE"] == str(example_copy / ".venv" / "bin" / "python")
