@@ -53,6 +53,7 @@ class Facts:
     nvcc: Optional[Path] = None
     launcher: Optional[Path] = None
     arch_list: Optional[str] = None
+    device: str = "cuda"
     hip: bool = False
     fetchcontent: bool = True
     environment: Mapping[str, str] = field(default_factory=dict)
@@ -102,6 +103,8 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
         "CMAKE_BUILD_TYPE": build_type(name),
         "VLLM_PYTHON_EXECUTABLE": str(facts.python),
         "CMAKE_INSTALL_PREFIX": "${sourceDir}",
+        # setup.py passes it too; without it a cpu build still picks up nvcc where it exists.
+        "VLLM_TARGET_DEVICE": facts.device,
     }
     if facts.fetchcontent:
         # setup.py builds keep FetchContent downloads here; share them instead of fetching twice.

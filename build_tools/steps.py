@@ -382,6 +382,7 @@ def gather_facts(ctx: Context) -> tuple[ps.Facts, list[str]]:
         nvcc=nvcc,
         launcher=tc.find_launcher(machine, settings.launcher),
         arch_list=arch_list,
+        device=settings.device,
         hip=settings.device == "rocm",
         fetchcontent=checkout.uses_fetchcontent,
         environment=environment,
