@@ -7,6 +7,7 @@ to build. `invoke --list` shows the tasks, `invoke --help <task>` their flags.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,8 +18,12 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from build_tools.errors import BuildToolsError
-from build_tools.settings import DESCRIPTIONS
+# invoke turns bytecode caching off for the tasks file; let our own modules keep their .pyc
+# (a no-op build saves ~20 ms) unless the user asked for none.
+sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+
+from build_tools.errors import BuildToolsError  # noqa: E402
+from build_tools.settings import DESCRIPTIONS  # noqa: E402
 
 COMMON_HELP = {
     "source": "checkout to work on (default: configured `source`, else examples/minivllm)",
@@ -226,6 +231,33 @@ def bootstrap(
         steps.bootstrap(ctx)
 
 
+@task(
+    help={
+        "source": "checkout to benchmark a copy of (default: the bundled example)",
+        "runs": "rounds per scenario, contenders alternated (default 5; P2 takes at least 10)",
+        "quick": "3 rounds and a self-check of the harness",
+        "json": "where to write the results (default benchmarks/results/loop.json)",
+        "svg": "where to write the chart (default benchmarks/results/loop.svg)",
+    }
+)
+def bench(
+    c: Context,
+    source: Optional[str] = None,
+    runs: Optional[str] = None,
+    quick: bool = False,
+    json: Optional[str] = None,
+    svg: Optional[str] = None,
+) -> None:
+    """Time edit -> installed .so against raw cmake and `uv pip install -e .` (benchmarks/)."""
+    from benchmarks.loop import main
+
+    given = {"--source": source, "--runs": runs, "--json": json, "--svg": svg}
+    argv = [item for flag, value in given.items() if value for item in (flag, value)]
+    code = main(argv + (["--quick"] if quick else []))
+    if code:
+        raise Exit(code=code)
+
+
 @task(help=_help())
 def config(
     c: Context, source: Optional[str] = None, preset: Optional[str] = None, dry_run: bool = False
@@ -246,5 +278,5 @@ def config(
 
 
 ns = Collection(
-    venv, install, deps, presets, configure, build, targets, clean_build, bootstrap, config
+    venv, install, deps, presets, configure, build, targets, clean_build, bootstrap, config, bench
 )

@@ -233,6 +233,28 @@ def build_dir(checkout: Checkout, preset: str, data: Optional[dict[str, Any]]) -
     return path if path.is_absolute() else checkout.root / path
 
 
+# What a copy of a checkout leaves behind: build outputs and per-machine state.
+WORK_PRODUCTS = (
+    ".venv",
+    "cmake-build-*",
+    "*.so",
+    "*.egg-info",
+    "__pycache__",
+    ".vllm-build-tools",
+    "CMakeUserPresets.json*",
+    ".deps",
+    "build",
+)
+
+
+def copy_sources(source: Path, dest: Path) -> Path:
+    """Copy a checkout's sources to `dest`, without its venv, builds and presets."""
+    import shutil
+
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*WORK_PRODUCTS))
+    return dest
+
+
 def normalize(name: str) -> str:
     """A distribution name as PEP 503 compares them."""
     return re.sub(r"[-_.]+", "-", name).lower()

@@ -113,6 +113,8 @@ class RichReporter(PlainReporter):
         self.console.print(line, markup=False, soft_wrap=True)
 
     def progress(self, done: int, total: int) -> None:
+        if total <= 1:  # a no-op build's lone install edge: no bar worth drawing
+            return
         if self._progress is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 

@@ -21,6 +21,9 @@ from build_tools.errors import BuildToolsError
 NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (.*)")
 # Edges ninja runs on every build (the install step): not work a person waits for.
 ALWAYS_RUN = ("Install the project",)
+LINKED = re.compile(
+    r"^Linking \w+ (?:shared module|shared library|static library|executable) (\S+)"
+)
 TAIL_LINES = 25
 
 
@@ -57,6 +60,7 @@ class Outcome:
     seconds: float
     tail: tuple[str, ...]
     edges: int = 0  # ninja "[n/m]" edges that compiled or linked something
+    linked: tuple[str, ...] = ()  # what those edges linked, e.g. "_C.abi3.so"
 
 
 class CommandFailed(BuildToolsError):
@@ -98,6 +102,7 @@ class Runner:
         start = time.monotonic()
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         edges = 0
+        linked: list[str] = []
         log = self._open_log(command)
         try:
             proc = subprocess.Popen(
@@ -125,12 +130,16 @@ class Runner:
                 match = NINJA_PROGRESS.match(line)
                 if match:
                     edges += not match.group(3).startswith(ALWAYS_RUN)
+                    link = LINKED.match(match.group(3))
+                    if link:
+                        linked.append(Path(link.group(1)).name)
                     self.sink.progress(int(match.group(1)), int(match.group(2)))
                 if not quiet:
                     self.sink.output(line)
         if log:
             log.close()
-        outcome = Outcome(command, proc.returncode, time.monotonic() - start, tuple(tail), edges)
+        seconds = time.monotonic() - start
+        outcome = Outcome(command, proc.returncode, seconds, tuple(tail), edges, tuple(linked))
         if proc.returncode != 0:
             raise CommandFailed(outcome, self.log, fix)
         return outcome

@@ -540,6 +540,7 @@ def build(ctx: Context, target: Optional[str] = None) -> StepResult:
         outcome = ctx.runner.run(ctx.command(argv), fix=fix)
         if target is not None:
             ctx.runner.run(ctx.command([cmake, "--install", build_dir(ctx), "--component", target]))
+        _reinstall_relinked(ctx, cmake, outcome.linked)
         what = target or "all targets"
         if ctx.dry_run:
             return "ran", what
@@ -548,6 +549,25 @@ def build(ctx: Context, target: Optional[str] = None) -> StepResult:
         return "ran", f"{what}: {outcome.edges} build edge(s) ran"
 
     return _timed(ctx, "build", body)
+
+
+def _reinstall_relinked(ctx: Context, cmake: Path, linked: Sequence[str]) -> None:
+    """Install what was just relinked even if cmake thinks the installed copy is current.
+
+    `cmake --install` skips a file whose timestamp matches the installed copy's to the second,
+    so two edit-build cycles within one second leave the older .so installed ("Up-to-date").
+    CMAKE_INSTALL_ALWAYS (read by CMake's file(INSTALL)) copies it regardless.
+    """
+    components = set(install_components(build_dir(ctx))) if linked else set()
+    for name in dict.fromkeys(item.split(".", 1)[0] for item in linked):
+        if name in components:
+            ctx.runner.run(
+                ctx.command(
+                    [cmake, "--install", build_dir(ctx), "--component", name],
+                    {"CMAKE_INSTALL_ALWAYS": "1"},
+                ),
+                quiet=True,
+            )
 
 
 # ---------------------------------------------------------------- targets

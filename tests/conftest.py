@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
+from build_tools.checkout import copy_sources
 from build_tools.settings import EXAMPLE_SOURCE
-
-IGNORED = shutil.ignore_patterns(
-    ".venv",
-    "cmake-build-*",
-    "*.so",
-    "*.egg-info",
-    "__pycache__",
-    ".vllm-build-tools",
-    "CMakeUserPresets.json*",
-    ".deps",
-    "build",
-)
 
 
 def copy_example(dest: Path) -> Path:
-    shutil.copytree(EXAMPLE_SOURCE, dest, ignore=IGNORED)
-    return dest
+    return copy_sources(EXAMPLE_SOURCE, dest)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ TASKS = (
     "build",
     "clean-build",
     "config",
+    "bench",
     "targets",
 )
 

@@ -102,6 +102,19 @@ def test_editing_one_cpp_recompiles_exactly_that_unit(src: Path, env: dict[str, 
     assert digest(moe_so) == moe_before
 
 
+def test_rapid_edit_build_cycles_never_leave_a_stale_so(src: Path, env: dict[str, str]) -> None:
+    """cmake --install compares timestamps to the second: back-to-back builds must still install."""
+    installed, built = src / "minivllm" / "_C.abi3.so", build_dir(src) / "_C.abi3.so"
+    seen = {digest(installed)}
+    for n in range(10, 13):
+        with (src / "csrc" / "layernorm.cpp").open("a") as handle:
+            handle.write(f'\nextern "C" int minivllm_rapid_marker_{n}() {{ return {n}; }}\n')
+        ok("build", "--source", str(src), env=env)
+        assert digest(installed) == digest(built), f"cycle {n}: installed .so is stale"
+        seen.add(digest(installed))
+    assert len(seen) == 4
+
+
 def test_target_builds_and_installs_only_that_extension(src: Path, env: dict[str, str]) -> None:
     c_so, moe_so = src / "minivllm" / "_C.abi3.so", src / "minivllm" / "_moe_C.abi3.so"
     with (src / "csrc" / "layernorm.cpp").open("a") as handle:  # _C is stale too
