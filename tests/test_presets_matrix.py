@@ -115,3 +115,21 @@ def test_detection_matrix(case: str, tmp_path: Path, example_copy: Path) -> None
         else:
             assert seen.get(key) == want, f"{key} = {seen.get(key)!r}"
     assert cache["VLLM_PYTHON_EXECUTABLE"] == str(example_copy / ".venv" / "bin" / "python")
+
+
+def test_nvcc_from_the_venvs_torch_is_asked_once_and_cached(
+    tmp_path: Path, example_copy: Path
+) -> None:
+    """CUDA_HOME comes from the venv's torch (its python is asked, never imported here)."""
+    venv = example_copy / ".venv"
+    site = venv / "lib" / "python3.12" / "site-packages"
+    (site / "torch-2.9.0+cu129.dist-info").mkdir(parents=True)
+    cuda_home = tmp_path / "torch-cuda"
+    nvcc = make_tool(cuda_home / "bin", "nvcc")
+    calls = tmp_path / "calls"
+    make_tool(venv / "bin", "python", f'echo x >> "{calls}"; echo "{cuda_home}"')
+    box = Box(nvcc="path")
+    preset, _ = preset_for(box, tmp_path, example_copy)
+    assert preset["cacheVariables"]["CMAKE_CUDA_COMPILER"] == str(nvcc)
+    preset_for(box, tmp_path / "again", example_copy)
+    assert calls.read_text().count("x") == 1  # the second run used the cached answer
