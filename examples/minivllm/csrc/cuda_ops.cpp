@@ -12,24 +12,6 @@
 
 namespace minivllm {
 
-// built_with_cuda() -> bool
-PyObject* built_with_cuda(PyObject*, PyObject*) {
-#ifdef MINIVLLM_WITH_CUDA
-  return PyBool_FromLong(1);  // not Py_RETURN_TRUE, see py_utils.h
-#else
-  return PyBool_FromLong(0);
-#endif
-}
-
-// cuda_device_count() -> int; 0 without a CUDA build, driver or device
-PyObject* cuda_device_count(PyObject*, PyObject*) {
-#ifdef MINIVLLM_WITH_CUDA
-  return PyLong_FromLong(cuda::device_count());
-#else
-  return PyLong_FromLong(0);
-#endif
-}
-
 // silu_and_mul_cuda(x) -> list[float]; silu_and_mul() computed on the GPU in fp32
 PyObject* silu_and_mul_cuda(PyObject*, PyObject* args) {
   PyObject* x_obj;

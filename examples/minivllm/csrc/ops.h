@@ -30,8 +30,6 @@ PyObject* softmax(PyObject* self, PyObject* args);
 PyObject* greedy_sample(PyObject* self, PyObject* args);
 
 // cuda_ops.cpp
-PyObject* built_with_cuda(PyObject* self, PyObject* args);
-PyObject* cuda_device_count(PyObject* self, PyObject* args);
 PyObject* silu_and_mul_cuda(PyObject* self, PyObject* args);
 
 }  // namespace minivllm

@@ -1,6 +1,7 @@
 // Module definition of minivllm._C. vLLM registers its ops with torch here; this
 // miniature exposes them as plain CPython functions.
 
+#include "cuda_info.h"
 #include "ops.h"
 
 namespace {

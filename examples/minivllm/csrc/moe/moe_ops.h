@@ -9,8 +9,6 @@ namespace minivllm::moe {
 // topk_softmax.cpp
 PyObject* topk_softmax(PyObject* self, PyObject* args);
 PyObject* topk_softmax_cuda(PyObject* self, PyObject* args);
-PyObject* built_with_cuda(PyObject* self, PyObject* args);
-PyObject* cuda_device_count(PyObject* self, PyObject* args);
 
 // moe_align.cpp
 PyObject* moe_align_block_size(PyObject* self, PyObject* args);
