@@ -21,6 +21,7 @@ from build_tools.errors import BuildToolsError
 NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (.*)")
 # Edges ninja runs on every build (the install step): not work a person waits for.
 ALWAYS_RUN = ("Install the project",)
+UP_TO_DATE = "-- Up-to-date: "
 LINKED = re.compile(
     r"^Linking \w+ (?:shared module|shared library|static library|executable) (\S+)"
 )
@@ -61,6 +62,7 @@ class Outcome:
     tail: tuple[str, ...]
     edges: int = 0  # ninja "[n/m]" edges that compiled or linked something
     linked: tuple[str, ...] = ()  # what those edges linked, e.g. "_C.abi3.so"
+    kept: tuple[str, ...] = ()  # what `cmake --install` called "Up-to-date" (file names)
 
 
 class CommandFailed(BuildToolsError):
@@ -103,6 +105,7 @@ class Runner:
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         edges = 0
         linked: list[str] = []
+        kept: list[str] = []
         log = self._open_log(command)
         try:
             proc = subprocess.Popen(
@@ -134,12 +137,16 @@ class Runner:
                     if link:
                         linked.append(Path(link.group(1)).name)
                     self.sink.progress(int(match.group(1)), int(match.group(2)))
+                elif line.startswith(UP_TO_DATE):
+                    kept.append(Path(line[len(UP_TO_DATE) :]).name)
                 if not quiet:
                     self.sink.output(line)
         if log:
             log.close()
         seconds = time.monotonic() - start
-        outcome = Outcome(command, proc.returncode, seconds, tuple(tail), edges, tuple(linked))
+        outcome = Outcome(
+            command, proc.returncode, seconds, tuple(tail), edges, tuple(linked), tuple(kept)
+        )
         if proc.returncode != 0:
             raise CommandFailed(outcome, self.log, fix)
         return outcome

@@ -538,9 +538,11 @@ def build(ctx: Context, target: Optional[str] = None) -> StepResult:
             check_target(ctx, target)
         argv = [cmake, "--build", "--preset", ctx.preset, "--target", target or "install"]
         outcome = ctx.runner.run(ctx.command(argv), fix=fix)
+        kept = outcome.kept
         if target is not None:
-            ctx.runner.run(ctx.command([cmake, "--install", build_dir(ctx), "--component", target]))
-        _reinstall_relinked(ctx, cmake, outcome.linked)
+            install = [cmake, "--install", build_dir(ctx), "--component", target]
+            kept = ctx.runner.run(ctx.command(install)).kept
+        _reinstall_stale(ctx, cmake, [name for name in outcome.linked if name in kept])
         what = target or "all targets"
         if ctx.dry_run:
             return "ran", what
@@ -551,15 +553,15 @@ def build(ctx: Context, target: Optional[str] = None) -> StepResult:
     return _timed(ctx, "build", body)
 
 
-def _reinstall_relinked(ctx: Context, cmake: Path, linked: Sequence[str]) -> None:
-    """Install what was just relinked even if cmake thinks the installed copy is current.
+def _reinstall_stale(ctx: Context, cmake: Path, stale: Sequence[str]) -> None:
+    """Install files that were just relinked but that cmake called "Up-to-date".
 
     `cmake --install` skips a file whose timestamp matches the installed copy's to the second,
-    so two edit-build cycles within one second leave the older .so installed ("Up-to-date").
-    CMAKE_INSTALL_ALWAYS (read by CMake's file(INSTALL)) copies it regardless.
+    so two edit-build cycles within one second leave the older .so installed. CMake's
+    file(INSTALL) reads CMAKE_INSTALL_ALWAYS and then copies regardless.
     """
-    components = set(install_components(build_dir(ctx))) if linked else set()
-    for name in dict.fromkeys(item.split(".", 1)[0] for item in linked):
+    components = set(install_components(build_dir(ctx))) if stale else set()
+    for name in dict.fromkeys(item.split(".", 1)[0] for item in stale):
         if name in components:
             ctx.runner.run(
                 ctx.command(
