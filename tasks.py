@@ -54,6 +54,9 @@ def _steps(**flags: Any) -> Iterator[Any]:
             ctx.reporter.summary(ctx.results, time.monotonic() - start)
     except BuildToolsError as exc:
         raise Exit(f"error: {exc.message}", code=exc.code) from None
+    except OSError as exc:  # a file we had to read or write: say which, without a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise Exit(f"error: {exc.strerror or exc}{where}\n  fix: check that path", code=1) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -66,9 +67,10 @@ def cuda_commands(build: Path) -> dict[str, str]:
 
 
 def time_once(build: Path, command: str) -> float:
+    # One compiler call (no launcher is configured here), so it splits into an argv.
+    argv = shlex.split(command)
     start = time.perf_counter()
-    # ninja's command is a shell line by construction (it is what ninja itself would run).
-    subprocess.run(command, shell=True, cwd=build, check=True)  # noqa: S602
+    subprocess.run(argv, cwd=build, check=True)
     return time.perf_counter() - start
 
 

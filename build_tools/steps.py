@@ -123,12 +123,10 @@ def venv(ctx: Context) -> StepResult:
     def body() -> tuple[str, str]:
         checkout, request = ctx.checkout, ctx.settings.python
         have = co.venv_version(checkout)
-        uv = tc.find_uv(ctx.machine)
         if have and checkout.venv_python.exists():
             want = tc.parse_version(request) if os.sep not in request else None
-            if want is None:
-                interp = tc.find_interpreter(ctx.machine, request, uv)
-                want = interp.version
+            if want is None:  # an interpreter path: ask it
+                want = tc.find_interpreter(ctx.machine, request, None).version
             if have[:2] == want[:2]:
                 return "skipped", f"{checkout.venv_dir} has Python {tc.version_text(have)}"
             raise BuildToolsError(
@@ -142,6 +140,7 @@ def venv(ctx: Context) -> StepResult:
                 f"{checkout.venv_dir} exists but is not a venv (no pyvenv.cfg).",
                 "move it away or set `venv` to another directory",
             )
+        uv = tc.find_uv(ctx.machine)
         interp = tc.find_interpreter(ctx.machine, request, uv)
         spec = checkout.requires_python
         if spec and not co.python_satisfies(spec, interp.version):
