@@ -29,3 +29,11 @@ inline PyObject* cuda_device_count(PyObject*, PyObject*) {
 }
 
 }  // namespace minivllm
+
+// Their entries in a module's PyMethodDef table.
+#define MINIVLLM_CUDA_INFO_METHODS                                                    \
+  {"built_with_cuda", minivllm::built_with_cuda, METH_NOARGS, "built_with_cuda() -> bool"}, \
+  {                                                                                   \
+    "cuda_device_count", minivllm::cuda_device_count, METH_NOARGS,                    \
+        "cuda_device_count() -> int"                                                  \
+  }

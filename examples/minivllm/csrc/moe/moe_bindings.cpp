@@ -14,10 +14,7 @@ PyMethodDef methods[] = {
     {"moe_align_block_size", minivllm::moe::moe_align_block_size, METH_VARARGS,
      "moe_align_block_size(topk_ids, num_experts, block_size) -> "
      "(sorted_token_ids, expert_ids, num_tokens_post_pad)"},
-    {"built_with_cuda", minivllm::built_with_cuda, METH_NOARGS,
-     "built_with_cuda() -> bool"},
-    {"cuda_device_count", minivllm::cuda_device_count, METH_NOARGS,
-     "cuda_device_count() -> int"},
+    MINIVLLM_CUDA_INFO_METHODS,
     {nullptr, nullptr, 0, nullptr},
 };
 
