@@ -430,9 +430,7 @@ def presets(ctx: Context) -> StepResult:
 def _validate_presets(ctx: Context, path: Path, backup: Optional[Path]) -> None:
     """Ask cmake itself to read the file; on refusal put the previous file back."""
     try:
-        cmake = tc.find_cmake(
-            ctx.machine, ctx.checkout.venv_python.parent, ctx.checkout.cmake_minimum
-        )
+        cmake = _cmake(ctx)
     except BuildToolsError:
         ctx.reporter.note("no cmake new enough yet: presets not checked with --list-presets")
         return
@@ -531,17 +529,18 @@ def build(ctx: Context, target: Optional[str] = None) -> StepResult:
     configure(ctx)
 
     def body() -> tuple[str, str]:
-        cmake = _cmake(ctx)
+        cmake, directory = _cmake(ctx), build_dir(ctx)
         fix = "fix the compile error above and run `invoke build` again"
         if target is not None and not ctx.dry_run:
-            check_target(ctx, target)
+            check_target(ctx, directory, target)
         argv = [cmake, "--build", "--preset", ctx.preset, "--target", target or "install"]
         outcome = ctx.runner.run(ctx.command(argv), fix=fix)
         kept = outcome.kept
         if target is not None:
-            install = [cmake, "--install", build_dir(ctx), "--component", target]
+            install = [cmake, "--install", directory, "--component", target]
             kept = ctx.runner.run(ctx.command(install)).kept
-        _reinstall_stale(ctx, cmake, [name for name in outcome.linked if name in kept])
+        stale = [name for name in outcome.linked if name in kept]
+        _reinstall_stale(ctx, cmake, directory, stale)
         what = target or "all targets"
         if ctx.dry_run:
             return "ran", what
@@ -552,19 +551,19 @@ def build(ctx: Context, target: Optional[str] = None) -> StepResult:
     return _timed(ctx, "build", body)
 
 
-def _reinstall_stale(ctx: Context, cmake: Path, stale: Sequence[str]) -> None:
+def _reinstall_stale(ctx: Context, cmake: Path, directory: Path, stale: Sequence[str]) -> None:
     """Install files that were just relinked but that cmake called "Up-to-date".
 
     `cmake --install` skips a file whose timestamp matches the installed copy's to the second,
     so two edit-build cycles within one second leave the older .so installed. CMake's
     file(INSTALL) reads CMAKE_INSTALL_ALWAYS and then copies regardless.
     """
-    components = set(install_components(build_dir(ctx))) if stale else set()
+    components = set(install_components(directory)) if stale else set()
     for name in dict.fromkeys(item.split(".", 1)[0] for item in stale):
         if name in components:
             ctx.runner.run(
                 ctx.command(
-                    [cmake, "--install", build_dir(ctx), "--component", name],
+                    [cmake, "--install", directory, "--component", name],
                     {"CMAKE_INSTALL_ALWAYS": "1"},
                 ),
                 quiet=True,
@@ -593,10 +592,10 @@ def install_components(directory: Path) -> list[str]:
     return [c for c in found if c != "Unspecified"]
 
 
-def build_targets(ctx: Context) -> list[str]:
+def build_targets(ctx: Context, directory: Path) -> list[str]:
     """Every target the build system knows (`cmake --build --target help`, generator-neutral)."""
     done = _run_capture(
-        [str(_cmake(ctx)), "--build", str(build_dir(ctx)), "--target", "help"], ctx.checkout.root
+        [str(_cmake(ctx)), "--build", str(directory), "--target", "help"], ctx.checkout.root
     )
     names = []
     for line in done[1].splitlines():
@@ -608,22 +607,21 @@ def build_targets(ctx: Context) -> list[str]:
     return names
 
 
-def extension_targets(ctx: Context) -> list[str]:
+def extension_targets(directory: Path, known: Sequence[str]) -> list[str]:
     """The checkout's extension targets: install components that are also build targets."""
-    components = install_components(build_dir(ctx))
-    targets = set(build_targets(ctx))
+    components, targets = install_components(directory), set(known)
     return [c for c in components if c in targets] or components
 
 
-def check_target(ctx: Context, target: str) -> None:
-    known = build_targets(ctx)
+def check_target(ctx: Context, directory: Path, target: str) -> None:
+    known = build_targets(ctx, directory)
     if target in known:
         return
-    candidates = extension_targets(ctx)
+    candidates = extension_targets(directory, known)
     close = difflib.get_close_matches(target, list(dict.fromkeys(candidates + known)), 3, 0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "none is close"
     raise BuildToolsError(
-        f"{target!r} is not a target of {build_dir(ctx).name} ({hint}).",
+        f"{target!r} is not a target of {directory.name} ({hint}).",
         f"extension targets here: {', '.join(candidates) or 'none'} (`invoke targets` lists them)",
     )
 
@@ -631,8 +629,9 @@ def check_target(ctx: Context, target: str) -> None:
 def targets(ctx: Context) -> list[str]:
     """Configure if needed, then list the extension targets found in the build system."""
     configure(ctx)
-    found = extension_targets(ctx) if not ctx.dry_run else []
-    ctx.reporter.table(f"extension targets of {build_dir(ctx)}", [[t] for t in found], ["target"])
+    directory = build_dir(ctx)
+    found = [] if ctx.dry_run else extension_targets(directory, build_targets(ctx, directory))
+    ctx.reporter.table(f"extension targets of {directory}", [[t] for t in found], ["target"])
     return found
 
 
