@@ -6,12 +6,11 @@ rich is imported only when a terminal reporter is made.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Optional, TextIO
 
 from build_tools.runner import Command
@@ -168,9 +167,6 @@ class RichReporter(PlainReporter):
         self.console.print(table)
 
 
-Reporter = PlainReporter
-
-
 def wants_rich(stream: TextIO, environ: Mapping[str, str]) -> bool:
     if environ.get("NO_COLOR") or environ.get("CI") or environ.get("TERM") == "dumb":
         return False
@@ -183,7 +179,3 @@ def make_reporter(
     stream = stream or sys.stdout
     environ = os.environ if environ is None else environ
     return RichReporter(stream) if wants_rich(stream, environ) else PlainReporter(stream)
-
-
-def as_json(results: Sequence[StepResult]) -> str:
-    return json.dumps([asdict(r) for r in results], indent=2)
