@@ -1,16 +1,15 @@
-"""invoke tasks for vLLM's incremental kernel build: thin wrappers over build_tools.steps.
+"""invoke tasks for vLLM's incremental kernel build: a front door over build_tools.workflow.
 
-Each task turns its flags into Settings and calls the step functions; nothing here decides how
-to build. `invoke --list` shows the tasks, `invoke --help <task>` their flags.
+Each task turns its flags into Settings and runs a plan from workflow.py; nothing here decides
+how to build. `invoke --list` shows the tasks, `invoke --help <task>` their flags.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
+from inspect import Parameter, Signature
 from typing import Any, Optional
 
 from invoke.collection import Collection
@@ -23,222 +22,141 @@ from invoke.tasks import task
 sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
 
 from build_tools.errors import BuildToolsError  # noqa: E402
-from build_tools.settings import DESCRIPTIONS  # noqa: E402
+from build_tools.settings import DEFAULTS, DESCRIPTIONS  # noqa: E402
 
 COMMON_HELP = {
     "source": "checkout to work on (default: configured `source`, else examples/minivllm)",
     "preset": "CMake preset name (default: release)",
-    "dry-run": "print the exact commands and environment, run nothing",
+    "dry_run": "print the exact commands and environment, run nothing",
+    "no_precompiled": "full source build instead of precompiled kernels (setup.py compiles them)",
+    "no_wait": "fail at once when another build holds the build dir (default: wait for it)",
 }
-
-
-def _help(*extra: str, **more: str) -> dict[str, str]:
-    """--help text for the common flags plus `extra` settings keys and `more` task flags."""
-    texts = dict(COMMON_HELP)
-    for key in extra:
-        texts[key.replace("_", "-")] = DESCRIPTIONS[key]
-    texts.update({k.replace("_", "-"): v for k, v in more.items()})
-    return texts
-
-
-@contextmanager
-def _steps(**flags: Any) -> Iterator[Any]:
-    """A step Context from flags; any BuildToolsError becomes one message and a non-zero exit."""
-    from build_tools import settings, steps
-
-    start = time.monotonic()
-    try:
-        ctx = steps.make_context(settings.resolve(flags))
-        yield ctx
-        if ctx.results:
-            ctx.reporter.summary(ctx.results, time.monotonic() - start)
-    except BuildToolsError as exc:
-        raise Exit(f"error: {exc.message}", code=exc.code) from None
-    except OSError as exc:  # a file we had to read or write: say which, without a traceback
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise Exit(f"error: {exc.strerror or exc}{where}\n  fix: check that path", code=1) from None
-    except KeyboardInterrupt:
-        raise Exit("interrupted", code=130) from None
-
-
-def _one(step: Callable[[Any], object], flags: dict[str, Any]) -> None:
-    with _steps(**flags) as ctx:
-        step(ctx)
-
-
-@task(help=_help("python"))
-def venv(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    python: Optional[str] = None,
-    dry_run: bool = False,
-) -> None:
-    """Create the checkout's .venv with uv (reused when it already has the right Python)."""
-    from build_tools import steps
-
-    _one(steps.venv, dict(source=source, preset=preset, python=python, dry_run=dry_run or None))
-
-
-NO_PRECOMPILED = "full source build instead of precompiled kernels (setup.py compiles them)"
-
-
-@task(help=_help("force", no_precompiled=NO_PRECOMPILED))
-def install(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    no_precompiled: bool = False,
-    force: bool = False,
-    dry_run: bool = False,
-) -> None:
-    """Editable install with precompiled kernels: VLLM_USE_PRECOMPILED=1 uv pip install -e."""
-    from build_tools import steps
-
-    flags = dict(source=source, preset=preset, force=force or None, dry_run=dry_run or None)
-    _one(steps.install, {**flags, "precompiled": False if no_precompiled else None})
-
-
-@task(help=_help("device"))
-def deps(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    device: Optional[str] = None,
-    dry_run: bool = False,
-) -> None:
-    """Install the checkout's build requirements (cmake, ninja, ...) into its venv."""
-    from build_tools import steps
-
-    _one(steps.deps, dict(source=source, preset=preset, device=device, dry_run=dry_run or None))
-
-
+# Flags that turn a setting off: flag name -> settings key.
+NEGATIVE = {"no_precompiled": "precompiled", "no_wait": "wait"}
 PRESET_KEYS = ("arch", "all_archs", "jobs", "nvcc_threads", "launcher", "force")
 
 
-@task(help=_help(*PRESET_KEYS))
-def presets(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    arch: Optional[str] = None,
-    all_archs: bool = False,
-    jobs: Optional[str] = None,
-    nvcc_threads: Optional[str] = None,
-    launcher: Optional[str] = None,
-    force: bool = False,
-    dry_run: bool = False,
-) -> None:
-    """Write or merge CMakeUserPresets.json (your presets survive; --dry-run shows a diff)."""
-    from build_tools import steps
-
-    _one(
-        steps.presets,
-        dict(
-            source=source,
-            preset=preset,
-            arch=arch,
-            all_archs=all_archs or None,
-            jobs=jobs,
-            nvcc_threads=nvcc_threads,
-            launcher=launcher,
-            force=force or None,
-            dry_run=dry_run or None,
-        ),
-    )
+def _help(*flags: str) -> dict[str, str]:
+    """--help text of the common flags and `flags` (settings keys or task-only flags)."""
+    names = ("source", "preset", "dry_run", *flags)
+    return {n.replace("_", "-"): COMMON_HELP.get(n) or DESCRIPTIONS[n] for n in names}
 
 
-@task(help=_help())
-def configure(
-    c: Context, source: Optional[str] = None, preset: Optional[str] = None, dry_run: bool = False
-) -> None:
-    """cmake --preset <name>, skipped when already configured for the current presets."""
-    from build_tools import steps
-
-    _one(steps.configure, dict(source=source, preset=preset, dry_run=dry_run or None))
-
-
-@task(help=_help(target="build only this target and install only its component, e.g. _C"))
-def build(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    target: Optional[str] = None,
-    dry_run: bool = False,
-) -> None:
-    """Build and install the kernels (cmake --build --preset <name> --target install)."""
-    from build_tools import steps
-
-    with _steps(source=source, preset=preset, dry_run=dry_run or None) as ctx:
-        steps.build(ctx, target)
+def settings_flags(given: dict[str, Any]) -> dict[str, Any]:
+    """Flags as settings layers read them: an absent flag (None, or False for a switch) is
+    "not given", so it never overrides a config file or environment variable."""
+    flags: dict[str, Any] = {}
+    for name, value in given.items():
+        if name in NEGATIVE:
+            if value:
+                flags[NEGATIVE[name]] = False
+        elif value is not None and value is not False:
+            flags[name] = value
+    return flags
 
 
-@task(help=_help())
-def targets(
-    c: Context, source: Optional[str] = None, preset: Optional[str] = None, dry_run: bool = False
-) -> None:
-    """List the extension targets of the configured checkout (for build --target)."""
-    from build_tools import steps
+def _run(plan: str, command: str, given: dict[str, Any]) -> None:
+    """Resolve settings from `given` flags and run workflow.<plan>; errors exit non-zero."""
+    from build_tools import settings, workflow
 
-    _one(steps.targets, dict(source=source, preset=preset, dry_run=dry_run or None))
-
-
-@task(help=_help(target="rebuild only this target and install only its component"))
-def clean_build(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    target: Optional[str] = None,
-    dry_run: bool = False,
-) -> None:
-    """Delete the preset's build directory, reconfigure and rebuild from scratch."""
-    from build_tools import steps
-
-    with _steps(source=source, preset=preset, dry_run=dry_run or None) as ctx:
-        steps.clean_build(ctx, target)
+    try:
+        workflow.execute(settings.resolve(settings_flags(given)), getattr(workflow, plan), command)
+    except BuildToolsError as exc:
+        raise Exit(f"error: {exc.message}", code=exc.code) from None
 
 
-@task(help=_help("python", "device", *PRESET_KEYS, no_precompiled=NO_PRECOMPILED))
-def bootstrap(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    python: Optional[str] = None,
-    device: Optional[str] = None,
-    no_precompiled: bool = False,
-    arch: Optional[str] = None,
-    all_archs: bool = False,
-    jobs: Optional[str] = None,
-    nvcc_threads: Optional[str] = None,
-    launcher: Optional[str] = None,
-    force: bool = False,
-    dry_run: bool = False,
-) -> None:
-    """venv -> install -> deps -> presets -> configure -> build; each skipped when done."""
-    from build_tools import steps
+def plan_task(name: str, plan: str, doc: str, *flags: str) -> Any:
+    """A task that runs workflow.<plan> with --source, --preset, --dry-run and `flags`.
 
-    with _steps(
-        source=source,
-        preset=preset,
-        python=python,
-        device=device,
-        precompiled=False if no_precompiled else None,
-        arch=arch,
-        all_archs=all_archs or None,
-        jobs=jobs,
-        nvcc_threads=nvcc_threads,
-        launcher=launcher,
-        force=force or None,
-        dry_run=dry_run or None,
-    ) as ctx:
-        steps.bootstrap(ctx)
+    Switches (settings that default to false, and --no-*) are boolean flags; the rest take a
+    value. The signature is written once here instead of once per task.
+    """
+
+    def body(c: Context, **given: Any) -> None:
+        _run(plan, name, given)
+
+    def default(flag: str) -> Optional[bool]:
+        switch = flag in NEGATIVE or flag == "dry_run" or DEFAULTS.get(flag) is False
+        return False if switch else None
+
+    params = [Parameter("c", Parameter.POSITIONAL_OR_KEYWORD)] + [
+        Parameter(f, Parameter.POSITIONAL_OR_KEYWORD, default=default(f))
+        for f in ("source", "preset", *flags, "dry_run")
+    ]
+    body.__signature__ = Signature(params)  # type: ignore[attr-defined]  # invoke reads flags here
+    body.__name__ = body.__qualname__ = name.replace("-", "_")
+    body.__doc__ = doc
+    return task(help=_help(*flags))(body)
+
+
+venv = plan_task(
+    "venv",
+    "VENV_ONLY",
+    "Create the checkout's .venv with uv (reused when it already has the right Python).",
+    "python",
+)
+install = plan_task(
+    "install",
+    "INSTALL_ONLY",
+    "Editable install with precompiled kernels: VLLM_USE_PRECOMPILED=1 uv pip install -e.",
+    "no_precompiled",
+    "force",
+)
+deps = plan_task(
+    "deps",
+    "DEPS_ONLY",
+    "Install the checkout's build requirements (cmake, ninja, ...) into its venv.",
+    "device",
+)
+presets = plan_task(
+    "presets",
+    "PRESETS_ONLY",
+    "Write or merge CMakeUserPresets.json (your presets survive; --dry-run shows a diff).",
+    *PRESET_KEYS,
+)
+configure = plan_task(
+    "configure",
+    "CONFIGURE_ONLY",
+    "cmake --preset <name>, skipped when already configured for the current presets.",
+    "no_wait",
+)
+build = plan_task(
+    "build",
+    "BUILD_ONLY",
+    "Build and install the kernels (cmake --build --preset <name> --target install).",
+    "target",
+    "no_wait",
+)
+targets = plan_task(
+    "targets",
+    "LIST_TARGETS",
+    "List the extension targets of the configured checkout (for build --target).",
+    "no_wait",
+)
+clean_build = plan_task(
+    "clean-build",
+    "CLEAN_BUILD",
+    "Delete the preset's build directory (checked first), reconfigure and rebuild.",
+    "target",
+    "no_wait",
+)
+bootstrap = plan_task(
+    "bootstrap",
+    "BOOTSTRAP",
+    "venv -> deps -> install -> presets -> configure -> build; each skipped when done.",
+    "python",
+    "device",
+    "no_precompiled",
+    *PRESET_KEYS,
+    "no_wait",
+)
 
 
 @task(
     help={
         "source": "checkout to benchmark a copy of (default: the bundled example)",
         "runs": "rounds per scenario, contenders alternated (default 5; P2 takes at least 10)",
-        "quick": "3 rounds and a self-check of the harness",
+        "quick": "3 rounds per scenario",
         "json": "where to write the results (default benchmarks/results/loop.json)",
         "svg": "where to write the chart (default benchmarks/results/loop.svg)",
     }
@@ -255,8 +173,8 @@ def bench(
     from benchmarks.loop import main
 
     given = {"--source": source, "--runs": runs, "--json": json, "--svg": svg}
-    argv = [item for flag, value in given.items() if value for item in (flag, value)]
-    code = main(argv + (["--quick"] if quick else []))
+    argv: Sequence[str] = [item for flag, value in given.items() if value for item in (flag, value)]
+    code = main([*argv, *(["--quick"] if quick else [])])
     if code:
         raise Exit(code=code)
 
@@ -270,7 +188,7 @@ def config(
     from build_tools.report import make_reporter
 
     try:
-        resolved = settings.resolve(dict(source=source, preset=preset, dry_run=dry_run or None))
+        resolved = settings.resolve(settings_flags({"source": source, "preset": preset}))
     except BuildToolsError as exc:
         raise Exit(f"error: {exc.message}", code=exc.code) from None
     make_reporter().table(

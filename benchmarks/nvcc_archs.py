@@ -16,62 +16,62 @@ import platform
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Optional
 
 from build_tools import toolchain as tc
+from build_tools.report import PlainReporter
+from build_tools.runner import Command, Outcome, Runner, probe
 from build_tools.settings import EXAMPLE_SOURCE
 
 VLLM_DEFAULT_ARCHS = "7.5;8.0;8.6;8.7;8.9;9.0;10.0;11.0;12.0"  # vLLM's list for CUDA 13
+TIMEOUT_S = 1800.0
+
+
+def run(argv: Sequence[object], cwd: Path, env: Optional[Mapping[str, str]] = None) -> Outcome:
+    """Run a command to completion, output captured; exit with its tail when it fails."""
+    runner = Runner(PlainReporter(sys.stderr), base_env=os.environ if env is None else env)
+    done = runner.capture(Command.of(argv, cwd), timeout=TIMEOUT_S)
+    if done.returncode != 0:
+        sys.exit(
+            f"`{shlex.join(done.command.argv)}` exited {done.returncode}:\n" + "\n".join(done.tail)
+        )
+    return done
 
 
 def configure(source: Path, build: Path, archs: str, nvcc_threads: int, python: str) -> None:
     cmake = shutil.which("cmake") or sys.exit("cmake >= 3.26 is needed on PATH")
-    env = {**os.environ, "TORCH_CUDA_ARCH_LIST": archs}
-    subprocess.run(
-        [
-            cmake,
-            "-S",
-            source,
-            "-B",
-            build,
-            "-G",
-            "Ninja",
-            f"-DVLLM_PYTHON_EXECUTABLE={python}",
-            "-DCMAKE_BUILD_TYPE=Release",
-            f"-DNVCC_THREADS={nvcc_threads}",
-        ],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    argv = [cmake, "-S", source, "-B", build, "-G", "Ninja", f"-DVLLM_PYTHON_EXECUTABLE={python}"]
+    argv += ["-DCMAKE_BUILD_TYPE=Release", f"-DNVCC_THREADS={nvcc_threads}"]
+    run(argv, Path.cwd(), {**os.environ, "TORCH_CUDA_ARCH_LIST": archs})
 
 
 def cuda_commands(build: Path) -> dict[str, str]:
     """CUDA object -> its compile command, from ninja."""
     ninja = shutil.which("ninja") or sys.exit("ninja is needed on PATH")
-    targets = subprocess.run(
-        [ninja, "-C", build, "-t", "targets", "all"], capture_output=True, text=True, check=True
-    ).stdout
+    targets = run([ninja, "-C", build, "-t", "targets", "all"], build).output
     objects = [line.split(":")[0] for line in targets.splitlines() if ".cu.o:" in line]
     commands = {}
     for obj in objects:
-        out = subprocess.run(
-            [ninja, "-C", build, "-t", "commands", obj], capture_output=True, text=True, check=True
-        ).stdout
-        commands[obj] = out.strip().splitlines()[-1]
+        out = run([ninja, "-C", build, "-t", "commands", obj], build).output
+        lines = [line for line in out.splitlines() if line and not line.startswith("ninja: ")]
+        commands[obj] = lines[-1]  # stderr is merged in: ninja's own warnings are left out
     return commands
 
 
 def time_once(build: Path, command: str) -> float:
-    # One compiler call (no launcher is configured here), so it splits into an argv.
-    argv = shlex.split(command)
-    start = time.perf_counter()
-    subprocess.run(argv, cwd=build, check=True)
-    return time.perf_counter() - start
+    """Wall seconds of one compile. One compiler call (no launcher is configured here), so it
+    splits into an argv."""
+    return run(shlex.split(command), build).seconds
+
+
+def nvcc_version() -> str:
+    lines = probe(["nvcc", "--version"]).strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def main() -> None:
@@ -117,9 +117,7 @@ def main() -> None:
             {
                 "machine": platform.node(),
                 "cpus": tc.available_cpus(machine),
-                "nvcc": subprocess.run(["nvcc", "--version"], capture_output=True, text=True)
-                .stdout.strip()
-                .splitlines()[-1],
+                "nvcc": nvcc_version(),
                 "date": time.strftime("%Y-%m-%d"),
                 "repeat": args.repeat,
                 "heaviest": heaviest,

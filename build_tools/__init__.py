@@ -1,7 +1,6 @@
-"""vllm-build-tools: the typed core behind `invoke` tasks and `nox` sessions.
+"""vllm-build-tools: the typed core behind the `invoke` tasks and `nox` sessions.
 
-Modules (one noun each): settings, checkout, toolchain, presets, runner, report, steps.
-Nothing here imports rich, torch or invoke at import time.
+docs/ARCHITECTURE.md maps the modules. Nothing here imports rich, torch or invoke at import time.
 """
 
 from build_tools.errors import BuildToolsError

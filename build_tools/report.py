@@ -6,25 +6,55 @@ rich is imported only when a terminal reporter is made.
 
 from __future__ import annotations
 
+import enum
 import os
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional, TextIO
 
 from build_tools.runner import Command
 
 
+class StepStatus(enum.Enum):
+    RAN = "ran"
+    SKIPPED = "skipped"  # already done
+    DRY_RUN = "dry-run"  # would run
+
+
 @dataclass(frozen=True)
 class StepResult:
-    """What one step did: `ran`, `skipped` (already done) or `dry-run`."""
+    """What one step did."""
 
     name: str
-    status: str
+    status: StepStatus
     detail: str = ""
     seconds: float = 0.0
-    commands: tuple[str, ...] = field(default=())
+
+    @property
+    def ran(self) -> bool:
+        return self.status is StepStatus.RAN
+
+
+def summary_data(
+    command: str, results: Sequence[StepResult], seconds: float, exit_code: int
+) -> dict[str, Any]:
+    """The machine-readable summary every front door writes (benchmarks read it)."""
+    return {
+        "command": command,
+        "seconds": round(seconds, 4),
+        "exit": exit_code,
+        "steps": [
+            {
+                "name": r.name,
+                "status": r.status.value,
+                "seconds": round(r.seconds, 4),
+                "detail": r.detail,
+            }
+            for r in results
+        ],
+    }
 
 
 def command_line(command: Command, dry_run: bool) -> str:
@@ -62,15 +92,13 @@ class PlainReporter:
         self._print(f"warning: {text}")
 
     def done(self, result: StepResult) -> None:
-        timing = f" ({result.seconds:.1f}s)" if result.status == "ran" else ""
+        timing = f" ({result.seconds:.1f}s)" if result.ran else ""
         detail = f": {result.detail}" if result.detail else ""
-        self._print(f"    {result.name} {result.status}{timing}{detail}")
+        self._print(f"    {result.name} {result.status.value}{timing}{detail}")
 
     def summary(self, results: Sequence[StepResult], seconds: float) -> None:
-        counts = {
-            s: sum(1 for r in results if r.status == s) for s in ("ran", "skipped", "dry-run")
-        }
-        text = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        counts = {s: sum(1 for r in results if r.status is s) for s in StepStatus}
+        text = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
         self._print(f"done in {seconds:.1f}s: {text or 'nothing to do'}")
 
     def table(self, title: str, rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
@@ -81,8 +109,18 @@ class PlainReporter:
             self._print(("  " + "  ".join(cells)).rstrip())
 
 
+def _t(text: str, style: str = "") -> Any:
+    """rich's Text: shown as written, never parsed as markup."""
+    from rich.text import Text
+
+    return Text(text, style=style)
+
+
 class RichReporter(PlainReporter):
-    """Colour, a progress bar fed by ninja's "[n/m]" lines, and a summary table."""
+    """Colour, a progress bar fed by ninja's "[n/m]" lines, and a summary table.
+
+    Our texts hold paths and compiler output, so they are never read as rich markup.
+    """
 
     def __init__(self, stream: Optional[TextIO] = None) -> None:
         super().__init__(stream)
@@ -99,7 +137,8 @@ class RichReporter(PlainReporter):
 
     def step(self, name: str, detail: str = "") -> None:
         self._stop_progress()
-        self.console.print(f"[bold cyan]==> {name}[/]" + (f" [dim]{detail}[/]" if detail else ""))
+        line = _t(f"==> {name}", style="bold cyan")
+        self.console.print(line.append(f" {detail}" if detail else "", style="dim"))
 
     def command(self, command: Command, dry_run: bool) -> None:
         self._stop_progress()
@@ -115,10 +154,16 @@ class RichReporter(PlainReporter):
         if total <= 1:  # a no-op build's lone install edge: no bar worth drawing
             return
         if self._progress is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._progress = Progress(
-                "[cyan]building",
+                TextColumn("building", style="cyan", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -130,18 +175,18 @@ class RichReporter(PlainReporter):
         self._progress.update(self._task, completed=done, total=total)
 
     def note(self, text: str) -> None:
-        self.console.print(f"    [dim]{text}[/]")
+        self.console.print(_t(f"    {text}", style="dim"))
 
     def warn(self, text: str) -> None:
         self._stop_progress()
-        self.console.print(f"[bold yellow]warning:[/] {text}")
+        self.console.print(_t("warning: ", style="bold yellow").append(text, style=""))
 
     def done(self, result: StepResult) -> None:
         self._stop_progress()
-        colour = {"ran": "green", "skipped": "dim", "dry-run": "yellow"}.get(result.status, "")
-        timing = f" ({result.seconds:.1f}s)" if result.status == "ran" else ""
-        detail = f": {result.detail}" if result.detail else ""
-        self.console.print(f"    [{colour}]{result.name} {result.status}{timing}[/]{detail}")
+        colour = {"ran": "green", "skipped": "dim", "dry-run": "yellow"}[result.status.value]
+        timing = f" ({result.seconds:.1f}s)" if result.ran else ""
+        line = _t(f"    {result.name} {result.status.value}{timing}", style=colour)
+        self.console.print(line.append(f": {result.detail}" if result.detail else "", style=""))
 
     def summary(self, results: Sequence[StepResult], seconds: float) -> None:
         from rich.table import Table
@@ -152,7 +197,7 @@ class RichReporter(PlainReporter):
             table.add_column(column)
         for r in results:
             table.add_row(
-                r.name, r.status, f"{r.seconds:.1f}s" if r.status == "ran" else "", r.detail
+                r.name, r.status.value, f"{r.seconds:.1f}s" if r.ran else "", _t(r.detail)
             )
         self.console.print(table)
 
@@ -163,7 +208,7 @@ class RichReporter(PlainReporter):
         for header in headers:
             table.add_column(header)
         for row in rows:
-            table.add_row(*[str(c) for c in row])
+            table.add_row(*[_t(str(c)) for c in row])
         self.console.print(table)
 
 

@@ -1,6 +1,10 @@
-"""The one way commands run: argv lists, an environment overlay, live output, timing, dry-run.
+"""The one way a process starts: argv lists, an environment overlay, live output, timing, dry-run.
 
 No shell is ever involved, so paths with spaces and user strings are passed as they are.
+Streamed commands run in a process group of their own: SIGINT, SIGTERM and SIGHUP sent to us
+are forwarded to that whole group (cmake, ninja, every nvcc), and we wait for it to end,
+escalating to SIGTERM and SIGKILL after a grace period, before `Interrupted` is raised. No
+compiler outlives an interrupted build.
 """
 
 from __future__ import annotations
@@ -8,15 +12,19 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
+import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Optional, Protocol
+from types import FrameType
+from typing import IO, Any, Optional, Protocol, Union
 
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, Interrupted
 
 NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (.*)")
 # Edges ninja runs on every build (the install step): not work a person waits for.
@@ -25,7 +33,9 @@ UP_TO_DATE = "-- Up-to-date: "
 LINKED = re.compile(
     r"^Linking \w+ (?:shared module|shared library|static library|executable) (\S+)"
 )
-TAIL_LINES = 25
+TAIL_LINES = 40
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+GRACE_S = 5.0  # after a forwarded signal: then SIGTERM, then SIGKILL, each after this long
 
 
 @dataclass(frozen=True)
@@ -63,11 +73,14 @@ class Outcome:
     edges: int = 0  # ninja "[n/m]" edges that compiled or linked something
     linked: tuple[str, ...] = ()  # what those edges linked, e.g. "_C.abi3.so"
     kept: tuple[str, ...] = ()  # what `cmake --install` called "Up-to-date" (file names)
+    output: str = ""  # the whole output, for captured commands only
 
 
 class CommandFailed(BuildToolsError):
-    def __init__(self, outcome: Outcome, log: Optional[Path], fix: str) -> None:
+    def __init__(self, outcome: Outcome, log: Optional[Path], fix: Fix) -> None:
         self.outcome = outcome
+        if callable(fix):
+            fix = fix(outcome.tail)
         tail = "\n".join("    " + line for line in outcome.tail)
         where = f"; full output in {log}" if log else ""
         super().__init__(
@@ -75,6 +88,74 @@ class CommandFailed(BuildToolsError):
             f"(in {outcome.command.cwd}){where}. Last lines:\n{tail}",
             fix,
         )
+
+
+# The fix line of a failure: fixed text, or chosen from the output's last lines.
+Fix = Union[str, Callable[[Sequence[str]], str]]
+# A front door may route package installs elsewhere (nox: session.run_install, so -R skips them).
+Installer = Callable[[Command], None]
+
+
+class _Forwarder:
+    """While a child runs: forward our termination signals to its group, then escalate."""
+
+    def __init__(self, proc: subprocess.Popen[str], grace: float) -> None:
+        self.proc, self.grace = proc, grace
+        self.received: Optional[int] = None
+        self._previous: dict[int, object] = {}
+        self._timer: Optional[threading.Timer] = None
+
+    def __enter__(self) -> _Forwarder:
+        if threading.current_thread() is threading.main_thread():
+            for signum in FORWARDED:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer:
+            self._timer.cancel()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        first = self.received is None
+        self.received = self.received or signum
+        self._kill(signum)
+        if first:
+            self._escalate(signal.SIGTERM)
+
+    def _kill(self, signum: int) -> None:
+        try:
+            os.killpg(self.proc.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _escalate(self, signum: int) -> None:
+        def later() -> None:
+            if self.proc.poll() is None:
+                self._kill(signum)
+                if signum != signal.SIGKILL:
+                    self._escalate(signal.SIGKILL)
+
+        self._timer = threading.Timer(self.grace, later)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def reap_group(self) -> None:
+        """After the leader exits: end anything of its group still running (a stray nvcc)."""
+        self._kill(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline and _group_alive(self.proc.pid):
+            time.sleep(0.05)
+        self._kill(signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 class Runner:
@@ -85,46 +166,36 @@ class Runner:
         dry_run: bool = False,
         log: Optional[Path] = None,
         base_env: Optional[Mapping[str, str]] = None,
+        installer: Optional[Installer] = None,
+        grace: float = GRACE_S,
     ) -> None:
         self.sink = sink
         self.dry_run = dry_run
         self.log = log
         self.base_env = dict(os.environ if base_env is None else base_env)
+        self.installer = installer
+        self.grace = grace
 
     def run(
-        self, command: Command, *, fix: str = "", quiet: bool = False, install: bool = False
+        self, command: Command, *, fix: Fix = "", quiet: bool = False, install: bool = False
     ) -> Outcome:
         """Run `command`, streaming its output; raise CommandFailed on a non-zero exit.
 
-        `install` marks package installs, which a front door (nox -R) may choose to skip.
+        `install` marks package installs, which go to the installer hook when there is one.
         """
         self.sink.command(command, self.dry_run)
         if self.dry_run:
+            return Outcome(command, 0, 0.0, ())
+        if install and self.installer is not None:
+            self.installer(command)
             return Outcome(command, 0, 0.0, ())
         start = time.monotonic()
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         edges = 0
         linked: list[str] = []
         kept: list[str] = []
-        log = self._open_log(command)
-        try:
-            proc = subprocess.Popen(
-                command.argv,
-                cwd=command.cwd,
-                env={**self.base_env, **command.env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                errors="replace",
-                bufsize=1,
-            )
-        except FileNotFoundError:
-            raise BuildToolsError(
-                f"{command.argv[0]} was not found.", fix or f"install {command.argv[0]}"
-            ) from None
-        assert proc.stdout is not None
-        with proc:
+        with self._open_log(command) as log, self._spawn(command, fix) as (proc, forwarder):
+            assert proc.stdout is not None
             for raw in proc.stdout:
                 line = raw.rstrip("\n")
                 tail.append(line)
@@ -141,23 +212,128 @@ class Runner:
                     kept.append(Path(line[len(UP_TO_DATE) :]).name)
                 if not quiet:
                     self.sink.output(line)
-        if log:
-            log.close()
-        seconds = time.monotonic() - start
         outcome = Outcome(
-            command, proc.returncode, seconds, tuple(tail), edges, tuple(linked), tuple(kept)
+            command,
+            proc.returncode,
+            time.monotonic() - start,
+            tuple(tail),
+            edges,
+            tuple(linked),
+            tuple(kept),
         )
+        if forwarder.received is not None:
+            raise Interrupted(forwarder.received)
         if proc.returncode != 0:
             raise CommandFailed(outcome, self.log, fix)
         return outcome
 
-    def _open_log(self, command: Command) -> Optional[IO[str]]:
-        if not self.log:
-            return None
+    def capture(self, command: Command, *, timeout: Optional[float] = None) -> Outcome:
+        """Run a command to completion with its output captured (also in a dry run: use it
+        only for commands that change nothing). Logged; never raises on a non-zero exit."""
+        start = time.monotonic()
         try:
-            self.log.parent.mkdir(parents=True, exist_ok=True)
-            handle = self.log.open("a", encoding="utf-8")
-        except OSError:
-            return None
-        handle.write(f"\n$ (cd {shlex.quote(str(command.cwd))} && {command.text()})\n")
-        return handle
+            done = subprocess.run(command.argv, **self._io(command), timeout=timeout, check=False)
+            code, output = done.returncode, done.stdout
+        except FileNotFoundError:
+            code, output = 127, f"{command.argv[0]}: not found\n"
+        except subprocess.TimeoutExpired as exc:
+            code, output = 124, _text(exc.output) + f"\ntimed out after {timeout}s\n"
+        seconds = time.monotonic() - start
+        with self._open_log(command) as log:
+            if log:
+                log.write(output)
+        tail = tuple(output.splitlines()[-TAIL_LINES:])
+        return Outcome(command, code, seconds, tail, output=output)
+
+    def _io(self, command: Command) -> dict[str, Any]:
+        """Where a child runs and what it reads and writes: no stdin, output merged as text."""
+        return {
+            "cwd": command.cwd,
+            "env": {**self.base_env, **command.env},
+            "stdin": subprocess.DEVNULL,
+            "stdout": subprocess.PIPE,
+            "stderr": subprocess.STDOUT,
+            "text": True,
+            "errors": "replace",
+        }
+
+    @contextmanager
+    def _spawn(
+        self, command: Command, fix: Fix
+    ) -> Iterator[tuple[subprocess.Popen[str], _Forwarder]]:
+        try:
+            proc = subprocess.Popen(
+                command.argv,
+                **self._io(command),
+                bufsize=1,
+                start_new_session=True,  # its own group: we forward signals to all of it
+            )
+        except FileNotFoundError:
+            raise BuildToolsError(
+                f"{command.argv[0]} was not found.", f"install {command.argv[0]}"
+            ) from None
+        with proc, _Forwarder(proc, self.grace) as forwarder:
+            try:
+                yield proc, forwarder
+            finally:
+                proc.wait()
+                if forwarder.received is not None:
+                    forwarder.reap_group()
+
+    @contextmanager
+    def _open_log(self, command: Command) -> Iterator[Optional[IO[str]]]:
+        handle: Optional[IO[str]] = None
+        if self.log:
+            try:
+                self.log.parent.mkdir(parents=True, exist_ok=True)
+                handle = self.log.open("a", encoding="utf-8")
+                handle.write(f"\n$ (cd {shlex.quote(str(command.cwd))} && {command.text()})\n")
+            except OSError:
+                handle = None
+        try:
+            yield handle
+        finally:
+            if handle:
+                handle.close()
+
+
+def _text(data: object) -> str:
+    if isinstance(data, bytes):
+        return data.decode(errors="replace")
+    return data if isinstance(data, str) else ""
+
+
+def probe(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, timeout: float = 20) -> str:
+    """stdout of a short read-only probe (`tool --version`), '' when it is missing or fails."""
+    try:
+        done = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+@contextmanager
+def termination_as_interrupt() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise `Interrupted` (like Ctrl-C's KeyboardInterrupt), so a front door
+    unwinds (locks released, partial files removed) instead of dying mid-write."""
+
+    def handle(signum: int, frame: Optional[FrameType]) -> None:
+        raise Interrupted(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

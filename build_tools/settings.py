@@ -14,73 +14,70 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union, get_args
 
 from build_tools.errors import BuildToolsError
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10 only
+else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 SUITE_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SOURCE = SUITE_ROOT / "examples" / "minivllm"
 USER_FILE_NAME = "vllm-build.local.toml"
 ENV_PREFIX = "VLLM_BUILD_"
-LAUNCHERS = ("auto", "sccache", "ccache", "none")
-DEVICES = ("cuda", "cpu", "rocm")
 
 Scalar = Union[str, int, float, bool]
+
+
+Device = Literal["cuda", "cpu", "rocm"]
+Launcher = Literal["auto", "sccache", "ccache", "none"]
+DEVICES: tuple[str, ...] = get_args(Device)
+LAUNCHERS: tuple[str, ...] = get_args(Launcher)
+
+
+def setting(default: Any, text: str) -> Any:
+    """A settings field: its default and its help line (`invoke config`, --help, the README)."""
+    return field(default=default, metadata={"help": text})
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything a step may be asked to do differently. Built only by `resolve`."""
 
-    source: Path = EXAMPLE_SOURCE
-    preset: str = "release"
-    python: str = "3.12"
-    device: str = "cuda"
-    venv: str = ".venv"
-    jobs: int = 0
-    nvcc_threads: int = 0
-    mem_per_job_gb: float = 2.0
-    launcher: str = "auto"
-    arch: str = ""
-    all_archs: bool = False
-    precompiled: bool = True
-    force: bool = False
-    dry_run: bool = False
+    source: Path = setting(EXAMPLE_SOURCE, "checkout to build (default: examples/minivllm)")
+    preset: str = setting("release", "CMake preset name; its build dir is cmake-build-<preset>")
+    python: str = setting("3.12", "Python version (or interpreter path) for the checkout's venv")
+    device: Device = setting("cuda", "build requirements to install: cuda, cpu or rocm")
+    venv: str = setting(".venv", "venv directory, relative to the checkout")
+    jobs: int = setting(0, "parallel compile jobs (0: from the CPUs and memory we may use)")
+    nvcc_threads: int = setting(0, "NVCC_THREADS per nvcc job (0: automatic)")
+    mem_per_job_gb: float = setting(2.0, "memory budget per compile job, bounds the jobs (GiB)")
+    launcher: Launcher = setting("auto", "compiler cache launcher: auto, sccache, ccache or none")
+    arch: str = setting("", "TORCH_CUDA_ARCH_LIST, e.g. 9.0 (empty: the local GPU's, if any)")
+    all_archs: bool = setting(False, "the project's full CUDA arch list, not the local GPU's")
+    precompiled: bool = setting(True, "install precompiled kernels (false: a full source build)")
+    install_prefix: str = setting("", "CMAKE_INSTALL_PREFIX of our presets (empty: the tree)")
+    target: str = setting("", "build this target and install only its component (empty: all)")
+    wait: bool = setting(True, "wait while another build holds the build dir (false: fail)")
+    force: bool = setting(False, "redo what looks done: rewrite edited presets, reinstall")
+    dry_run: bool = setting(False, "print the exact commands and environment, run nothing")
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def origin(self, key: str) -> str:
         return self.origins.get(key, "default")
 
 
-# What each key means; `invoke config` and the README reuse these lines.
-DESCRIPTIONS: dict[str, str] = {
-    "source": "checkout to build (default: the bundled example examples/minivllm)",
-    "preset": "CMake preset name; its build dir is cmake-build-<preset>",
-    "python": "Python version (or interpreter path) for the checkout's venv",
-    "device": "build requirements to install: cuda, cpu or rocm",
-    "venv": "venv directory, relative to the checkout",
-    "jobs": "parallel compile jobs (0: from the CPUs and memory this process may use)",
-    "nvcc_threads": "NVCC_THREADS per nvcc job (0: automatic)",
-    "mem_per_job_gb": "memory budget per compile job used to bound parallelism (GiB)",
-    "launcher": "compiler cache launcher: auto, sccache, ccache or none",
-    "arch": "TORCH_CUDA_ARCH_LIST for configure, e.g. 9.0 (empty: the local GPU's, if any)",
-    "all_archs": "keep the project's full CUDA arch list instead of the local GPU's",
-    "precompiled": "install with precompiled kernels (VLLM_USE_PRECOMPILED=1); false: full build",
-    "force": "redo what looks done: rewrite hand-edited presets (backup kept), reinstall",
-    "dry_run": "print the exact commands and environment without running them",
-}
-
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "origins"}
+# What each key means; `invoke config`, the task flags' --help and the README reuse these lines.
+DESCRIPTIONS: dict[str, str] = {name: f.metadata["help"] for name, f in _FIELDS.items()}
+DEFAULTS: dict[str, Any] = {name: f.default for name, f in _FIELDS.items()}
 
 
 def _coerce(key: str, raw: Any, origin: str, base: Path) -> Any:
     """Turn a raw value from a layer into the field's type, or explain what is wrong."""
-    kind = type(getattr(Settings(), key))
+    kind = type(DEFAULTS[key])
     try:
         if kind is bool:
             if isinstance(raw, bool):
@@ -161,6 +158,14 @@ def resolve(
         ),
         (personal.name, read_toml_table(personal), personal.parent),
         (
+            # An exported TORCH_CUDA_ARCH_LIST is what the user asked torch's CMake for.
+            "env TORCH_CUDA_ARCH_LIST",
+            {"arch": environ["TORCH_CUDA_ARCH_LIST"]}
+            if environ.get("TORCH_CUDA_ARCH_LIST")
+            else {},
+            cwd,
+        ),
+        (
             "env",
             {
                 k: environ[ENV_PREFIX + k.upper()]
@@ -197,7 +202,7 @@ def resolve(
     for key in ("jobs", "nvcc_threads"):
         if getattr(settings, key) < 0:
             raise BuildToolsError(f"{key} must be 0 (automatic) or positive.", f"fix {key}")
-    if not settings.preset or "/" in settings.preset:
+    if not settings.preset or "/" in settings.preset or not settings.preset.isprintable():
         raise BuildToolsError(f"Preset name {settings.preset!r} is not valid.", "use e.g. release")
     return settings
 

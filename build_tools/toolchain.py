@@ -1,4 +1,4 @@
-"""What this machine has: interpreters, uv, cmake, ninja, nvcc, compiler caches, CPUs, memory, GPUs.
+"""What this machine has: uv, cmake, ninja, nvcc, compiler caches, CPUs, memory, GPUs.
 
 Every function takes a `Machine` (PATH, environment, filesystem root) so tests can fake a box
 with tiny scripts on a temporary PATH. Facts in, facts out: nothing here prints.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from build_tools.errors import BuildToolsError
+from build_tools.runner import probe
 
 GiB = 1024**3
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
@@ -42,22 +42,6 @@ class Machine:
         return Path(self.environ.get("HOME") or Path.home())
 
 
-def run_quiet(argv: list[str], env: Optional[Mapping[str, str]] = None, timeout: float = 20) -> str:
-    """stdout of a short probe command, '' when it is missing or fails."""
-    try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=dict(env) if env is not None else None,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout if done.returncode == 0 else ""
-
-
 def parse_version(text: str) -> Optional[tuple[int, int, int]]:
     match = _VERSION.search(text)
     if not match:
@@ -68,7 +52,7 @@ def parse_version(text: str) -> Optional[tuple[int, int, int]]:
 @cache
 def tool_version(path: str) -> Optional[tuple[int, int, int]]:
     """`<tool> --version`, parsed; cached per path for the life of the process."""
-    return parse_version(run_quiet([path, "--version"]))
+    return parse_version(probe([path, "--version"]))
 
 
 def version_text(version: tuple[int, ...]) -> str:
@@ -271,102 +255,6 @@ def gpu_archs(machine: Machine) -> list[str]:
     smi = machine.which("nvidia-smi")
     if not smi:
         return []
-    out = run_quiet(
-        [str(smi), "--query-gpu=compute_cap", "--format=csv,noheader"], env=machine.environ
-    )
+    out = probe([str(smi), "--query-gpu=compute_cap", "--format=csv,noheader"], env=machine.environ)
     archs = {line.strip() for line in out.splitlines() if re.fullmatch(r"\d+\.\d+", line.strip())}
     return sorted(archs, key=lambda a: tuple(int(x) for x in a.split(".")))
-
-
-# ---------------------------------------------------------------- interpreters
-
-
-@dataclass(frozen=True)
-class Interpreter:
-    path: Path
-    version: tuple[int, int, int]
-
-
-_PY_NAME = re.compile(r"^python(\d)\.(\d+)$")
-
-
-def _candidate_dirs(machine: Machine) -> list[Path]:
-    pyenv_root = Path(machine.environ.get("PYENV_ROOT") or machine.home / ".pyenv")
-    dirs = [Path(p) for p in machine.environ.get("PATH", "").split(os.pathsep) if p]
-    # pyenv's and asdf's shims fail for versions not selected: look at the installs instead.
-    dirs = [d for d in dirs if d.name != "shims"]
-    for base in (
-        pyenv_root / "versions",
-        machine.home / ".local/share/uv/python",
-        machine.home / ".asdf/installs/python",
-        machine.path("/opt/python"),
-        machine.path("/opt/hostedtoolcache/Python"),
-    ):
-        if base.is_dir():
-            dirs += sorted(p / "bin" for p in base.iterdir())
-            dirs += sorted(p / "x64" / "bin" for p in base.iterdir())
-    dirs += [machine.path(p) for p in ("/usr/local/bin", "/usr/bin", "/opt/homebrew/bin")]
-    return dirs
-
-
-def list_interpreters(machine: Machine) -> list[Interpreter]:
-    """Every `pythonX.Y` found without running anything (version from the file name)."""
-    found: dict[Path, Interpreter] = {}
-    for directory in _candidate_dirs(machine):
-        try:
-            entries = sorted(directory.iterdir())
-        except OSError:
-            continue
-        for entry in entries:
-            match = _PY_NAME.match(entry.name)
-            if match and entry.is_file() and os.access(entry, os.X_OK):
-                resolved = entry.resolve()
-                found.setdefault(
-                    resolved, Interpreter(entry, (int(match.group(1)), int(match.group(2)), 0))
-                )
-    return list(found.values())
-
-
-def probe_interpreter(path: Path) -> Optional[Interpreter]:
-    out = run_quiet([str(path), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
-    version = parse_version(out)
-    return Interpreter(path, version) if version else None
-
-
-def find_interpreter(machine: Machine, request: str, uv: Optional[Path]) -> Interpreter:
-    """An interpreter for `request` (a version like 3.12, or a path), never downloading one."""
-    if os.sep in request or request.startswith("python"):
-        path = Path(request).expanduser() if os.sep in request else machine.which(request)
-        interp = probe_interpreter(path) if path else None
-        if interp:
-            return interp
-        raise BuildToolsError(
-            f"Python interpreter {request!r} does not exist or does not run.",
-            "pass --python with a version (e.g. 3.12) or the path of a working interpreter",
-        )
-    wanted = parse_version(request)
-    if not wanted:
-        raise BuildToolsError(f"--python {request!r} is not a version.", "use e.g. --python 3.12")
-    if uv is not None:  # uv's own discovery first (it never downloads with downloads=never)
-        env = {**machine.environ, "UV_PYTHON_DOWNLOADS": "never"}
-        out = run_quiet([str(uv), "python", "find", request], env=env).strip()
-        if out:
-            interp = probe_interpreter(Path(out))
-            if interp and interp.version[:2] == wanted[:2]:
-                return interp
-    every = list_interpreters(machine)
-    for interp in every:
-        if interp.version[:2] == wanted[:2]:
-            probed = probe_interpreter(interp.path)
-            if probed and probed.version[:2] == wanted[:2]:
-                return probed
-    listing = ", ".join(
-        f"{version_text(i.version[:2])} ({i.path})" for i in sorted(every, key=lambda i: i.version)
-    )
-    raise BuildToolsError(
-        f"Python {request} was not found on this machine (uv cannot download one here); "
-        f"found: {listing or 'none'}.",
-        f"install Python {request} (e.g. `pyenv install {request}` or your package manager), "
-        "or pick one with --python X.Y or --python /path/to/python "
-        "(VLLM_BUILD_PYTHON or `python` in vllm-build.local.toml to keep it)",
-    )

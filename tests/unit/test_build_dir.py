@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from build_tools.build_dir import check_deletable
 from build_tools.errors import BuildToolsError
-from build_tools.steps import check_deletable
 
 
 @pytest.fixture

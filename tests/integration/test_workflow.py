@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_example
-from tests.integration import (
+from tests.helpers import copy_example
+from tests.integration.tools import (
     digest,
     invoke,
     missing_tools,

@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
-from build_tools import presets as ps
-from build_tools import steps
+from build_tools import facts
 from build_tools import toolchain as tc
+from build_tools.cmake import presets_gen as ps
+from build_tools.context import make_context
+from build_tools.errors import BuildToolsError
 from build_tools.report import PlainReporter
 from build_tools.settings import Settings
-from tests.conftest import make_tool
+from tests.helpers import make_tool
 
 
 @dataclass
@@ -45,13 +47,13 @@ def preset_for(box: Box, tmp_path: Path, example_copy: Path) -> tuple[dict[str, 
     (root / "proc/meminfo").write_text(f"MemTotal: {box.mem_gib * 1024 * 1024} kB\n")
     machine = tc.Machine(environ=env, fs_root=root, affinity=lambda: box.cpus)
     out = io.StringIO()
-    ctx = steps.make_context(
-        Settings(source=example_copy, dry_run=True, **box.settings),
+    ctx = make_context(
+        Settings(source=example_copy, **{"dry_run": True, **box.settings}),
         machine=machine,
         reporter=PlainReporter(out),
     )
-    facts, notes = steps.gather_facts(ctx)
-    (configure,) = ps.generate("release", facts)["configurePresets"]
+    found, notes = facts.gather(ctx)
+    (configure,) = ps.generate("release", found)["configurePresets"]
     return configure, "\n".join(notes)
 
 
@@ -67,7 +69,6 @@ CASES: dict[str, tuple[Box, dict[str, Any]]] = {
         {"CMAKE_CXX_COMPILER_LAUNCHER": "sccache", "CMAKE_CUDA_COMPILER_LAUNCHER": "sccache"},
     ),
     "neither cache": (Box(tools=["ninja"]), {"CMAKE_CXX_COMPILER_LAUNCHER": None}),
-    "no ninja": (Box(tools=["ccache"]), {"generator": None, "CMAKE_JOB_POOLS": None}),
     "1 CPU": (Box(cpus=1), {"jobs": 1, "NVCC_THREADS": "1"}),
     "2 CPUs": (Box(cpus=2), {"jobs": 1, "NVCC_THREADS": "2"}),
     "64 CPUs": (Box(cpus=64, mem_gib=512), {"jobs": 16, "NVCC_THREADS": "4"}),
@@ -117,6 +118,14 @@ def test_detection_matrix(case: str, tmp_path: Path, example_copy: Path) -> None
     assert cache["VLLM_PYTHON_EXECUTABLE"] == str(example_copy / ".venv" / "bin" / "python")
 
 
+def test_no_ninja_is_refused_before_presets_are_written(tmp_path: Path, example_copy: Path) -> None:
+    """A build dir must never silently fall back to Unix Makefiles (then stay on them)."""
+    box = Box(tools=["ccache"], settings={"dry_run": False})
+    with pytest.raises(BuildToolsError, match="ninja was not found"):
+        preset_for(box, tmp_path, example_copy)
+    assert not (example_copy / "CMakeUserPresets.json").exists()
+
+
 def test_nvcc_from_the_venvs_torch_is_asked_once_and_cached(
     tmp_path: Path, example_copy: Path
 ) -> None:
@@ -124,6 +133,9 @@ def test_nvcc_from_the_venvs_torch_is_asked_once_and_cached(
     venv = example_copy / ".venv"
     site = venv / "lib" / "python3.12" / "site-packages"
     (site / "torch-2.9.0+cu129.dist-info").mkdir(parents=True)
+    (site / "torch-2.9.0+cu129.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: torch\nVersion: 2.9.0+cu129\n"
+    )
     cuda_home = tmp_path / "torch-cuda"
     nvcc = make_tool(cuda_home / "bin", "nvcc")
     calls = tmp_path / "calls"

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from build_tools import presets as ps
+from build_tools import atomic_file
+from build_tools.cmake import presets_gen as ps
 from build_tools.toolchain import Parallelism
 
 FACTS = ps.Facts(
@@ -49,17 +50,18 @@ def test_generated_preset_has_everything_vllms_script_writes_and_fixes_it() -> N
     assert ps.ours(configure) and ps.ours(build)
 
 
-def test_no_nvcc_no_ninja_no_launcher() -> None:
+def test_no_nvcc_no_launcher_and_the_generator_is_always_ninja() -> None:
     facts = ps.Facts(
         python=Path("/p"),
         cmake_minimum=(3, 26, 0),
         parallelism=Parallelism(2, 1, ""),
+        ninja=Path("/p/ninja"),
         fetchcontent=False,
     )
     (configure,) = ps.generate("debug", facts)["configurePresets"]
     cache = configure["cacheVariables"]
     assert cache["CMAKE_BUILD_TYPE"] == "Debug"
-    assert "generator" not in configure and "CMAKE_JOB_POOLS" not in cache
+    assert configure["generator"] == "Ninja" and cache["CMAKE_JOB_POOLS"] == "compile=2"
     assert not any(k.startswith("CMAKE_CUDA") or k.endswith("LAUNCHER") for k in cache)
     assert "NVCC_THREADS" not in cache and "environment" not in configure
     assert "FETCHCONTENT_BASE_DIR" not in cache  # the project fetches nothing
@@ -102,23 +104,23 @@ def test_hand_edited_or_foreign_preset_is_a_conflict_unless_forced() -> None:
     data = ps.merge(None, ps.generate("release", FACTS), (3, 26, 1)).data
     data["configurePresets"][0]["cacheVariables"]["CMAKE_CUDA_FLAGS"] = "-lineinfo"
     merged = ps.merge(data, ps.generate("release", FACTS), (3, 26, 1))
-    assert merged.conflicts == ["configure preset 'release'"]
+    assert list(map(str, merged.conflicts)) == ["configure preset 'release'"]
     forced = ps.merge(data, ps.generate("release", FACTS), (3, 26, 1), force=True)
-    assert not forced.conflicts and forced.replaced == ["configure preset 'release'"]
+    assert not forced.conflicts and list(map(str, forced.replaced)) == [
+        "configure preset 'release'"
+    ]
     foreign = {"version": 6, "configurePresets": [{"name": "release"}]}
     assert ps.merge(foreign, ps.generate("release", FACTS), (3, 26, 1)).conflicts
 
 
 def test_write_atomic_keeps_a_backup(tmp_path: Path) -> None:
     path = tmp_path / "CMakeUserPresets.json"
-    assert ps.write_atomic(path, "{}\n") is None
-    backup = ps.write_atomic(path, ps.render({"version": 6}))
+    assert atomic_file.write_atomic(path, "{}\n") is None
+    backup = atomic_file.write_atomic(path, ps.render({"version": 6}))
     assert backup is not None and backup.read_text() == "{}\n"
     assert json.loads(path.read_text()) == {"version": 6}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "CMakeUserPresets.json",
-        "CMakeUserPresets.json.bak",
-    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CMakeUserPresets.json", backup.name]
+    assert backup.name.startswith("CMakeUserPresets.json.") and backup.name.endswith(".bak")
 
 
 @pytest.mark.parametrize(
@@ -154,8 +156,8 @@ def test_a_foreign_preset_we_were_not_asked_for_is_kept() -> None:
     merged = ps.merge(
         existing, ps.generate(ps.family("release"), FACTS), (3, 26, 1), required="release"
     )
-    assert not merged.conflicts and merged.kept == ["configure preset 'debug'"]
+    assert not merged.conflicts and list(map(str, merged.kept)) == ["configure preset 'debug'"]
     assert theirs in merged.data["configurePresets"]
     assert "debug" not in [p["name"] for p in merged.data["buildPresets"]]
     asked = ps.merge(existing, ps.generate(ps.family("debug"), FACTS), (3, 26, 1), required="debug")
-    assert asked.conflicts == ["configure preset 'debug'"]
+    assert list(map(str, asked.conflicts)) == ["configure preset 'debug'"]

@@ -8,12 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
-from build_tools import checkout as co
+from build_tools import source_tree
 from build_tools import toolchain as tc
 from build_tools.settings import Settings
-from tests.integration import invoke, ok
-from tests.vllm_trees import fetch, light_copy, versions
+from tests.integration.tools import invoke, ok
+from tests.integration.vllm_trees import fetch, light_copy, versions
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +34,12 @@ def layout(tree: Path) -> str:
 
 
 def test_checkout_is_recognised(tree: Path) -> None:
-    checkout = co.load(Settings(source=tree))
+    checkout = source_tree.load(Settings(source=tree))
     assert checkout.kind == "vllm" and checkout.name == "vllm"
     assert checkout.cmake_minimum >= (3, 26, 0)
     assert checkout.uses_fetchcontent
     assert checkout.torch_pin and checkout.torch_pin[0].isdigit()
-    assert co.python_satisfies(checkout.requires_python, (3, 12, 0))
+    assert checkout.requires_python.contains(Version("3.12.0"))
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from build_tools import interpreters
 from build_tools import toolchain as tc
 from build_tools.errors import BuildToolsError
-from tests.conftest import base_env, make_tool
+from tests.helpers import base_env, make_tool
 
 GiB = tc.GiB
 
@@ -163,7 +164,7 @@ def test_interpreter_found_in_pyenv_versions_not_shims(tmp_path: Path) -> None:
     fake_python(pyenv / "versions/3.11.7/bin", "python3.11", "3.11.7")
     wanted = fake_python(pyenv / "versions/3.12.1/bin", "python3.12", "3.12.1")
     box = machine(shims, PYENV_ROOT=str(pyenv))
-    found = tc.find_interpreter(box, "3.12", uv=None)
+    found = interpreters.find_interpreter(box, "3.12", uv=None)
     assert (found.path, found.version) == (wanted, (3, 12, 1))
 
 
@@ -172,22 +173,26 @@ def test_missing_interpreter_lists_what_was_found(tmp_path: Path) -> None:
     fake_python(pyenv / "versions/3.11.7/bin", "python3.11", "3.11.7")
     box = machine(tmp_path / "bin", PYENV_ROOT=str(pyenv))
     with pytest.raises(BuildToolsError, match=r"Python 3.9 was not found.*3\.11 \(") as info:
-        tc.find_interpreter(box, "3.9", uv=None)
+        interpreters.find_interpreter(box, "3.9", uv=None)
     assert "--python" in info.value.fix
 
 
 def test_uv_discovery_is_used_first(tmp_path: Path) -> None:
     wanted = fake_python(tmp_path / "uvpy", "python", "3.12.9")
     uv = make_tool(tmp_path / "bin", "uv", f'echo "{wanted}"')
-    found = tc.find_interpreter(machine(tmp_path / "bin"), "3.12", uv=uv)
+    found = interpreters.find_interpreter(machine(tmp_path / "bin"), "3.12", uv=uv)
     assert found.path == wanted and found.version == (3, 12, 9)
 
 
 def test_interpreter_by_path(tmp_path: Path) -> None:
     exe = fake_python(tmp_path / "x", "python", "3.13.0")
-    assert tc.find_interpreter(machine(tmp_path / "bin"), str(exe), uv=None).version == (3, 13, 0)
+    assert interpreters.find_interpreter(machine(tmp_path / "bin"), str(exe), uv=None).version == (
+        3,
+        13,
+        0,
+    )
     with pytest.raises(BuildToolsError, match="does not exist or does not run"):
-        tc.find_interpreter(machine(tmp_path / "bin"), str(tmp_path / "nope"), uv=None)
+        interpreters.find_interpreter(machine(tmp_path / "bin"), str(tmp_path / "nope"), uv=None)
 
 
 def test_cmake_wheel_launcher_is_unwrapped(tmp_path: Path) -> None:

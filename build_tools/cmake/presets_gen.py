@@ -1,4 +1,4 @@
-"""The CMakeUserPresets.json we write: built from facts, merged into what the user has.
+"""The presets we write: built from facts, merged into what the user has.
 
 Standard CMake presets (version 6), readable by plain `cmake --preset`. Each preset we write
 carries `vendor.vllm-build-tools.digest`, the digest of its own content: that is how a later run
@@ -12,9 +12,6 @@ import copy
 import difflib
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +29,6 @@ BUILD_TYPES = {
     "minsizerel": "MinSizeRel",
     "ci": "Release",
 }
-DEP_SOURCE_VARS = (
-    "VLLM_CUTLASS_SRC_DIR",
-    "VLLM_FLASH_ATTN_SRC_DIR",
-    "FLASH_MLA_SRC_DIR",
-    "QUTLASS_SRC_DIR",
-    "TRITON_KERNELS_SRC_DIR",
-)
 KINDS = ("configurePresets", "buildPresets")
 
 
@@ -49,7 +39,7 @@ class Facts:
     python: Path
     cmake_minimum: tuple[int, int, int]
     parallelism: Parallelism
-    ninja: Optional[Path] = None
+    ninja: Path  # the generator is always Ninja: a build dir never silently falls back to Make
     nvcc: Optional[Path] = None
     launcher: Optional[Path] = None
     arch_list: Optional[str] = None
@@ -57,6 +47,7 @@ class Facts:
     hip: bool = False
     fetchcontent: bool = True
     environment: Mapping[str, str] = field(default_factory=dict)
+    install_prefix: str = "${sourceDir}"  # where the editable install imports the kernels from
 
 
 STANDARD_PRESETS = ("release", "debug", "relwithdebinfo")
@@ -102,7 +93,7 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
     cache: dict[str, str] = {
         "CMAKE_BUILD_TYPE": build_type(name),
         "VLLM_PYTHON_EXECUTABLE": str(facts.python),
-        "CMAKE_INSTALL_PREFIX": "${sourceDir}",
+        "CMAKE_INSTALL_PREFIX": facts.install_prefix,
         # setup.py passes it too; without it a cpu build still picks up nvcc where it exists.
         "VLLM_TARGET_DEVICE": facts.device,
     }
@@ -121,14 +112,13 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
         "name": name,
         "displayName": f"{build_type(name)} ({VENDOR})",
         "binaryDir": f"${{sourceDir}}/cmake-build-{name}",
+        "generator": "Ninja",
     }
-    if facts.ninja:
-        configure["generator"] = "Ninja"
-        # An absolute path keeps plain `cmake --preset` working outside the activated venv.
-        cache["CMAKE_MAKE_PROGRAM"] = str(facts.ninja)
-        # vLLM's script defines the pool but never assigns it; setup.py does both.
-        cache["CMAKE_JOB_POOLS"] = f"compile={facts.parallelism.jobs}"
-        cache["CMAKE_JOB_POOL_COMPILE"] = "compile"
+    # An absolute path keeps plain `cmake --preset` working outside the activated venv.
+    cache["CMAKE_MAKE_PROGRAM"] = str(facts.ninja)
+    # vLLM's script defines the pool but never assigns it; setup.py does both.
+    cache["CMAKE_JOB_POOLS"] = f"compile={facts.parallelism.jobs}"
+    cache["CMAKE_JOB_POOL_COMPILE"] = "compile"
     configure["cacheVariables"] = cache
     environment = dict(facts.environment)
     if facts.arch_list:
@@ -140,12 +130,27 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One preset the merge touched: its kind ("configure" or "build") and name."""
+
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} preset {self.name!r}"
+
+
+@dataclass(frozen=True)
 class Merge:
     data: dict[str, Any]
-    replaced: list[str]
-    added: list[str]
-    conflicts: list[str]
-    kept: list[str]
+    replaced: list[Entry]
+    added: list[Entry]
+    conflicts: list[Entry]
+    kept: list[Entry]
+
+    @property
+    def changed_names(self) -> list[str]:
+        return list(dict.fromkeys(e.name for e in self.added + self.replaced))
 
 
 def merge(
@@ -165,19 +170,17 @@ def merge(
     version = data.get("version")
     data["version"] = max(version, PRESETS_VERSION) if isinstance(version, int) else PRESETS_VERSION
     data["cmakeMinimumRequired"] = _max_minimum(data.get("cmakeMinimumRequired"), minimum)
-    replaced: list[str] = []
-    added: list[str] = []
-    conflicts: list[str] = []
-    kept: list[str] = []
+    replaced: list[Entry] = []
+    added: list[Entry] = []
+    conflicts: list[Entry] = []
+    kept: list[Entry] = []
     theirs: set[str] = set()
     for kind in KINDS:
-        presets = data.get(kind)
-        if not isinstance(presets, list):
-            presets = data[kind] = []
+        presets = data.setdefault(kind, [])  # its shape was checked when the file was read
         for new in generated.get(kind, []):
             if new["name"] in theirs:  # their configure preset: its build preset is theirs too
                 continue
-            label = f"{kind[:-7]} preset {new['name']!r}"
+            label = Entry(kind[: -len("Presets")], new["name"])
             index = next(
                 (
                     i
@@ -228,32 +231,11 @@ def unified_diff(path: Path, old: str, new: str) -> str:
     return "".join(lines)
 
 
-def backup_path(path: Path) -> Path:
-    return path.with_name(path.name + ".bak")
-
-
-def write_atomic(path: Path, text: str) -> Optional[Path]:
-    """Replace `path` with `text` atomically; the previous file is kept as <name>.bak."""
-    backup = None
-    if path.exists():
-        backup = backup_path(path)
-        shutil.copy2(path, backup)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return backup
-
-
-def conflict_error(path: Path, conflicts: list[str]) -> BuildToolsError:
-    names = ", ".join(conflicts)
+def conflict_error(path: Path, conflicts: list[Entry]) -> BuildToolsError:
+    names = ", ".join(map(str, conflicts))
     return BuildToolsError(
         f"{path} already has {names}, not written by vllm-build-tools or edited by hand since; "
         "it was left untouched.",
-        f"rerun with --force to regenerate it (the old file is kept as {backup_path(path).name}), "
+        f"rerun with --force to regenerate it (the old file is kept as {path.name}.<time>.bak), "
         "or choose another --preset name",
     )

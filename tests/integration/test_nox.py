@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from build_tools.settings import SUITE_ROOT
-from tests.conftest import copy_example
-from tests.integration import missing_tools, ninja_log_lines, outputs_built_since, real_work
+from tests.helpers import copy_example
+from tests.integration.tools import missing_tools, ninja_log_lines, outputs_built_since, real_work
 
 pytestmark = [
     pytest.mark.integration,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration import invoke, ok
+from tests.integration.tools import invoke, ok
 
 TASKS = (
     "bootstrap",

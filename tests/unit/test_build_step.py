@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from build_tools import steps
+from build_tools.cmake.project import CMake
+from build_tools.context import make_context
 from build_tools.report import PlainReporter
-from build_tools.runner import Command, Outcome, Runner
+from build_tools.runner import Command, Fix, Outcome, Runner
 from build_tools.settings import Settings
+from build_tools.steps.build import build
+from tests.helpers import fake_codemodel
 
 
 class Recorder(Runner):
@@ -23,7 +26,7 @@ class Recorder(Runner):
         self.commands: list[Command] = []
 
     def run(
-        self, command: Command, *, fix: str = "", quiet: bool = False, install: bool = False
+        self, command: Command, *, fix: Fix = "", quiet: bool = False, install: bool = False
     ) -> Outcome:
         self.commands.append(command)
         building = "--build" in command.argv
@@ -39,22 +42,19 @@ class Recorder(Runner):
 
 
 @pytest.fixture
-def configured(example_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    build = example_copy / "cmake-build-release"
-    build.mkdir()
-    (build / "cmake_install.cmake").write_text(
-        'if(CMAKE_INSTALL_COMPONENT STREQUAL "_C" OR NOT CMAKE_INSTALL_COMPONENT)\nendif()\n'
-        'if(CMAKE_INSTALL_COMPONENT STREQUAL "_moe_C" OR NOT CMAKE_INSTALL_COMPONENT)\nendif()\n'
-    )
-    monkeypatch.setattr(steps, "configure", lambda ctx: None)
-    monkeypatch.setattr(steps, "_cmake", lambda ctx: Path("/opt/cmake/bin/cmake"))
+def configured(example_copy: Path) -> Path:
+    targets = {"_C": "MODULE_LIBRARY", "_moe_C": "MODULE_LIBRARY"}
+    fake_codemodel(example_copy / "cmake-build-release", targets, ["_C", "_moe_C"])
     return example_copy
 
 
 def build_with(source: Path, linked: Sequence[str], kept: Sequence[str]) -> list[Command]:
-    ctx = steps.make_context(Settings(source=source), reporter=PlainReporter(io.StringIO()))
-    ctx.runner = recorder = Recorder(linked, kept)
-    steps.build(ctx)
+    recorder = Recorder(linked, kept)
+    ctx = make_context(
+        Settings(source=source), reporter=PlainReporter(io.StringIO()), runner=recorder
+    )
+    ctx._cmake = CMake(Path("/opt/cmake/bin/cmake"), source)
+    build(ctx)
     return recorder.commands
 
 

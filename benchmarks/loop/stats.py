@@ -1,0 +1,153 @@
+"""Medians, the headline ratios, the targets they are held to, and the printed table."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from benchmarks.loop.harness import Trial
+
+SCENARIOS = {
+    "P1": "edit one .cpp -> installed .so changed",
+    "P2": "no-op build, and start-up floors",
+    "P3": "invoke clean-build, warm vs cold compiler cache",
+    "P4": "edit one .cu -> installed .so changed",
+}
+
+
+@dataclass(frozen=True)
+class Stats:
+    """One contender's samples: count, median, min, max (seconds)."""
+
+    n: int
+    median: float
+    min: float
+    max: float
+
+    @property
+    def spread(self) -> float:
+        return self.max - self.min
+
+
+def summarize(values: Sequence[float]) -> Stats:
+    """Median, min and max of one contender's samples."""
+    return Stats(len(values), statistics.median(values), min(values), max(values))
+
+
+def stats_by(trials: Sequence[Trial]) -> dict[str, dict[str, Stats]]:
+    """scenario (P1..P4) -> contender -> Stats, contenders in the order they first ran."""
+    grouped: dict[str, dict[str, list[float]]] = {}
+    for trial in trials:
+        grouped.setdefault(trial.scenario, {}).setdefault(trial.contender, []).append(trial.seconds)
+    return {s: {c: summarize(v) for c, v in grouped[s].items()} for s in sorted(grouped)}
+
+
+def median_of(
+    stats: Mapping[str, Mapping[str, Stats]], scenario: str, name: str
+) -> Optional[float]:
+    """The median of one contender of one scenario, None when it did not run."""
+    found = stats.get(scenario, {}).get(name)
+    return found.median if found else None
+
+
+def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    """a / b, None when either is missing."""
+    return a / b if a is not None and b else None
+
+
+def difference(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    """a - b, None when either is missing."""
+    return a - b if a is not None and b is not None else None
+
+
+def ratios(stats: Mapping[str, Mapping[str, Stats]]) -> dict[str, Optional[float]]:
+    """The five headline numbers."""
+
+    def m(scenario: str, name: str) -> Optional[float]:
+        return median_of(stats, scenario, name)
+
+    uv = "uv pip install -e (no precompiled)"
+    return {
+        "P1 invoke/raw": ratio(m("P1", "invoke build"), m("P1", "raw cmake")),
+        "P1 uv/invoke": ratio(m("P1", uv), m("P1", "invoke build")),
+        "P2 invoke-raw [s]": difference(m("P2", "invoke build"), m("P2", "raw cmake")),
+        "P3 cold/warm": ratio(
+            m("P3", "clean-build, cold ccache"), m("P3", "clean-build, warm ccache")
+        ),
+        "P4 invoke/raw": ratio(m("P4", "invoke build"), m("P4", "raw cmake")),
+    }
+
+
+TARGETS = (  # (ratio key, goal, comparison, limit)
+    ("P1 invoke/raw", "P1: invoke build <= 1.15x raw cmake", "<=", 1.15),
+    ("P1 uv/invoke", "P1: invoke build >= 20x faster than uv pip install -e", ">=", 20.0),
+    ("P2 invoke-raw [s]", "P2: invoke build no-op overhead <= 0.25 s", "<=", 0.25),
+    ("P3 cold/warm", "P3: warm clean-build >= 5x faster than cold", ">=", 5.0),
+)
+
+
+def targets(values: Mapping[str, Optional[float]]) -> list[dict[str, Any]]:
+    """Each target with its measured value and whether it is met (None: not measured)."""
+    out = []
+    for key, goal, op, limit in TARGETS:
+        value = values.get(key)
+        met = None if value is None else (value <= limit if op == "<=" else value >= limit)
+        out.append({"target": goal, "ratio": key, "value": value, "limit": limit, "met": met})
+    return out
+
+
+def fmt(value: Optional[float], unit: str = "") -> str:
+    """A number for the table, 'n/a' when missing."""
+    return "n/a" if value is None else f"{value:.3f}{unit}"
+
+
+def table(stats: Mapping[str, Mapping[str, Stats]]) -> list[str]:
+    """One line per contender: n, median, min, max, spread."""
+    head = f"{'':4}{'contender':<40}{'n':>3}{'median':>10}{'min':>10}{'max':>10}{'spread':>10}"
+    lines = [head, "-" * len(head)]
+    for scenario, by in stats.items():
+        lines.append(f"{scenario}  {SCENARIOS.get(scenario, '')}")
+        for name, s in by.items():
+            lines.append(
+                f"{'':4}{name:<40}{s.n:>3}{s.median:>10.3f}{s.min:>10.3f}{s.max:>10.3f}"
+                f"{s.spread:>10.3f}"
+            )
+    return lines
+
+
+def step_medians(trials: Sequence[Trial]) -> dict[str, dict[str, dict[str, float]]]:
+    """scenario -> contender -> step -> median seconds, from invoke's own run summaries."""
+    grouped: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for trial in trials:
+        for step, seconds in trial.checks.get("steps", {}).items():
+            by = grouped.setdefault(trial.scenario, {}).setdefault(trial.contender, {})
+            by.setdefault(step, []).append(seconds)
+    return {
+        s: {c: {k: statistics.median(v) for k, v in st.items()} for c, st in grouped[s].items()}
+        for s in sorted(grouped)
+    }
+
+
+def step_lines(medians: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[str]:
+    """invoke's own step times: what of a run is the build itself and what is start-up."""
+    lines = ["invoke's own step times (median s; 'done' = all steps, the rest is start-up):"]
+    for scenario, by in medians.items():
+        for name, steps in by.items():
+            text = ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
+            lines.append(f"    {scenario} {name:<40} {text}")
+    return lines
+
+
+def target_lines(
+    values: Mapping[str, Optional[float]], goals: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """The headline ratios, then each target: MET, NOT MET or n/a."""
+    lines = ["ratios:"]
+    lines += [f"    {k:<20} {fmt(v)}" for k, v in values.items()]
+    lines.append("targets:")
+    for goal in goals:
+        verdict = {True: "MET", False: "NOT MET", None: "n/a"}[goal["met"]]
+        lines.append(f"    {verdict:<8} {goal['target']}  (measured {fmt(goal['value'])})")
+    return lines

@@ -1,0 +1,136 @@
+"""The temporary copy the benchmark works on, the environment every child gets, and its setup.
+
+The copy lives in a directory whose path has a space; it is bootstrapped once with
+`python -m invoke bootstrap` under VLLM_BUILD_ARCH=9.0 (nvcc builds one arch), a private
+CCACHE_DIR and VLLM_BUILD_CONFIG pointing at a file that does not exist.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from packaging.utils import canonicalize_name
+
+from benchmarks.loop.harness import BenchError, Trial, must
+from build_tools import source_tree, venv_state
+from build_tools.settings import SUITE_ROOT
+
+ARCH = "9.0"  # one CUDA arch: what `invoke build` on a one-GPU box compiles
+PRESET = "release"
+SUMMARY = "last-summary.json"  # what every invoke task writes in the checkout's state dir
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The temporary copy, the environment every child gets, and the files the edits touch."""
+
+    tmp: Path
+    source: Path
+    env: dict[str, str]
+    package: str  # the import name, e.g. "minivllm"
+    cpp_file: Path
+    cu_file: Path
+    extension: Path  # the installed .so that both edits change
+
+    @property
+    def venv_dir(self) -> Path:
+        return self.source / ".venv"
+
+    @property
+    def venv_bin(self) -> Path:
+        return self.venv_dir / "bin"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.source / f"cmake-build-{PRESET}"
+
+    @property
+    def ccache_dir(self) -> Path:
+        return Path(self.env["CCACHE_DIR"])
+
+    @property
+    def presets(self) -> Path:
+        """The CMakeUserPresets.json `invoke presets` generates (the build's launcher is here)."""
+        return self.source / "CMakeUserPresets.json"
+
+    @property
+    def summary(self) -> Path:
+        """The machine-readable summary of the last invoke task run on the copy."""
+        return self.source / source_tree.STATE_DIR / SUMMARY
+
+
+def import_name(root: Path) -> str:
+    """The import name of the checkout's package: [project].name, canonicalized."""
+    return canonicalize_name(source_tree.project_name(root)).replace("-", "_")
+
+
+def child_env(tmp: Path) -> dict[str, str]:
+    """os.environ minus the developer's own build settings, plus the benchmark's."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("VLLM_BUILD_") and k != "VLLM_USE_PRECOMPILED"
+    }
+    env.update(
+        VLLM_BUILD_ARCH=ARCH,
+        VLLM_BUILD_CONFIG=str(tmp / "no-user-settings.toml"),
+        CCACHE_DIR=str(tmp / "ccache"),
+    )
+    return env
+
+
+def make_workspace(source: Path, tmp: Path, cpp: str, cu: str) -> Workspace:
+    """Copy `source` to `<tmp>/my src/<name>` and name the files the edits touch."""
+    copy = source_tree.copy_sources(source, tmp / "my src" / source.name)
+    package = import_name(copy)
+    (tmp / "ccache").mkdir()
+    return Workspace(
+        tmp=tmp,
+        source=copy,
+        env=child_env(tmp),
+        package=package,
+        cpp_file=copy / cpp,
+        cu_file=copy / cu,
+        extension=copy / package / "_C.abi3.so",
+    )
+
+
+def invoke_argv(*args: object) -> list[str]:
+    """`<this python> -m invoke <args>`: the suite's front door without any shim."""
+    return [sys.executable, "-m", "invoke", *(str(a) for a in args)]
+
+
+def bootstrap(ws: Workspace) -> list[Trial]:
+    """`invoke bootstrap --source <copy>` once (untimed setup: no samples)."""
+    must(invoke_argv("bootstrap", "--source", ws.source), SUITE_ROOT, ws.env)
+    if not ws.extension.is_file():
+        raise BenchError(f"bootstrap did not install {ws.extension}")
+    return []
+
+
+def editable_source(ws: Workspace) -> Optional[Path]:
+    """Where the venv's editable install of the package points (PEP 610), None if not editable."""
+    dist = venv_state.installed(ws.venv_dir).get(canonicalize_name(ws.package))
+    return venv_state.editable_source(dist) if dist is not None else None
+
+
+def restore_precompiled(ws: Workspace, uv: Path) -> float:
+    """Put the precompiled editable install back (VLLM_USE_PRECOMPILED=1); returns seconds."""
+    done = must(uv_install_argv(ws, uv), ws.source, {**ws.env, "VLLM_USE_PRECOMPILED": "1"})
+    where = editable_source(ws)
+    if where is None or where.resolve() != ws.source.resolve():
+        raise BenchError(
+            f"{ws.package} is not an editable install of {ws.source} after restoring it"
+            f" (it points at {where})"
+        )
+    return done.seconds
+
+
+def uv_install_argv(ws: Workspace, uv: Path) -> list[object]:
+    """`uv pip install -e <copy> --reinstall-package <pkg>` into the copy's venv."""
+    argv: list[object] = [uv, "pip", "install", "--python", ws.venv_bin / "python"]
+    return [*argv, "-e", ws.source, "--reinstall-package", ws.package]

@@ -1,0 +1,1 @@
+"""What talks to CMake: presets files and the project."""

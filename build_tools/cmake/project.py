@@ -1,0 +1,94 @@
+"""The one owner of CMake command lines, and what a configured build dir holds (File API).
+
+Targets and install components come from the CMake File API's codemodel reply (a query file we
+write into the build dir before configure; any later configure, ours or a raw `cmake --preset`,
+refreshes the reply), never from parsing generated files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+CLIENT = "client-vllm-build-tools"
+QUERY = {"requests": [{"kind": "codemodel", "version": 2}]}
+# What `cmake --build --target` accepts besides the project's own targets.
+BUILTIN_TARGETS = ("all", "install", "install/local", "install/strip", "clean")
+
+
+@dataclass(frozen=True)
+class CMake:
+    """argv for one cmake binary over one source tree (commands run from the source root)."""
+
+    binary: Path
+    source: Path
+
+    def configure(self, preset: str, *, fresh: bool = False) -> list[object]:
+        return [self.binary, "--preset", preset, *(["--fresh"] if fresh else [])]
+
+    def build(self, preset: str, target: str = "install") -> list[object]:
+        return [self.binary, "--build", "--preset", preset, "--target", target]
+
+    def install(self, build_dir: Path, component: str) -> list[object]:
+        return [self.binary, "--install", build_dir, "--component", component]
+
+    def list_presets(self) -> list[object]:
+        return [self.binary, "--list-presets=all"]
+
+
+def api_dir(build_dir: Path) -> Path:
+    return build_dir / ".cmake" / "api" / "v1"
+
+
+def request_codemodel(build_dir: Path) -> None:
+    """Ask the next configure of `build_dir` for a codemodel reply."""
+    query = api_dir(build_dir) / "query" / CLIENT / "query.json"
+    if not query.is_file():
+        query.parent.mkdir(parents=True, exist_ok=True)
+        query.write_text(json.dumps(QUERY) + "\n", encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class CodeModel:
+    """The configured project: its targets (name -> CMake type) and install components."""
+
+    targets: dict[str, str]
+    components: tuple[str, ...]
+
+    @property
+    def extension_targets(self) -> list[str]:
+        """Install components that are also build targets (vLLM's _C, _moe_C, ...)."""
+        return [c for c in self.components if c in self.targets] or list(self.components)
+
+    def knows(self, target: str) -> bool:
+        return target in self.targets or target in BUILTIN_TARGETS
+
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_codemodel(build_dir: Path) -> Optional[CodeModel]:
+    """The codemodel of the last configure, None when there is no reply (or it is unreadable)."""
+    reply = api_dir(build_dir) / "reply"
+    try:
+        index = _read(max(reply.glob("index-*.json")))
+        responses = index["reply"][CLIENT]["query.json"]["responses"]
+        model_file = next(r["jsonFile"] for r in responses if r.get("kind") == "codemodel")
+        config = _read(reply / model_file)["configurations"][0]
+        targets: dict[str, str] = {}
+        for entry in config["targets"]:
+            targets[entry["name"]] = _read(reply / entry["jsonFile"]).get("type", "")
+        components: dict[str, None] = {}
+        for directory in config.get("directories", []):
+            if "jsonFile" not in directory:
+                continue
+            for installer in _read(reply / directory["jsonFile"]).get("installers", []):
+                name = installer.get("component")
+                if name and name != "Unspecified":
+                    components.setdefault(name)
+    except (OSError, ValueError, KeyError, IndexError, StopIteration, TypeError):
+        return None
+    return CodeModel(targets, tuple(components))

@@ -1,0 +1,70 @@
+"""build: build and install everything, or one target and only its install component."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+
+from build_tools import failures
+from build_tools.cmake.project import CMake, CodeModel, read_codemodel
+from build_tools.context import Context
+from build_tools.errors import BuildToolsError
+
+
+def fix_for(tail: Sequence[str]) -> str:
+    return failures.classify(tail).fix
+
+
+def check_target(model: CodeModel, directory: Path, target: str) -> None:
+    if model.knows(target):
+        return
+    candidates = model.extension_targets
+    names = list(dict.fromkeys(candidates + list(model.targets)))
+    close = difflib.get_close_matches(target, names, 3, 0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else "none is close"
+    raise BuildToolsError(
+        f"{target!r} is not a target of {directory.name} ({hint}).",
+        f"extension targets here: {', '.join(candidates) or 'none'} (`invoke targets` lists them)",
+    )
+
+
+def build(ctx: Context) -> None:
+    """Build and install the kernels (`--target X`: build X, install only its component)."""
+    target = ctx.settings.target or None
+    with ctx.step("build") as step:
+        cmake, directory = ctx.cmake(), ctx.build_dir()
+        model = None if ctx.dry_run else read_codemodel(directory)
+        if target is not None and model is not None:
+            check_target(model, directory, target)
+        outcome = ctx.runner.run(
+            ctx.command(cmake.build(ctx.preset, target or "install")), fix=fix_for
+        )
+        kept = outcome.kept
+        if target is not None:
+            kept = ctx.runner.run(ctx.command(cmake.install(directory, target)), fix=fix_for).kept
+        stale = [name for name in outcome.linked if name in kept]
+        _reinstall_stale(ctx, cmake, directory, model, stale)
+        what = target or "all targets"
+        if ctx.dry_run:
+            step.ran(what)
+        elif not outcome.edges:
+            step.ran(f"{what}: up to date")
+        else:
+            step.ran(f"{what}: {outcome.edges} build edge(s) ran")
+
+
+def _reinstall_stale(
+    ctx: Context, cmake: CMake, directory: Path, model: CodeModel | None, stale: Sequence[str]
+) -> None:
+    """Install files that were just relinked but that cmake called "Up-to-date".
+
+    `cmake --install` skips a file whose timestamp matches the installed copy's to the second,
+    so two edit-build cycles within one second leave the older .so installed. CMake's
+    file(INSTALL) reads CMAKE_INSTALL_ALWAYS and then copies regardless.
+    """
+    components = set(model.components) if model and stale else set()
+    for name in dict.fromkeys(item.split(".", 1)[0] for item in stale):
+        if name in components:
+            command = ctx.command(cmake.install(directory, name), {"CMAKE_INSTALL_ALWAYS": "1"})
+            ctx.runner.run(command, quiet=True, fix=fix_for)

@@ -1,0 +1,77 @@
+"""deps: install the checkout's build requirements (cmake, ninja, torch, ...) into its venv."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+from packaging.utils import canonicalize_name
+
+from build_tools import requirements as reqs
+from build_tools import source_tree, venv_state
+from build_tools import toolchain as tc
+from build_tools.context import Context
+from build_tools.errors import BuildToolsError
+
+
+def uv_pip_install(
+    ctx: Context, args: Sequence[object], env: Optional[dict[str, str]] = None
+) -> None:
+    """`uv pip install` into the checkout's venv (a front door may route it: nox -R)."""
+    uv = tc.find_uv(ctx.machine)
+    argv = [uv, "pip", "install", "--python", ctx.tree.venv_python, *args]
+    ctx.runner.run(ctx.command([*argv, "--torch-backend=auto"], env), install=True)
+
+
+def _stamp(ctx: Context) -> Optional[dict[str, str]]:
+    req = ctx.tree.requirements
+    return {"file": str(req), "sha256": reqs.digest(req)} if req else None
+
+
+def deps_installed(ctx: Context) -> bool:
+    """The build requirements were installed from this exact file and are all still there."""
+    req, stamp = ctx.tree.requirements, _stamp(ctx)
+    if req is None or venv_state.read_json(ctx.tree.venv_dir / venv_state.DEPS_STAMP) != stamp:
+        return False
+    have = venv_state.installed(ctx.tree.venv_dir)
+    return all(canonicalize_name(name) in have for name in reqs.names(req))
+
+
+def warn_torch_mismatch(ctx: Context) -> None:
+    """Kernels built against another torch than the checkout pins fail at import."""
+    pin = ctx.tree.torch_pin
+    torch = venv_state.installed(ctx.tree.venv_dir).get("torch")
+    if not pin or torch is None:
+        return
+    have = venv_state.version_of(torch)
+    if have is None or have.public.split("+")[0] != pin.split("+")[0]:
+        req = ctx.tree.requirements
+        ctx.reporter.warn(
+            f"the venv has torch {torch.version} but {req.name if req else 'the requirements'} "
+            f"pins torch=={pin}; kernels built against another torch fail to import with "
+            "undefined symbols (run `invoke deps`)"
+        )
+
+
+def deps(ctx: Context) -> None:
+    """Install the checkout's build requirements (cmake, ninja, ...) into its venv."""
+    with ctx.step("deps") as step:
+        tree = ctx.tree
+        req = tree.requirements
+        if req is None:
+            looked = ", ".join(source_tree.requirements_candidates(tree.device))
+            raise BuildToolsError(
+                f"{tree.root} has no build requirements file for device {tree.device!r} "
+                f"(looked for {looked}).",
+                "pass --device cuda|cpu|rocm, or check that --source is a vLLM checkout",
+            )
+        ctx.need_venv()
+        relative = req.relative_to(tree.root)
+        if not ctx.assume_undone() and deps_installed(ctx):
+            step.skipped(f"{relative} already installed")
+            return
+        uv_pip_install(ctx, ["-r", req])
+        if not ctx.dry_run:
+            venv_state.write_json(tree.venv_dir / venv_state.DEPS_STAMP, _stamp(ctx))
+        warn_torch_mismatch(ctx)
+        step.ran(str(relative))

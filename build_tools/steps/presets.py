@@ -1,0 +1,99 @@
+"""presets: write (merge) CMakeUserPresets.json; untouched when nothing would change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from build_tools import atomic_file, facts, lock
+from build_tools.cmake import presets_file
+from build_tools.cmake import presets_gen as gen
+from build_tools.context import Context
+from build_tools.errors import BuildToolsError
+
+
+def presets(ctx: Context) -> None:
+    """Write or merge CMakeUserPresets.json for the preset family; your presets survive."""
+    path = ctx.tree.root / presets_file.USER_FILE
+    with ctx.step("presets") as step, _presets_lock(ctx, path):
+        loaded = ctx.presets()  # every file, shapes checked: a wrong one stops us here
+        existing = presets_file.read_object(path)
+        taken = {  # presets of the other files (CMakePresets.json, includes): not ours to write
+            preset["name"]: where
+            for where, data in loaded.files
+            if where != path
+            for preset in data.get("configurePresets", [])
+        }
+        ctx.need_preset(creating=True)
+        if ctx.preset in taken:
+            step.skipped(f"preset {ctx.preset!r} is defined in {taken[ctx.preset]}, not ours")
+            return
+        found, notes = facts.gather(ctx)
+        for note in notes:
+            ctx.reporter.note(note)
+        family = [name for name in gen.family(ctx.preset) if name not in taken]
+        merged = gen.merge(
+            existing,
+            gen.generate(family, found),
+            ctx.tree.cmake_minimum,
+            force=ctx.settings.force,
+            required=ctx.preset,
+        )
+        if merged.conflicts:
+            raise gen.conflict_error(path, merged.conflicts)
+        for entry in merged.kept:
+            ctx.reporter.note(f"kept your {entry} (not ours, or edited by hand; --force replaces)")
+        old = path.read_text(encoding="utf-8") if existing is not None else ""
+        new = gen.render(merged.data)
+        if new == old:
+            step.skipped(f"{path.name} is up to date")
+            return
+        changed = merged.changed_names
+        what = "presets " + ", ".join(changed) if changed else "file layout"
+        if ctx.dry_run:
+            ctx.reporter.output(gen.unified_diff(path, old, new))
+            step.ran(f"would write {path.name} ({what})")
+            return
+        backup = atomic_file.write_atomic(path, new)
+        _validate(ctx, path, backup)
+        saved = f"; previous file kept as {backup.name}" if backup else ""
+        step.ran(f"wrote {path.name} ({what}){saved}")
+
+
+def _presets_lock(ctx: Context, path: Path) -> lock.Hold:
+    if ctx.dry_run:
+        return lock.nothing()
+    return lock.hold(
+        lock.lock_path(ctx.tree.state_dir, path),
+        f"presets file {path}",
+        wait=True,
+        say=ctx.reporter.note,
+        warn=ctx.reporter.warn,
+    )
+
+
+def _validate(ctx: Context, path: Path, backup: Optional[Path]) -> None:
+    """Ask cmake itself to read the file; on refusal put the previous file back."""
+    try:
+        cmake = ctx.cmake()
+    except BuildToolsError:
+        ctx.reporter.note("no cmake new enough yet: presets not checked with --list-presets")
+        return
+    checked = ctx.runner.capture(ctx.command(cmake.list_presets()), timeout=60)
+    if checked.returncode == 0:
+        return
+    if backup:
+        path.write_bytes(backup.read_bytes())
+    else:
+        path.unlink()
+    before = ctx.runner.capture(ctx.command(cmake.list_presets()), timeout=60)
+    error = checked.output.strip()
+    if backup and before.returncode != 0:
+        raise BuildToolsError(
+            f"cmake rejects the presets of {ctx.tree.root} (your file as it was, too): {error}",
+            f"fix what cmake names above; {path.name} was left as it was",
+        )
+    raise BuildToolsError(
+        f"cmake rejected the generated {path.name}: {error}",
+        "report this as a bug in vllm-build-tools; your previous file was restored",
+    )

@@ -1,0 +1,53 @@
+"""venv: create the checkout's venv with uv, or reuse one of the right Python version."""
+
+from __future__ import annotations
+
+import os
+
+from packaging.version import Version
+
+from build_tools import interpreters, venv_state
+from build_tools import toolchain as tc
+from build_tools.context import Context
+from build_tools.errors import BuildToolsError
+
+
+def _release(version: Version) -> tuple[int, int]:
+    return (version.major, version.minor)
+
+
+def venv(ctx: Context) -> None:
+    """Create the checkout's venv with uv (reused when it already has the right Python)."""
+    with ctx.step("venv") as step:
+        tree, request = ctx.tree, ctx.settings.python
+        have = venv_state.python_version(tree.venv_dir)
+        if have and tree.venv_python.exists():
+            if os.sep in request:  # an interpreter path: ask it
+                wanted = interpreters.find_interpreter(ctx.machine, request, None).version
+            else:
+                wanted = tc.parse_version(request) or (0, 0, 0)
+            if _release(have) == tuple(wanted[:2]):
+                step.skipped(f"{tree.venv_dir} has Python {have}")
+                return
+            raise BuildToolsError(
+                f"{tree.venv_dir} holds Python {have}, but Python {request} was asked for.",
+                f"remove it (rm -r {tree.venv_dir}) and rerun, "
+                f"or keep it with --python {have.major}.{have.minor}",
+            )
+        if tree.venv_dir.exists() and any(tree.venv_dir.iterdir()):
+            raise BuildToolsError(
+                f"{tree.venv_dir} exists but is not a venv (no pyvenv.cfg).",
+                "move it away or set `venv` to another directory",
+            )
+        uv = tc.find_uv(ctx.machine)
+        interp = interpreters.find_interpreter(ctx.machine, request, uv)
+        version = Version(tc.version_text(interp.version))
+        if not tree.requires_python.contains(version, prereleases=True):
+            raise BuildToolsError(
+                f"{tree.name} needs Python {tree.requires_python}, but {request} was asked for "
+                f"({version} at {interp.path}).",
+                "pick a supported version with --python X.Y",
+            )
+        ctx.reporter.note(f"Python {version} at {interp.path}")
+        ctx.runner.run(ctx.command([uv, "venv", "--python", interp.path, "--seed", tree.venv_dir]))
+        step.ran(f"Python {version}")

@@ -1,0 +1,107 @@
+"""targets, smoke and cache-stats: what a configured or built checkout can tell us."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from build_tools.cmake import presets_file
+from build_tools.cmake.project import read_codemodel
+from build_tools.context import Context
+from build_tools.errors import BuildToolsError
+
+# Imports the package from the source tree but its extensions from the staging prefix first,
+# then runs <package>.smoke (if any) and fails if an extension came from anywhere else.
+STAGED_SMOKE = """\
+import importlib, pathlib, runpy, sys
+package, stage, modules = sys.argv[1], pathlib.Path(sys.argv[2]).resolve(), sys.argv[3:]
+pkg = importlib.import_module(package)
+pkg.__path__.insert(0, str(stage / package))
+for name in modules:
+    importlib.import_module(name)
+if (pathlib.Path(pkg.__file__).parent / "smoke.py").is_file():
+    runpy.run_module(package + ".smoke", run_name="__main__")
+for name, mod in list(sys.modules.items()):
+    where = getattr(mod, "__file__", None) or ""
+    if name.startswith(package + ".") and where.endswith(".so"):
+        if stage not in pathlib.Path(where).resolve().parents:
+            sys.exit(f"{name} was imported from {where}, not from the staging prefix {stage}")
+        print(f"{name} imported from the staging prefix")
+"""
+
+
+def targets(ctx: Context) -> list[str]:
+    """List the extension targets of the configured build (for build --target)."""
+    directory = ctx.build_dir()
+    model = None if ctx.dry_run else read_codemodel(directory)
+    if model is None and not ctx.dry_run:
+        raise BuildToolsError(
+            f"{directory} has no CMake File API reply to read targets from.",
+            "run `invoke configure` (it records them)",
+        )
+    found = model.extension_targets if model else []
+    ctx.reporter.table(f"extension targets of {directory}", [[t] for t in found], ["target"])
+    return found
+
+
+def installed_extensions(ctx: Context) -> list[str]:
+    """Dotted module names of the extensions `cmake --install` put under the install prefix."""
+    prefix = _stage(ctx) or ctx.tree.root
+    root = prefix.resolve()
+    modules = set()
+    for manifest in ctx.build_dir().glob("install_manifest*.txt"):
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            path = Path(line.strip())
+            if path.suffix != ".so" or root not in path.resolve().parents:
+                continue
+            relative = path.resolve().relative_to(root)
+            stem = relative.name.split(".", 1)[0]
+            modules.add(".".join([*relative.parent.parts, stem]))
+    return sorted(modules)
+
+
+def _stage(ctx: Context) -> Path | None:
+    prefix = ctx.settings.install_prefix
+    return Path(prefix) if prefix and Path(prefix).is_absolute() else None
+
+
+def smoke(ctx: Context) -> None:
+    """Import every installed extension from the venv; run `<package>.smoke` if it has one."""
+    with ctx.step("smoke") as step:
+        ctx.need_venv()
+        package, python, stage = ctx.tree.package, ctx.tree.venv_python, _stage(ctx)
+        modules = [] if ctx.dry_run else installed_extensions(ctx)
+        has_smoke = (ctx.tree.root / package / "smoke.py").is_file()
+        if stage is not None:
+            argv = [python, "-c", STAGED_SMOKE, package, stage, *modules]
+            ctx.runner.run(ctx.command(argv))
+            passed = f"{package}.smoke passed, " if has_smoke else ""
+            step.ran(f"{passed}extensions imported from the staging prefix {stage}")
+            return
+        if has_smoke:
+            ctx.runner.run(ctx.command([python, "-m", f"{package}.smoke"]))
+            step.ran(f"{package}.smoke passed")
+            return
+        if not modules and not ctx.dry_run:
+            raise BuildToolsError(
+                f"No installed extension modules were found in {ctx.build_dir()}.",
+                "run `invoke build` first",
+            )
+        code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
+        ctx.runner.run(ctx.command([python, "-c", code, *modules]))
+        step.ran(f"imported {', '.join(modules)}")
+
+
+def cache_stats(ctx: Context) -> None:
+    """Print the compiler cache's statistics (the launcher the preset uses)."""
+    with ctx.step("cache-stats") as step:
+        presets = ctx.presets()
+        cache: dict[str, object] = {}
+        if ctx.has_preset(presets):
+            preset = presets_file.resolve_configure(presets, ctx.preset, ctx.machine.environ)
+            cache = preset.get("cacheVariables") or {}
+        launcher = cache.get("CMAKE_CXX_COMPILER_LAUNCHER")
+        if not isinstance(launcher, str) or not launcher:
+            step.skipped("the preset uses no compiler cache")
+            return
+        ctx.runner.run(ctx.command([launcher, "--show-stats"]))
+        step.ran(Path(launcher).name)

@@ -1,0 +1,128 @@
+"""The order of the steps, written once: both front doors (invoke, nox) run these lists.
+
+A stage names the earlier stages whose work its "already done?" check reads: in a dry run,
+once one of those would run, the check cannot be answered from disk, so the stage is shown
+as one that would run (`clean-build --dry-run` shows the configure and build that follow).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Optional
+
+from build_tools.context import SUMMARY, Context, make_context
+from build_tools.errors import BuildToolsError, Interrupted
+from build_tools.report import StepStatus, summary_data
+from build_tools.runner import Installer, termination_as_interrupt
+from build_tools.settings import Settings
+from build_tools.steps import build, clean, configure, deps, install, presets, venv, verify
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Context], object]
+    reads: tuple[str, ...] = ()  # earlier stages whose changes this stage's check reads
+    locks: bool = False  # runs under the build dir's lock (held from here to the end)
+
+
+def ensure_presets(ctx: Context) -> None:
+    """Write the presets only when the asked preset is missing (and is one we generate)."""
+    ctx.need_preset()
+    if not ctx.has_preset():
+        presets.presets(ctx)
+
+
+VENV = Stage("venv", venv.venv)
+DEPS = Stage("deps", deps.deps, ("venv",))
+INSTALL = Stage("install", install.install, ("venv", "deps"))
+PRESETS = Stage("presets", presets.presets, ("venv", "deps"))
+ENSURE_PRESETS = Stage("presets", ensure_presets)
+CLEAN = Stage("clean", clean.clean, locks=True)
+CONFIGURE = Stage("configure", configure.configure, ("deps", "presets", "clean"), locks=True)
+BUILD = Stage("build", build.build, locks=True)
+TARGETS = Stage("targets", verify.targets, locks=True)
+SMOKE = Stage("smoke", verify.smoke)
+CACHE_STATS = Stage("cache-stats", verify.cache_stats)
+
+VENV_ONLY, DEPS_ONLY, INSTALL_ONLY, PRESETS_ONLY = (VENV,), (DEPS,), (INSTALL,), (PRESETS,)
+BOOTSTRAP = (VENV, DEPS, INSTALL, PRESETS, CONFIGURE, BUILD)
+CI = (*BOOTSTRAP, SMOKE, CACHE_STATS)
+CONFIGURE_ONLY = (ENSURE_PRESETS, CONFIGURE)
+BUILD_ONLY = (ENSURE_PRESETS, CONFIGURE, BUILD)
+CLEAN_BUILD = (ENSURE_PRESETS, CLEAN, CONFIGURE, BUILD)
+LIST_TARGETS = (ENSURE_PRESETS, CONFIGURE, TARGETS)
+
+
+def with_clean(stages: Sequence[Stage]) -> tuple[Stage, ...]:
+    """The same plan with CLEAN just before CONFIGURE (nox -s kernels -- --clean)."""
+    at = stages.index(CONFIGURE)
+    return (*stages[:at], CLEAN, *stages[at:])
+
+
+def run(ctx: Context, stages: Sequence[Stage]) -> None:
+    """Run the stages in order; the build dir's lock is taken before the first that needs it."""
+    with ExitStack() as held:
+        locked = False
+        for stage in stages:
+            ctx.upstream_pending = _pending(ctx, stage)
+            if stage.locks and not locked:
+                held.enter_context(ctx.locked(ctx.build_dir()))
+                locked = True
+            stage.run(ctx)
+
+
+def execute(
+    settings: Settings,
+    stages: Sequence[Stage],
+    command: str,
+    *,
+    installer: Optional[Installer] = None,
+) -> Context:
+    """What a front door does: a context, the plan, the summary (printed and as JSON).
+
+    BuildToolsError (Interrupted included: Ctrl-C, SIGTERM, SIGHUP) propagates, for the front
+    door to turn into its message and exit code; the JSON summary is written either way.
+    """
+    start = time.monotonic()
+    ctx = make_context(settings)
+    ctx.runner.installer = installer
+    code = 0
+    try:
+        with termination_as_interrupt():
+            try:
+                run(ctx, stages)
+            except KeyboardInterrupt:
+                raise Interrupted(signal.SIGINT) from None
+            except OSError as exc:  # a file we had to read or write: say which
+                where = f" ({exc.filename})" if exc.filename else ""
+                raise BuildToolsError(f"{exc.strerror or exc}{where}.", "check that path") from None
+    except BuildToolsError as exc:
+        code = exc.code
+        raise
+    finally:
+        seconds = time.monotonic() - start
+        if ctx.results and code == 0:
+            ctx.reporter.summary(ctx.results, seconds)
+        _write_summary(ctx, summary_data(command, ctx.results, seconds, code))
+    return ctx
+
+
+def _write_summary(ctx: Context, data: dict[str, object]) -> None:
+    if ctx.dry_run:
+        return
+    try:
+        ctx.tree.state_dir.mkdir(exist_ok=True)
+        (ctx.tree.state_dir / SUMMARY).write_text(json.dumps(data, indent=1) + "\n")
+    except OSError:
+        pass
+
+
+def _pending(ctx: Context, stage: Stage) -> bool:
+    changed = {r.name for r in ctx.results if r.status is not StepStatus.SKIPPED}
+    return bool(changed & set(stage.reads))
