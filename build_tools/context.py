@@ -153,8 +153,12 @@ class Context:
             wait=self.settings.wait,
             say=self.reporter.note,
             warn=self.reporter.warn,
-        ):
-            yield
+        ) as holder:
+            self.runner.on_spawn = holder.running
+            try:
+                yield
+            finally:
+                self.runner.on_spawn = None
 
 
 def _state_dir(tree: source_tree.SourceTree) -> Path:

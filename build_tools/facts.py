@@ -106,7 +106,7 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
         parallelism=parallelism,
         ninja=ninja,
         nvcc=nvcc,
-        launcher=tc.find_launcher(machine, settings.launcher),
+        launcher=tc.find_launcher(machine, settings.launcher, (venv_bin, *machine.suite_bin)),
         arch_list=arch_list,
         device=settings.device,
         hip=settings.device == "rocm",

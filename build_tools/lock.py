@@ -14,15 +14,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from filelock import FileLock, Timeout
 
 from build_tools.errors import BuildToolsError
+from build_tools.runner import end_session, session_members
 
 POLL_S = 0.2
-Hold = AbstractContextManager[None]
+Hold = AbstractContextManager[object]
 nothing = nullcontext
 
 
@@ -37,7 +39,7 @@ def _holder_file(path: Path) -> Path:
     return path.with_suffix(".holder.json")
 
 
-def holder(path: Path) -> str:
+def holder_text(path: Path) -> str:
     """'pid N (`command`) since HH:MM:SS' of the current holder, as it recorded itself."""
     try:
         data = json.loads(_holder_file(path).read_text(encoding="utf-8"))
@@ -45,6 +47,36 @@ def holder(path: Path) -> str:
         return f"pid {data['pid']} (`{data['command']}`) since {since}"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"
+
+
+@dataclass
+class Holder:
+    """What we record about ourselves while we hold a lock: pid, command, since, and the
+    process group of the command running now (so a successor can end it if we are killed)."""
+
+    path: Path
+    record: dict[str, Any]
+
+    def write(self) -> None:
+        try:
+            _holder_file(self.path).write_text(json.dumps(self.record), encoding="utf-8")
+        except OSError:
+            pass
+
+    def running(self, group: Optional[int]) -> None:
+        self.record["group"] = group
+        self.write()
+
+
+def end_orphans(path: Path, say: Callable[[str], None]) -> None:
+    """Called once we hold the lock: a holder file left behind means the last holder was
+    killed (SIGKILL, a crash) mid-command; end what it had started, if it still runs."""
+    try:
+        group = json.loads(_holder_file(path).read_text(encoding="utf-8")).get("group")
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(group, int) and session_members(group):
+        say(f"ended {end_session(group)} process(es) left running by a build that was killed")
 
 
 @contextmanager
@@ -56,7 +88,7 @@ def hold(
     say: Callable[[str], None],
     warn: Callable[[str], None],
     command: Optional[str] = None,
-) -> Iterator[None]:
+) -> Iterator[Holder]:
     """Hold the lock at `path` for the body; `what` names the thing locked in messages."""
     lock = FileLock(str(path))
     try:
@@ -64,7 +96,7 @@ def hold(
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            who = holder(path)
+            who = holder_text(path)
             if not wait:
                 raise BuildToolsError(
                     f"{what} is in use by {who}.",
@@ -74,15 +106,15 @@ def hold(
             lock.acquire(poll_interval=POLL_S)
     except OSError as exc:
         warn(f"could not lock {what} ({exc.strerror or exc}); going on without a lock")
-        yield
+        yield Holder(path, {})
         return
     try:
-        record = {"pid": os.getpid(), "command": command or _argv(), "since": time.time()}
-        try:
-            _holder_file(path).write_text(json.dumps(record), encoding="utf-8")
-        except OSError:
-            pass
-        yield
+        end_orphans(path, say)
+        holder = Holder(
+            path, {"pid": os.getpid(), "command": command or _argv(), "since": time.time()}
+        )
+        holder.write()
+        yield holder
     finally:
         try:
             _holder_file(path).unlink(missing_ok=True)

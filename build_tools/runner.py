@@ -131,31 +131,56 @@ class _Forwarder:
             pass
 
     def _escalate(self, signum: int) -> None:
+        """After the grace period: `signum` to every process left in the child's session
+        (ninja puts each job in a group of its own; a stray one would keep our pipe open)."""
+
         def later() -> None:
-            if self.proc.poll() is None:
-                self._kill(signum)
-                if signum != signal.SIGKILL:
-                    self._escalate(signal.SIGKILL)
+            if _signal_session(self.proc.pid, signum) and signum != signal.SIGKILL:
+                self._escalate(signal.SIGKILL)
 
         self._timer = threading.Timer(self.grace, later)
         self._timer.daemon = True
         self._timer.start()
 
     def reap_group(self) -> None:
-        """After the leader exits: end anything of its group still running (a stray nvcc)."""
-        self._kill(signal.SIGTERM)
-        deadline = time.monotonic() + self.grace
-        while time.monotonic() < deadline and _group_alive(self.proc.pid):
+        """After the leader exits: end anything of its session still running (a stray nvcc:
+        ninja gives each job a process group of its own, inside the session)."""
+        end_session(self.proc.pid, self.grace)
+
+
+def session_members(session: int) -> list[int]:
+    """Processes still in `session` (every command we stream starts one of its own)."""
+    members = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session and fields[0] != "Z":  # a zombie is gone already
+                members.append(int(stat_file.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return members
+
+
+def _signal_session(session: int, signum: int) -> int:
+    """Send `signum` to every process of `session`; how many there were."""
+    members = session_members(session)
+    for pid in members:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(members)
+
+
+def end_session(session: int, grace: float = GRACE_S) -> int:
+    """SIGTERM, then SIGKILL, every process of `session`; how many there were."""
+    found = session_members(session)
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        _signal_session(session, signum)
+        deadline = time.monotonic() + grace
+        while session_members(session) and time.monotonic() < deadline:
             time.sleep(0.05)
-        self._kill(signal.SIGKILL)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    return len(found)
 
 
 class Runner:
@@ -175,6 +200,9 @@ class Runner:
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.installer = installer
         self.grace = grace
+        # Told the process group of each streamed command (None when it ends): the lock
+        # records it, so a build that finds us killed can end what we left running.
+        self.on_spawn: Optional[Callable[[Optional[int]], None]] = None
 
     def run(
         self, command: Command, *, fix: Fix = "", quiet: bool = False, install: bool = False
@@ -272,6 +300,8 @@ class Runner:
             raise BuildToolsError(
                 f"{command.argv[0]} was not found.", f"install {command.argv[0]}"
             ) from None
+        if self.on_spawn:
+            self.on_spawn(proc.pid)
         with proc, _Forwarder(proc, self.grace) as forwarder:
             try:
                 yield proc, forwarder
@@ -279,6 +309,8 @@ class Runner:
                 proc.wait()
                 if forwarder.received is not None:
                     forwarder.reap_group()
+                if self.on_spawn:
+                    self.on_spawn(None)
 
     @contextmanager
     def _open_log(self, command: Command) -> Iterator[Optional[IO[str]]]:

