@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from build_tools import lock, safe_paths, source_tree
+from build_tools import compiler_cache, lock, safe_paths, source_tree
 from build_tools import toolchain as tc
 from build_tools.cmake import presets_file
 from build_tools.cmake.presets_gen import BUILD_TYPES
@@ -51,6 +51,7 @@ class Context:
     # Dry run only: earlier steps of this plan would change what this step's "done?" check reads.
     upstream_pending: bool = False
     _cmake: Optional[CMake] = None
+    _cache_env: Optional[dict[str, str]] = None
 
     @property
     def dry_run(self) -> bool:
@@ -93,6 +94,20 @@ class Context:
                 binary = self.tree.venv_tool("cmake")
             self._cmake = CMake(binary, self.tree.root)
         return self._cmake
+
+    def cache_env(self) -> dict[str, str]:
+        """Environment that keeps the preset's compiler cache from failing the build."""
+        if self._cache_env is None:
+            presets = self.presets()
+            cache: dict[str, object] = {}
+            if self.has_preset(presets):
+                found = presets_file.resolve_configure(presets, self.preset, self.machine.environ)
+                cache = found.get("cacheVariables") or {}
+            launcher = compiler_cache.launcher_in(cache)
+            self._cache_env = compiler_cache.environment(
+                launcher, self.machine.environ, self.reporter.warn
+            )
+        return self._cache_env
 
     def presets(self) -> presets_file.Presets:
         return presets_file.load(self.tree.root)

@@ -37,9 +37,8 @@ def build(ctx: Context) -> None:
         model = None if ctx.dry_run else read_codemodel(directory)
         if target is not None and model is not None:
             check_target(model, directory, target)
-        outcome = ctx.runner.run(
-            ctx.command(cmake.build(ctx.preset, target or "install")), fix=fix_for
-        )
+        argv = cmake.build(ctx.preset, target or "install")
+        outcome = ctx.runner.run(ctx.command(argv, ctx.cache_env()), fix=fix_for)
         kept = outcome.kept
         if target is not None:
             kept = ctx.runner.run(ctx.command(cmake.install(directory, target)), fix=fix_for).kept

@@ -85,7 +85,7 @@ def configure(ctx: Context) -> None:
         if not ctx.dry_run:
             request_codemodel(directory)
         command = ctx.cmake().configure(ctx.preset, fresh=fresh is not None)
-        ctx.runner.run(ctx.command(command), fix=_fix)
+        ctx.runner.run(ctx.command(command, ctx.cache_env()), fix=_fix)
         if not ctx.dry_run:
             venv_state.write_json(directory / STAMP, stamp)
         step.ran(directory.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from build_tools import compiler_cache
 from build_tools.cmake import presets_file
 from build_tools.cmake.project import read_codemodel
 from build_tools.context import Context
@@ -99,8 +100,8 @@ def cache_stats(ctx: Context) -> None:
         if ctx.has_preset(presets):
             preset = presets_file.resolve_configure(presets, ctx.preset, ctx.machine.environ)
             cache = preset.get("cacheVariables") or {}
-        launcher = cache.get("CMAKE_CXX_COMPILER_LAUNCHER")
-        if not isinstance(launcher, str) or not launcher:
+        launcher = compiler_cache.launcher_in(cache)
+        if launcher is None:
             step.skipped("the preset uses no compiler cache")
             return
         ctx.runner.run(ctx.command([launcher, "--show-stats"]))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.tools import invoke, ok
+from tests.integration.tools import invoke, ok, venv_python
 
 TASKS = (
     "bootstrap",
@@ -26,7 +26,11 @@ TASKS = (
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"), "CI": "true"}
+    return {
+        "VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"),
+        "CI": "true",
+        "VLLM_BUILD_PYTHON": venv_python(),
+    }
 
 
 def test_list_shows_every_task_with_help() -> None:

