@@ -1,10 +1,10 @@
 """The one way a process starts: argv lists, an environment overlay, live output, timing, dry-run.
 
 No shell is ever involved, so paths with spaces and user strings are passed as they are.
-Streamed commands run in a process group of their own: SIGINT, SIGTERM and SIGHUP sent to us
-are forwarded to that whole group (cmake, ninja, every nvcc), and we wait for it to end,
-escalating to SIGTERM and SIGKILL after a grace period, before `Interrupted` is raised. No
-compiler outlives an interrupted build.
+Streamed commands run in a session of their own; signals.py forwards SIGINT, SIGTERM and SIGHUP
+sent to us to it (cmake, ninja, every nvcc) and we wait for it to end, escalating to SIGTERM
+and SIGKILL after a grace period, before `Interrupted` is raised: no compiler outlives an
+interrupted build.
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any, Optional, Protocol, Union
 
 from build_tools.errors import BuildToolsError, Interrupted
+from build_tools.signals import GRACE_S, Forwarder
 
 NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (.*)")
 # Edges ninja runs on every build (the install step): not work a person waits for.
@@ -34,8 +32,6 @@ LINKED = re.compile(
     r"^Linking \w+ (?:shared module|shared library|static library|executable) (\S+)"
 )
 TAIL_LINES = 40
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-GRACE_S = 5.0  # after a forwarded signal: then SIGTERM, then SIGKILL, each after this long
 
 
 @dataclass(frozen=True)
@@ -94,93 +90,6 @@ class CommandFailed(BuildToolsError):
 Fix = Union[str, Callable[[Sequence[str]], str]]
 # A front door may route package installs elsewhere (nox: session.run_install, so -R skips them).
 Installer = Callable[[Command], None]
-
-
-class _Forwarder:
-    """While a child runs: forward our termination signals to its group, then escalate."""
-
-    def __init__(self, proc: subprocess.Popen[str], grace: float) -> None:
-        self.proc, self.grace = proc, grace
-        self.received: Optional[int] = None
-        self._previous: dict[int, object] = {}
-        self._timer: Optional[threading.Timer] = None
-
-    def __enter__(self) -> _Forwarder:
-        if threading.current_thread() is threading.main_thread():
-            for signum in FORWARDED:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._timer:
-            self._timer.cancel()
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-
-    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
-        first = self.received is None
-        self.received = self.received or signum
-        self._kill(signum)
-        if first:
-            self._escalate(signal.SIGTERM)
-
-    def _kill(self, signum: int) -> None:
-        try:
-            os.killpg(self.proc.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def _escalate(self, signum: int) -> None:
-        """After the grace period: `signum` to every process left in the child's session
-        (ninja puts each job in a group of its own; a stray one would keep our pipe open)."""
-
-        def later() -> None:
-            if _signal_session(self.proc.pid, signum) and signum != signal.SIGKILL:
-                self._escalate(signal.SIGKILL)
-
-        self._timer = threading.Timer(self.grace, later)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def reap_group(self) -> None:
-        """After the leader exits: end anything of its session still running (a stray nvcc:
-        ninja gives each job a process group of its own, inside the session)."""
-        end_session(self.proc.pid, self.grace)
-
-
-def session_members(session: int) -> list[int]:
-    """Processes still in `session` (every command we stream starts one of its own)."""
-    members = []
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat_file.read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == session and fields[0] != "Z":  # a zombie is gone already
-                members.append(int(stat_file.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return members
-
-
-def _signal_session(session: int, signum: int) -> int:
-    """Send `signum` to every process of `session`; how many there were."""
-    members = session_members(session)
-    for pid in members:
-        try:
-            os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return len(members)
-
-
-def end_session(session: int, grace: float = GRACE_S) -> int:
-    """SIGTERM, then SIGKILL, every process of `session`; how many there were."""
-    found = session_members(session)
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        _signal_session(session, signum)
-        deadline = time.monotonic() + grace
-        while session_members(session) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    return len(found)
 
 
 class Runner:
@@ -288,7 +197,7 @@ class Runner:
     @contextmanager
     def _spawn(
         self, command: Command, fix: Fix
-    ) -> Iterator[tuple[subprocess.Popen[str], _Forwarder]]:
+    ) -> Iterator[tuple[subprocess.Popen[str], Forwarder]]:
         try:
             proc = subprocess.Popen(
                 command.argv,
@@ -302,7 +211,7 @@ class Runner:
             ) from None
         if self.on_spawn:
             self.on_spawn(proc.pid)
-        with proc, _Forwarder(proc, self.grace) as forwarder:
+        with proc, Forwarder(proc, self.grace) as forwarder:
             try:
                 yield proc, forwarder
             finally:
@@ -350,22 +259,3 @@ def probe(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, timeout:
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout if done.returncode == 0 else ""
-
-
-@contextmanager
-def termination_as_interrupt() -> Iterator[None]:
-    """SIGTERM/SIGHUP raise `Interrupted` (like Ctrl-C's KeyboardInterrupt), so a front door
-    unwinds (locks released, partial files removed) instead of dying mid-write."""
-
-    def handle(signum: int, frame: Optional[FrameType]) -> None:
-        raise Interrupted(signum)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

@@ -18,8 +18,9 @@ from typing import Optional
 from build_tools.context import SUMMARY, Context, make_context
 from build_tools.errors import BuildToolsError, Interrupted
 from build_tools.report import StepStatus, summary_data
-from build_tools.runner import Installer, termination_as_interrupt
+from build_tools.runner import Installer
 from build_tools.settings import Settings
+from build_tools.signals import termination_as_interrupt
 from build_tools.steps import build, clean, configure, deps, install, presets, venv, verify
 
 

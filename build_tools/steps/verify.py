@@ -20,7 +20,11 @@ pkg.__path__.insert(0, str(stage / package))
 for name in modules:
     importlib.import_module(name)
 if (pathlib.Path(pkg.__file__).parent / "smoke.py").is_file():
-    runpy.run_module(package + ".smoke", run_name="__main__")
+    try:
+        runpy.run_module(package + ".smoke", run_name="__main__")
+    except SystemExit as done:
+        if done.code not in (0, None):
+            raise
 for name, mod in list(sys.modules.items()):
     where = getattr(mod, "__file__", None) or ""
     if name.startswith(package + ".") and where.endswith(".so"):

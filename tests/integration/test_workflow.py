@@ -148,6 +148,17 @@ def test_unknown_target_gets_suggestions(src: Path, env: dict[str, str]) -> None
     assert "'_moe' is not a target" in run.output and "did you mean _moe_C" in run.output
 
 
+def test_clean_build_dry_run_shows_the_plan_and_changes_nothing(
+    src: Path, env: dict[str, str]
+) -> None:
+    """Dry run is a property of the plan: the configure and build after the clean would run."""
+    before = sorted(p.name for p in build_dir(src).iterdir())
+    out = ok("clean-build", "--dry-run", "--source", str(src), env=env)
+    assert "rm -rf" in out and "configure dry-run" in out and "build dry-run" in out
+    assert "configure skipped" not in out
+    assert sorted(p.name for p in build_dir(src).iterdir()) == before
+
+
 def test_clean_build_rebuilds_from_scratch(src: Path, env: dict[str, str]) -> None:
     marker = build_dir(src) / "stale-marker"
     marker.write_text("x")

@@ -14,7 +14,8 @@ import pytest
 
 from build_tools.errors import Interrupted
 from build_tools.report import PlainReporter
-from build_tools.runner import Command, CommandFailed, Runner, probe, session_members
+from build_tools.runner import Command, CommandFailed, Runner, probe
+from build_tools.signals import session_members
 
 # A child that starts a grandchild in a process group of its own (as ninja does for each
 # job), prints both pids, and then waits: what a build looks like to the runner.
