@@ -33,12 +33,12 @@ COMMON_HELP = {
 }
 # Flags that turn a setting off: flag name -> settings key.
 NEGATIVE = {"no_precompiled": "precompiled", "no_wait": "wait"}
-PRESET_KEYS = ("arch", "all_archs", "jobs", "nvcc_threads", "launcher", "force")
+PRESET_KEYS = ("arch", "all_archs", "jobs", "nvcc_threads", "launcher", "deps_dir", "force")
 
 
 def _help(*flags: str) -> dict[str, str]:
     """--help text of the common flags and `flags` (settings keys or task-only flags)."""
-    names = ("source", "preset", "dry_run", *flags)
+    names = ("source", "preset", "venv", "dry_run", *flags)
     return {n.replace("_", "-"): COMMON_HELP.get(n) or DESCRIPTIONS[n] for n in names}
 
 
@@ -81,7 +81,7 @@ def plan_task(name: str, plan: str, doc: str, *flags: str) -> Any:
 
     params = [Parameter("c", Parameter.POSITIONAL_OR_KEYWORD)] + [
         Parameter(f, Parameter.POSITIONAL_OR_KEYWORD, default=default(f))
-        for f in ("source", "preset", *flags, "dry_run")
+        for f in ("source", "preset", "venv", *flags, "dry_run")
     ]
     body.__signature__ = Signature(params)  # type: ignore[attr-defined]  # invoke reads flags here
     body.__name__ = body.__qualname__ = name.replace("-", "_")
@@ -100,6 +100,7 @@ install = plan_task(
     "INSTALL_ONLY",
     "Editable install with precompiled kernels: VLLM_USE_PRECOMPILED=1 uv pip install -e.",
     "no_precompiled",
+    "install_into_venv",
     "force",
 )
 deps = plan_task(
@@ -107,6 +108,13 @@ deps = plan_task(
     "DEPS_ONLY",
     "Install the checkout's build requirements (cmake, ninja, ...) into its venv.",
     "device",
+    "install_into_venv",
+)
+sources = plan_task(
+    "sources",
+    "SOURCES_ONLY",
+    "List the dependencies CMake fetches: pin, and local source, .deps or network.",
+    "deps_dir",
 )
 presets = plan_task(
     "presets",
@@ -147,6 +155,7 @@ bootstrap = plan_task(
     "python",
     "device",
     "no_precompiled",
+    "install_into_venv",
     *PRESET_KEYS,
     "no_wait",
 )
@@ -181,14 +190,19 @@ def bench(
 
 @task(help=_help())
 def config(
-    c: Context, source: Optional[str] = None, preset: Optional[str] = None, dry_run: bool = False
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    venv: Optional[str] = None,
+    dry_run: bool = False,
 ) -> None:
     """Show the effective settings and where each one came from."""
     from build_tools import settings
     from build_tools.report import make_reporter
 
     try:
-        resolved = settings.resolve(settings_flags({"source": source, "preset": preset}))
+        given = {"source": source, "preset": preset, "venv": venv}
+        resolved = settings.resolve(settings_flags(given))
     except BuildToolsError as exc:
         raise Exit(f"error: {exc.message}", code=exc.code) from None
     make_reporter().table(
@@ -199,5 +213,16 @@ def config(
 
 
 ns = Collection(
-    venv, install, deps, presets, configure, build, targets, clean_build, bootstrap, config, bench
+    venv,
+    install,
+    deps,
+    sources,
+    presets,
+    configure,
+    build,
+    targets,
+    clean_build,
+    bootstrap,
+    config,
+    bench,
 )

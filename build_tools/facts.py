@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
+from build_tools import source_tree, venv_state
 from build_tools import toolchain as tc
-from build_tools import venv_state
+from build_tools.cmake import dependencies
+from build_tools.cmake.cuda_archs import supported_archs
 from build_tools.cmake.presets_gen import Facts
 from build_tools.context import Context
 from build_tools.errors import BuildToolsError
@@ -45,21 +48,49 @@ def torch_cuda_home(ctx: Context) -> Optional[str]:
     return out or None
 
 
-def _arch_list(ctx: Context, notes: list[str]) -> Optional[str]:
+def _arch_list(ctx: Context, nvcc: Path, notes: list[str]) -> Optional[str]:
+    """TORCH_CUDA_ARCH_LIST for the preset, and a note saying where it came from and what
+    the project would have built without it: never left to chance silently."""
     settings = ctx.settings
     if settings.arch:
         notes.append(f"CUDA archs {settings.arch} (arch from {settings.origin('arch')})")
         return settings.arch
-    if settings.all_archs:
-        notes.append("--all-archs: keeping the project's CUDA arch list")
-        return None
     local = tc.gpu_archs(ctx.machine)
+    if settings.all_archs:
+        version = tc.tool_version(str(nvcc)) or (0, 0, 0)
+        listed = supported_archs(ctx.tree.root / "CMakeLists.txt", version)
+        if listed:
+            notes.append(
+                f"--all-archs: the project's CUDA_SUPPORTED_ARCHS for nvcc "
+                f"{tc.version_text(version[:2])}: {listed}"
+            )
+            return listed
+        notes.append("--all-archs: the project names no CUDA_SUPPORTED_ARCHS; its own default")
+        return None
     if local:
         arch_list = ";".join(local)
-        notes.append(f"local GPU arch {arch_list} (use --all-archs for the project's full list)")
+        notes.append(
+            f"local GPU arch {arch_list} (torch's CMake would autodetect the same; "
+            "--all-archs: the project's full list)"
+        )
         return arch_list
-    notes.append("no local GPU found: keeping the project's CUDA arch list")
+    notes.append(
+        "no local GPU and no arch asked for: the project's default list (for vLLM: torch's "
+        "list for this nvcc, several archs); --arch X.Y builds one"
+    )
     return None
+
+
+def local_sources(ctx: Context) -> dict[str, str]:
+    """*_SRC_DIR -> path for every dependency with a local copy (environment or deps_dir)."""
+    tree, environ = ctx.tree, ctx.machine.environ
+    found = {v: environ[v] for v in tree.src_dir_vars if environ.get(v)}
+    deps_dir = Path(ctx.settings.deps_dir) if ctx.settings.deps_dir else None
+    for dep in dependencies.declared(source_tree.cmake_files(tree.root), tree.src_dir_vars):
+        local = dependencies.local_source(dep, environ, deps_dir)
+        if dep.variable and local is not None:
+            found.setdefault(dep.variable, str(local.resolve()))
+    return found
 
 
 def gather(ctx: Context) -> tuple[Facts, list[str]]:
@@ -72,7 +103,7 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
             "no CUDA compiler found (torch's CUDA_HOME, CUDA_HOME, CUDA_PATH, PATH, "
             "/usr/local/cuda): the preset has no CMAKE_CUDA_COMPILER, CUDA code is skipped"
         )
-    arch_list = _arch_list(ctx, notes) if nvcc else None
+    arch_list = _arch_list(ctx, nvcc, notes) if nvcc else None
     n_archs = len(arch_list.replace(" ", ";").split(";")) if arch_list else None
     parallelism = tc.plan_parallelism(
         tc.available_cpus(machine),
@@ -96,10 +127,10 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
             "ninja was not found (in the venv or on PATH); the presets pin the Ninja generator.",
             "run `invoke deps` (installs ninja into the venv) or `python3 -m pip install ninja`",
         )
-    sources = {v: machine.environ[v] for v in tree.src_dir_vars if machine.environ.get(v)}
+    sources = local_sources(ctx)
     unset = [name for name in tree.src_dir_vars if name not in sources]
     if unset:
-        notes.append(f"not set, so CMake fetches these itself: {', '.join(unset)}")
+        notes.append(f"no local source for {', '.join(unset)}: CMake fetches those itself")
     facts = Facts(
         python=tree.venv_python,
         cmake_minimum=tree.cmake_minimum,

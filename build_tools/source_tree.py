@@ -4,6 +4,7 @@ requirements file and torch pin, its venv, and the commit it is at."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from dataclasses import dataclass
@@ -69,6 +70,20 @@ class SourceTree:
     @property
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
+
+    @property
+    def venv_is_ours(self) -> bool:
+        """A venv we created (marked), or one at the default place in the checkout."""
+        return (self.venv_dir / venv_state.MARKER).exists() or self.venv_dir == self.root / ".venv"
+
+    @property
+    def stamp_dir(self) -> Path:
+        """Where our stamps about the environment live: in our own venv (they die with it);
+        for an environment we did not create, in the checkout's state dir, never in it."""
+        if self.venv_is_ours:
+            return self.venv_dir
+        key = hashlib.sha256(str(self.venv_dir).encode()).hexdigest()[:12]
+        return self.state_dir / "envs" / key
 
     @cached_property
     def requirements(self) -> Optional[Path]:

@@ -15,12 +15,19 @@ from packaging.version import InvalidVersion, Version
 
 DEPS_STAMP = ".vllm-build-tools-deps.json"  # dies with the venv
 INSTALL_STAMP = ".vllm-build-tools-install.json"  # how the checkout was installed
+MARKER = ".vllm-build-tools-venv"  # in a venv we created: ours to install into
 
 
 def python_of(venv_dir: Path) -> Path:
+    """The environment's interpreter: bin/python, else bin/python3 (some images have only it)."""
     if sys.platform == "win32":
         return venv_dir / "Scripts" / "python.exe"
-    return venv_dir / "bin" / "python"
+    plain = venv_dir / "bin" / "python"
+    return (
+        plain
+        if plain.exists() or not (venv_dir / "bin" / "python3").exists()
+        else plain.with_name("python3")
+    )
 
 
 def site_packages(venv_dir: Path) -> Optional[Path]:

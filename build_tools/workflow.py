@@ -21,7 +21,7 @@ from build_tools.report import StepStatus, summary_data
 from build_tools.runner import Installer
 from build_tools.settings import Settings
 from build_tools.signals import termination_as_interrupt
-from build_tools.steps import build, clean, configure, deps, install, presets, venv, verify
+from build_tools.steps import build, clean, configure, deps, install, presets, sources, venv, verify
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,12 @@ CLEAN = Stage("clean", clean.clean, locks=True)
 CONFIGURE = Stage("configure", configure.configure, ("deps", "presets", "clean"), locks=True)
 BUILD = Stage("build", build.build, locks=True)
 TARGETS = Stage("targets", verify.targets, locks=True)
+SOURCES = Stage("sources", sources.sources)
 SMOKE = Stage("smoke", verify.smoke)
 CACHE_STATS = Stage("cache-stats", verify.cache_stats)
 
 VENV_ONLY, DEPS_ONLY, INSTALL_ONLY, PRESETS_ONLY = (VENV,), (DEPS,), (INSTALL,), (PRESETS,)
+SOURCES_ONLY = (SOURCES,)
 BOOTSTRAP = (VENV, DEPS, INSTALL, PRESETS, CONFIGURE, BUILD)
 CI = (*BOOTSTRAP, SMOKE, CACHE_STATS)
 CONFIGURE_ONLY = (ENSURE_PRESETS, CONFIGURE)

@@ -15,6 +15,7 @@ from build_tools.cmake.project import read_codemodel, request_codemodel
 from build_tools.context import Context
 from build_tools.errors import BuildToolsError
 from build_tools.steps.deps import warn_torch_mismatch
+from build_tools.steps.sources import warn_network
 
 STAMP = ".vllm-build-tools-configure.json"  # in the build dir: dies with it
 FIX = "read the CMake error above; `invoke clean-build` starts afresh"
@@ -82,6 +83,7 @@ def configure(ctx: Context) -> None:
         if fresh:
             ctx.reporter.note(f"configuring with --fresh: {fresh}, and CMake keeps old values")
         warn_torch_mismatch(ctx)
+        warn_network(ctx)
         if not ctx.dry_run:
             request_codemodel(directory)
         command = ctx.cmake().configure(ctx.preset, fresh=fresh is not None)

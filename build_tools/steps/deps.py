@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Optional
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from build_tools import requirements as reqs
@@ -31,7 +33,7 @@ def _stamp(ctx: Context) -> Optional[dict[str, str]]:
 def deps_installed(ctx: Context) -> bool:
     """The build requirements were installed from this exact file and are all still there."""
     req, stamp = ctx.tree.requirements, _stamp(ctx)
-    if req is None or venv_state.read_json(ctx.tree.venv_dir / venv_state.DEPS_STAMP) != stamp:
+    if req is None or venv_state.read_json(ctx.tree.stamp_dir / venv_state.DEPS_STAMP) != stamp:
         return False
     have = venv_state.installed(ctx.tree.venv_dir)
     return all(canonicalize_name(name) in have for name in reqs.names(req))
@@ -70,8 +72,42 @@ def deps(ctx: Context) -> None:
         if not ctx.assume_undone() and deps_installed(ctx):
             step.skipped(f"{relative} already installed")
             return
+        if not tree.venv_is_ours and not ctx.settings.install_into_venv:
+            _check_existing(ctx, req)
+            step.skipped(f"{relative} satisfied by the existing environment {tree.venv_dir}")
+            return
         uv_pip_install(ctx, ["-r", req])
         if not ctx.dry_run:
-            venv_state.write_json(tree.venv_dir / venv_state.DEPS_STAMP, _stamp(ctx))
+            tree.stamp_dir.mkdir(parents=True, exist_ok=True)
+            venv_state.write_json(tree.stamp_dir / venv_state.DEPS_STAMP, _stamp(ctx))
         warn_torch_mismatch(ctx)
         step.ran(str(relative))
+
+
+def unsatisfied(ctx: Context, req: Path) -> list[Requirement]:
+    """Requirements the environment does not meet (markers evaluated for this Python)."""
+    have = venv_state.installed(ctx.tree.venv_dir)
+    missing = []
+    for wanted in reqs.requirements(req):
+        if wanted.marker is not None and not wanted.marker.evaluate():
+            continue
+        dist = have.get(canonicalize_name(wanted.name))
+        version = venv_state.version_of(dist) if dist else None
+        if version is None or not wanted.specifier.contains(version, prereleases=True):
+            missing.append(wanted)
+    return missing
+
+
+def _check_existing(ctx: Context, req: Path) -> None:
+    """An environment we did not create is never installed into unless asked: torch that
+    differs from the pin is a warning (the image's torch is the point); anything else missing
+    is an error that names it."""
+    missing = [r for r in unsatisfied(ctx, req) if canonicalize_name(r.name) != "torch"]
+    warn_torch_mismatch(ctx)
+    if missing:
+        raise BuildToolsError(
+            f"The environment {ctx.tree.venv_dir} (not created by us) lacks what "
+            f"{req.name} asks for: {', '.join(map(str, missing))}.",
+            "install those into it yourself, or pass --install-into-venv to let us run "
+            "`uv pip install -r` into it",
+        )

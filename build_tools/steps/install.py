@@ -18,7 +18,7 @@ def _warn_stale_kernels(ctx: Context, recorded: dict[str, Any]) -> None:
     then, now = recorded.get("head"), source_tree.git_head(ctx.tree.root)
     if not recorded.get("precompiled") or not then or not now or then == now:
         return
-    stamp_time = (ctx.tree.venv_dir / venv_state.INSTALL_STAMP).stat().st_mtime
+    stamp_time = (ctx.tree.stamp_dir / venv_state.INSTALL_STAMP).stat().st_mtime
     built = [
         m
         for m in ctx.tree.root.glob("cmake-build-*/install_manifest*.txt")
@@ -37,7 +37,7 @@ def install(ctx: Context) -> None:
     with ctx.step("install") as step:
         tree, precompiled = ctx.tree, ctx.settings.precompiled
         ctx.need_venv()
-        stamp_path = tree.venv_dir / venv_state.INSTALL_STAMP
+        stamp_path = tree.stamp_dir / venv_state.INSTALL_STAMP
         stamp: dict[str, Any] = {"source": str(tree.root), "precompiled": precompiled}
         dist = venv_state.installed(tree.venv_dir).get(canonicalize_name(tree.name))
         source = venv_state.editable_source(dist) if dist else None
@@ -49,6 +49,12 @@ def install(ctx: Context) -> None:
             how = "precompiled kernels" if precompiled else "built from source"
             step.skipped(f"{tree.name} is installed editable ({how}) from {tree.root}")
             return
+        if not tree.venv_is_ours and not ctx.settings.install_into_venv:
+            step.skipped(
+                f"not installing {tree.name} into {tree.venv_dir}, an environment we did not "
+                "create (--install-into-venv does)"
+            )
+            return
         stamp["head"] = source_tree.git_head(tree.root)
         env = {k: ctx.machine.environ[k] for k in PRECOMPILED_VARS if ctx.machine.environ.get(k)}
         args: list[object] = ["-e", tree.root]
@@ -58,6 +64,7 @@ def install(ctx: Context) -> None:
             args.append("--no-build-isolation")  # build with the venv's torch, cmake, ninja
         uv_pip_install(ctx, args, env)
         if not ctx.dry_run:
+            stamp_path.parent.mkdir(parents=True, exist_ok=True)
             venv_state.write_json(stamp_path, stamp)
         kind = "precompiled kernels)" if precompiled else "kernels built from source)"
         step.ran(f"{tree.name} (editable, {kind}")

@@ -20,6 +20,11 @@ def venv(ctx: Context) -> None:
     """Create the checkout's venv with uv (reused when it already has the right Python)."""
     with ctx.step("venv") as step:
         tree, request = ctx.tree, ctx.settings.python
+        if not tree.venv_is_ours and tree.venv_python.exists():
+            found = interpreters.probe_interpreter(tree.venv_python)
+            text = tc.version_text(found.version) if found else "unknown"
+            step.skipped(f"using the existing environment {tree.venv_dir} (Python {text})")
+            return
         have = venv_state.python_version(tree.venv_dir)
         if have and tree.venv_python.exists():
             if os.sep in request:  # an interpreter path: ask it
@@ -50,4 +55,6 @@ def venv(ctx: Context) -> None:
             )
         ctx.reporter.note(f"Python {version} at {interp.path}")
         ctx.runner.run(ctx.command([uv, "venv", "--python", interp.path, "--seed", tree.venv_dir]))
+        if not ctx.dry_run:
+            (tree.venv_dir / venv_state.MARKER).write_text("created by vllm-build-tools\n")
         step.ran(f"Python {version}")

@@ -12,6 +12,7 @@ from packaging.version import Version
 
 from build_tools import source_tree
 from build_tools import toolchain as tc
+from build_tools.cmake.cuda_archs import supported_archs
 from build_tools.settings import Settings
 from tests.integration.tools import invoke, ok, venv_python
 from tests.integration.vllm_trees import fetch, light_copy, versions
@@ -127,3 +128,44 @@ def test_build_target_dry_run_shows_build_and_install(tree: Path, env: dict[str,
     run = invoke("build", "--dry-run", "--source", str(tree), "--target", "_C", env=env)
     assert run.returncode == 0
     assert "--target _C" in run.output and "--component _C" in run.output
+
+
+def grep_src_dir_vars(tree: Path) -> set[str]:
+    """What a person's grep finds: every $ENV{..._SRC_DIR} in the CMake files."""
+    done = subprocess.run(
+        ["grep", "-rhoE", r"\$ENV\{[A-Za-z0-9_]+_SRC_DIR\}", "CMakeLists.txt", "cmake"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return {hit[5:-1] for hit in done.stdout.split()}
+
+
+def test_every_src_dir_variable_is_discovered_and_reaches_the_preset(
+    tree: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    wanted = grep_src_dir_vars(tree)
+    assert len(wanted) >= 3  # 0.10.2: three; newer releases read more
+    assert set(source_tree.load(Settings(source=tree)).src_dir_vars) == wanted
+    dirs = {name: tmp_path / name.lower() for name in wanted}
+    for path in dirs.values():
+        path.mkdir()
+    ok("presets", "--source", str(tree), env={**env, **{k: str(v) for k, v in dirs.items()}})
+    data = json.loads((tree / "CMakeUserPresets.json").read_text())
+    environment = data["configurePresets"][1]["environment"]
+    assert {k: environment.get(k) for k in wanted} == {k: str(v) for k, v in dirs.items()}
+    out = ok("sources", "--source", str(tree), env=env)
+    assert "cutlass" in out and "network" in out and "https://github.com/" in out
+
+
+@pytest.mark.parametrize(("nvcc", "count"), [((13, 0), 9), ((12, 8), None), ((11, 8), None)])
+def test_all_archs_is_the_projects_list_for_the_nvcc(
+    tree: Path, nvcc: tuple[int, int], count: int | None
+) -> None:
+    listed = supported_archs(tree / "CMakeLists.txt", nvcc)
+    assert listed is not None and "9.0" in listed.split(";")
+    text = (tree / "CMakeLists.txt").read_text()
+    assert f'set(CUDA_SUPPORTED_ARCHS "{listed}")' in text
+    if count is not None and "13.4" not in text:
+        assert len(listed.split(";")) in (count, 11)
