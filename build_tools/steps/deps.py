@@ -99,15 +99,14 @@ def unsatisfied(ctx: Context, req: Path) -> list[Requirement]:
 
 
 def _check_existing(ctx: Context, req: Path) -> None:
-    """An environment we did not create is never installed into unless asked: torch that
-    differs from the pin is a warning (the image's torch is the point); anything else missing
-    is an error that names it."""
+    """An environment we did not create is never installed into unless asked: what it lacks
+    is named (torch apart: the image's torch is the point), and the build goes on; cmake or
+    ninja missing stops it later with its own clear error."""
     missing = [r for r in unsatisfied(ctx, req) if canonicalize_name(r.name) != "torch"]
     warn_torch_mismatch(ctx)
     if missing:
-        raise BuildToolsError(
-            f"The environment {ctx.tree.venv_dir} (not created by us) lacks what "
-            f"{req.name} asks for: {', '.join(map(str, missing))}.",
-            "install those into it yourself, or pass --install-into-venv to let us run "
-            "`uv pip install -r` into it",
+        ctx.reporter.warn(
+            f"the environment {ctx.tree.venv_dir} (not created by us) lacks what "
+            f"{req.name} asks for: {', '.join(map(str, missing))}; going on without them "
+            "(install them yourself, or pass --install-into-venv to let us)"
         )

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The suite over a REAL vLLM tree on a GPU box, offline, the way a kernel developer works.
+#
+#   benchmarks/gpu_vllm.sh VLLM_TREE DEPS_DIR [PHASE[:SECONDS] ...]
+#
+# VLLM_TREE: a vLLM checkout or unpacked sdist; DEPS_DIR: one folder per dependency source
+# (cutlass, flash-attention, deepgemm, ...; matched to vLLM's FetchContent names by the suite).
+# ENV (default: the environment of the python3 on PATH, e.g. a docker image's torch) is used
+# with --venv: nothing is installed into it and no .venv is created.
+# Phases (default: all, in order): setup presets configure targets cumem cppedit moe cuedit
+# devflags. NAME:SECONDS runs NAME only if SECONDS are left before LIMIT (seconds, default
+# unlimited). Figures go to $OUT/gpu_vllm.json (OUT defaults to ./gpu-vllm-out); each check
+# that fails is recorded there and makes the script exit 1.
+set -u
+SRC=$(cd "$1" && pwd); DEPS=$(cd "$2" && pwd); shift 2
+SUITE=$(cd "$(dirname "$0")/.." && pwd)
+ENV_DIR=${ENV_DIR:-$(dirname "$(dirname "$(command -v python3)")")}
+OUT=${OUT:-$PWD/gpu-vllm-out}
+PY=${PY:-python3}
+RUNS=${RUNS:-2}
+LIMIT=${LIMIT:-1000000}
+START=$(date +%s)
+BUILD=$SRC/cmake-build-release
+DEV=${DEV:-/tmp/gpu-vllm-dev}
+mkdir -p "$OUT" "$DEV"
+FIG=$OUT/figures.tsv CHECKS=$OUT/checks.tsv
+: > "$FIG"; : > "$CHECKS"
+export NO_COLOR=1 PYTHONUNBUFFERED=1
+
+say() { echo; echo "===== $(date +%T) $*"; }
+inv() { (cd "$SUITE" && "$PY" -m invoke "$@" --source "$SRC" --venv "$ENV_DIR"); }
+timed() { # NAME CMD...: run it; record "NAME rc seconds"
+  local name=$1; shift; local s e rc; s=$(date +%s.%N); "$@"; rc=$?; e=$(date +%s.%N)
+  printf '%s\t%s\t%s\n' "$name" "$rc" "$(awk "BEGIN {printf \"%.2f\", $e - $s}")" | tee -a "$FIG"
+  return $rc
+}
+check() { # NAME CONDITION-TEXT RESULT(0 ok): record a check
+  printf '%s\t%s\t%s\n' "$1" "$([ "$3" = 0 ] && echo ok || echo FAILED)" "$2" | tee -a "$CHECKS"
+}
+buildid() { readelf -n "$1" 2>/dev/null | grep -o 'Build ID: .*'; }
+same_build_id() { # NAME INSTALLED BUILT
+  local a b; a=$(buildid "$2"); b=$(buildid "$3")
+  [ -n "$a" ] && [ "$a" = "$b" ]; check "$1" "installed $2 has the build-id of $3 ($a)" $?
+}
+new_objects() { tail -n +$(($1 + 1)) "$BUILD/.ninja_log" | awk -F'\t' '$4 ~ /\.o$/ {print $4}' | sort -u; }
+one_object() { # NAME LOG_LINES_BEFORE EXPECTED_SUFFIX
+  local got; got=$(new_objects "$2")
+  [ "$(echo "$got" | grep -c .)" = 1 ] && [[ "$got" == *"$3" ]]
+  check "$1" "exactly one object recompiled, *$3 (got: $(echo $got))" $?
+}
+loglines() { wc -l < "$BUILD/.ninja_log"; }
+
+phase_setup() {
+  say "machine"
+  nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv,noheader
+  nproc; free -g | head -2; nvcc --version | tail -1
+  "$ENV_DIR/bin/python" -c 'import torch, sys; print(sys.version.split()[0], torch.__version__)'
+  inv config
+}
+phase_presets() {
+  say "invoke presets"
+  timed presets inv presets --deps-dir "$DEPS"
+  cp "$SRC/CMakeUserPresets.json" "$OUT/"
+  inv sources --deps-dir "$DEPS"
+}
+phase_configure() {
+  say "invoke configure, then a plain cmake --preset release from a new shell (offline)"
+  timed configure inv configure
+  local cmake; cmake=$(ls "$ENV_DIR"/bin/cmake 2>/dev/null || command -v cmake)
+  timed raw-configure env -i HOME="$HOME" PATH=/usr/bin:/bin bash -c "cd '$SRC' && '$cmake' --preset release > '$OUT/raw-configure.log' 2>&1"
+  check raw-configure "plain cmake --preset release in a new shell, offline" $?
+  grep -E "CUDA target arch|CUDA supported target|DeepGEMM|FlashMLA|Build files" "$OUT/raw-configure.log" | head
+  timed configure-again inv configure
+}
+phase_targets() { say "invoke targets"; timed targets inv targets; }
+phase_cumem() { say "build --target cumem_allocator"; timed build-cumem inv build --target cumem_allocator; }
+phase_cppedit() {
+  local n before
+  for n in $(seq 1 "$RUNS"); do
+    say "C++ edit $n: csrc/cumem_allocator.cpp"
+    before=$(loglines)
+    printf '\nextern "C" int vbt_gpu_marker_%s_%s() { return %s; }\n' "$n" "$START" "$n" >> "$SRC/csrc/cumem_allocator.cpp"
+    timed "cpp-edit-$n" inv build --target cumem_allocator
+    one_object "cpp-edit-$n-one-object" "$before" "cumem_allocator.cpp.o"
+    same_build_id "cpp-edit-$n-installed" "$(ls "$SRC"/vllm/cumem_allocator*.so)" "$(ls "$BUILD"/cumem_allocator*.so)"
+  done
+}
+phase_moe() { say "build --target _moe_C (from scratch)"; timed build-moe inv build --target _moe_C; }
+phase_cuedit() {
+  local n before
+  for n in $(seq 1 "$RUNS"); do
+    say ".cu edit $n: csrc/moe/topk_softmax_kernels.cu"
+    before=$(loglines)
+    printf '\n__global__ void vbt_gpu_marker_%s_%s(int* o) { if (o) *o = %s; }\n' "$n" "$START" "$n" >> "$SRC/csrc/moe/topk_softmax_kernels.cu"
+    timed "cu-edit-$n" inv build --target _moe_C
+    one_object "cu-edit-$n-one-object" "$before" "topk_softmax_kernels.cu.o"
+    same_build_id "cu-edit-$n-installed" "$(ls "$SRC"/vllm/_moe_C*.so)" "$(ls "$BUILD"/_moe_C*.so)"
+  done
+}
+phase_devflags() {
+  # The exact nvcc command ninja runs for an object, as released (no compiler cache), and with
+  # --split-compile=0 (nvcc runs its per-kernel back end stages on every core); the SASS of
+  # both must be identical.
+  local src obj cmd name v r
+  for src in ${DEV_FILES:-csrc/moe/topk_softmax_kernels.cu csrc/activation_kernels.cu}; do
+    obj=$(cd "$BUILD" && ninja -t targets all | grep -oE "^CMakeFiles/[^:]*\.dir/${src//./\\.}\.o" | head -1)
+    [ -n "$obj" ] || { echo "no object for $src"; continue; }
+    cmd=$(cd "$BUILD" && ninja -t commands "$obj" | tail -1 | sed -E 's#^[^ ]*(ccache|sccache) ##')
+    name=$(basename "$src" .cu)
+    for r in $(seq 1 "$RUNS"); do
+      for v in release split; do
+        local left=$((LIMIT - ($(date +%s) - START)))
+        [ "$left" -gt 150 ] || { echo "SKIP $name $v run $r: ${left}s left"; continue; }
+        local c=${cmd//-o $obj/-o $DEV/dev_${name}_$v.o}
+        c=${c//-MF $obj.d/-MF $DEV/dev_${name}_$v.d}
+        [ $v = split ] && c="$c --split-compile=0"
+        (cd "$BUILD" && timed "nvcc-$name-$v-$r" bash -c "$c" > "$DEV/dev_${name}_$v.log" 2>&1)
+      done
+    done
+    if [ -f "$DEV/dev_${name}_release.o" ] && [ -f "$DEV/dev_${name}_split.o" ]; then
+      cuobjdump -sass "$DEV/dev_${name}_release.o" > "$DEV/sass_${name}_release.txt"
+      cuobjdump -sass "$DEV/dev_${name}_split.o" > "$DEV/sass_${name}_split.txt"
+      cmp -s "$DEV/sass_${name}_release.txt" "$DEV/sass_${name}_split.txt"
+      check "sass-$name" "cuobjdump -sass identical with --split-compile=0 ($(grep -c '^ */\*[0-9a-f]\{4\}\*/' "$DEV/sass_${name}_release.txt") instructions)" $?
+    fi
+  done
+}
+
+phases=${*:-setup presets configure targets cumem cppedit moe cuedit devflags}
+for p in $phases; do
+  name=${p%%:*}; need=${p#*:}; [ "$need" = "$p" ] && need=0
+  left=$((LIMIT - ($(date +%s) - START)))
+  if [ "$left" -lt "$need" ]; then echo "SKIP phase $name: ${left}s left < ${need}s" | tee -a "$FIG"; continue; fi
+  "phase_$name"
+done
+"$PY" - "$FIG" "$CHECKS" "$OUT/gpu_vllm.json" "$SRC" <<'EOF'
+import json, subprocess, sys
+fig, checks, out, src = sys.argv[1:]
+rows = [l.split("\t") for l in open(fig).read().splitlines() if "\t" in l]
+cks = [l.split("\t") for l in open(checks).read().splitlines() if "\t" in l]
+try:
+    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+except OSError:
+    gpu = "none"
+data = {"gpu": gpu, "source": src, "figures": {r[0]: {"rc": int(r[1]), "seconds": float(r[2])} for r in rows},
+        "checks": {c[0]: {"result": c[1], "what": c[2]} for c in cks}}
+json.dump(data, open(out, "w"), indent=1)
+failed = [c[0] for c in cks if c[1] != "ok"]
+print(json.dumps(data["figures"], indent=0)); print("checks failed:", failed or "none")
+sys.exit(1 if failed else 0)
+EOF
