@@ -3,20 +3,19 @@
 After an edit the installed .so must have changed and contain the new marker symbol; after a
 no-op ninja must have run nothing but the install edge and the .so must be unchanged. Before
 each edit the harness waits (untimed) until a new link cannot land within one second of the
-installed .so's mtime (see settle_install_clock). P3 is refused when it measured no cache.
+installed .so's mtime (see settle_install_clock). The compiler cache's checks: cache_checks.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Optional
 
-from benchmarks.loop.harness import BenchError, Prepare, Trial, Verify, run
+from benchmarks.loop.harness import BenchError, Prepare, Trial, Verify
 from benchmarks.loop.workspace import PRESET, Workspace
 from build_tools.runner import Outcome
 from build_tools.source_tree import STATE_DIR
@@ -151,83 +150,3 @@ def tree_changes(before: Mapping[str, tuple[int, int]], after: Mapping[str, obje
     removed = [f"-{p}" for p in sorted(set(before) - set(after))]
     modified = [f"~{p}" for p in sorted(set(before) & set(after)) if before[p] != after[p]]
     return added + removed + modified
-
-
-# ---------------------------------------------------------------- the compiler cache (P3)
-
-
-def preset_launcher(presets: Path, name: str = PRESET) -> Optional[str]:
-    """CMAKE_CXX_COMPILER_LAUNCHER of configure preset `name` in a CMakeUserPresets.json."""
-    try:
-        data = json.loads(presets.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    found = [
-        p
-        for p in (data.get("configurePresets") or [] if isinstance(data, dict) else [])
-        if isinstance(p, dict) and p.get("name") == name
-    ]
-    cache = (found[0].get("cacheVariables") or {}) if found else {}
-    value = cache.get("CMAKE_CXX_COMPILER_LAUNCHER") if isinstance(cache, dict) else None
-    if isinstance(value, dict):  # {"type": "FILEPATH", "value": "/usr/bin/ccache"}
-        value = value.get("value")
-    return value if isinstance(value, str) and value else None
-
-
-def parse_ccache_stats(text: str) -> dict[str, int]:
-    """hits and misses from `ccache --print-stats` output (empty when it has no counters)."""
-    raw = dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
-    counts = {k: int(v) for k, v in raw.items() if v.strip().isdigit()}
-    if not counts:
-        return {}
-    hits = counts.get("direct_cache_hit", 0) + counts.get("preprocessed_cache_hit", 0)
-    return {"hits": hits, "misses": counts.get("cache_miss", 0)}
-
-
-def ccache_stats(ccache: Path, cache_dir: Path, env: Mapping[str, str]) -> dict[str, int]:
-    """hits and misses of one ccache directory since its statistics were last zeroed."""
-    done = run([ccache, "--print-stats"], cache_dir, {**env, "CCACHE_DIR": str(cache_dir)})
-    return parse_ccache_stats(done.output) if done.returncode == 0 else {}
-
-
-def ccache_zero(ccache: Path, cache_dir: Path, env: Mapping[str, str]) -> None:
-    """Zero the statistics of one ccache directory."""
-    run([ccache, "--zero-stats"], cache_dir, {**env, "CCACHE_DIR": str(cache_dir)})
-
-
-def launcher_refusal(launcher: Optional[str]) -> Optional[str]:
-    """Why P3 cannot compare a warm cache to a cold one with this launcher (None: it can)."""
-    if not launcher:
-        return (
-            f"the build used no compiler cache (the {PRESET} preset in CMakeUserPresets.json "
-            "has no CMAKE_CXX_COMPILER_LAUNCHER): warm and cold clean-builds are the same build"
-        )
-    if Path(launcher).stem != "ccache":
-        return (
-            f"the build's compiler cache is {launcher}, but P3 switches caches through "
-            "CCACHE_DIR (ccache only): its cold runs would not be cold"
-        )
-    return None
-
-
-def p3_refusal(launcher: Optional[str], warm_hits: Sequence[Optional[int]]) -> Optional[str]:
-    """Why P3's cold/warm ratio measured nothing; None when it compared a warm cache to a cold.
-
-    `launcher` is the release preset's CMAKE_CXX_COMPILER_LAUNCHER, `warm_hits` ccache's hits
-    in each warm clean-build (None where ccache reported no statistics).
-    """
-    refusal = launcher_refusal(launcher)
-    if refusal is not None:
-        return refusal
-    if not warm_hits:
-        return "no warm clean-build ran"
-    silent = [i for i, hits in enumerate(warm_hits, 1) if hits is None]
-    if silent:
-        return f"ccache reported no statistics for warm run(s) {silent}: were they cached?"
-    cold = [i for i, hits in enumerate(warm_hits, 1) if hits == 0]
-    if cold:
-        return (
-            f"{len(cold)} of {len(warm_hits)} warm clean-builds got 0 ccache hits (run(s) "
-            f"{cold}): the compiler cache was not used"
-        )
-    return None

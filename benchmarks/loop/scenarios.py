@@ -1,4 +1,5 @@
-"""The four scenarios (every round runs each contender once, the starting one rotating):
+"""The edit and no-op scenarios (every round runs each contender once, the starting one
+rotating); the compiler-cache ones (P3, P5, P6) are in scenarios_cache:
 
   P1  content edit of one .cpp, installed .so changed:
       invoke build | raw `cmake --build --preset release --target install` | uv pip install -e
@@ -6,7 +7,6 @@
       with bytecode cached (--write-pyc) and the cmake binary behind the wheel's launcher; and
       start-up floors: `python -m invoke --list`, `invoke --list` through PATH and through the
       pyenv shim, `python -c pass` (likewise)
-  P3  `invoke clean-build` with a warm compiler cache | a cold (fresh, empty) one
   P4  content edit of one .cu (needs nvcc): invoke build | raw cmake
 
 The uv contender is followed (untimed) by `VLLM_USE_PRECOMPILED=1 uv pip install -e` to
@@ -18,9 +18,8 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Optional
 
 from benchmarks.loop import checks
 from benchmarks.loop.environment import pyenv_shim
@@ -38,7 +37,6 @@ from build_tools.settings import SUITE_ROOT
 from build_tools.toolchain import unwrap_cmake
 
 UV = "uv pip install -e (no precompiled)"
-WARM, COLD = "clean-build, warm ccache", "clean-build, cold ccache"
 
 
 def raw_cmake_argv(ws: Workspace) -> list[object]:
@@ -163,63 +161,6 @@ def scenario_p2(ws: Workspace, rounds: int, counter: Iterator[int]) -> list[Tria
     for contender in contenders:  # settle: install whatever is stale, write the .pyc cache
         must(contender.argv, contender.cwd, contender.env)
     return play("P2", contenders, rounds, counter, ws.summary)
-
-
-# ---------------------------------------------------------------- P3: clean-build and ccache
-
-
-def clean_build_contender(ws: Workspace, ccache: Path, cold: bool) -> Contender:
-    """invoke clean-build with the persistent cache, or a fresh empty cache per run."""
-
-    def cache_of(trial: Trial) -> Path:
-        return ws.tmp / f"ccache-cold-{trial.marker}" if cold else ws.ccache_dir
-
-    def prepare(trial: Trial) -> dict[str, str]:
-        cache = cache_of(trial)
-        cache.mkdir(exist_ok=True)
-        checks.ccache_zero(ccache, cache, ws.env)
-        return {"CCACHE_DIR": str(cache)}
-
-    def verify(trial: Trial, done: Outcome) -> None:
-        trial.checks["ccache"] = checks.ccache_stats(ccache, cache_of(trial), ws.env)
-        if not ws.extension.is_file() or not (ws.build_dir / "CMakeCache.txt").is_file():
-            raise BenchError(f"P3 {trial.contender} left no build dir or no {ws.extension}")
-
-    def cleanup(trial: Trial) -> None:
-        if cold:
-            shutil.rmtree(cache_of(trial), ignore_errors=True)
-
-    argv = tuple(invoke_argv("clean-build", "--source", ws.source))
-    return Contender(COLD if cold else WARM, argv, SUITE_ROOT, ws.env, prepare, verify, cleanup)
-
-
-def scenario_p3(ws: Workspace, rounds: int, counter: Iterator[int]) -> list[Trial]:
-    """P3: invoke clean-build, warm (primed, persistent) vs cold (fresh, empty) ccache.
-
-    Skipped (no samples; p3_problem then says why) when the build uses no ccache.
-    """
-    launcher = checks.preset_launcher(ws.presets)
-    refusal = checks.launcher_refusal(launcher)
-    if launcher is None or refusal is not None:
-        progress(f"P3 skipped: {refusal}")
-        return []
-    ccache = Path(launcher)
-    must(invoke_argv("clean-build", "--source", ws.source), SUITE_ROOT, ws.env)  # prime
-    contenders = [clean_build_contender(ws, ccache, cold=False)]
-    contenders.append(clean_build_contender(ws, ccache, cold=True))
-    return play("P3", contenders, rounds, counter, ws.summary)
-
-
-def warm_hits(trials: Sequence[Trial]) -> list[Optional[int]]:
-    """ccache hits of each warm P3 run (None where ccache reported nothing)."""
-    warm = [t for t in trials if t.scenario == "P3" and t.contender == WARM]
-    return [t.checks.get("ccache", {}).get("hits") for t in warm]
-
-
-def p3_problem(ws: Workspace, trials: Sequence[Trial]) -> Optional[str]:
-    """Why P3's ratio must not be reported (None: it compared a warm cache to a cold one)."""
-    refusal = checks.p3_refusal(checks.preset_launcher(ws.presets), warm_hits(trials))
-    return f"P3 measured nothing: {refusal}" if refusal else None
 
 
 # ---------------------------------------------------------------- P4: edit one .cu

@@ -1,4 +1,7 @@
-"""Medians, the headline ratios, the targets they are held to, and the printed table."""
+"""Medians, the headline ratios, the targets they are held to, and the printed table.
+
+The cache scenarios' hit rates are shares (0..1) of the warm runs' compiles, pooled over them.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,15 @@ SCENARIOS = {
     "P2": "no-op build, and start-up floors",
     "P3": "invoke clean-build, warm vs cold compiler cache",
     "P4": "edit one .cu -> installed .so changed",
+    "P5": "a 2nd worktree's clean-build, the 1st one's ccache vs cold",
+    "P6": "a 2nd machine's clean-build, served by Redis vs cold",
+}
+
+# The cache scenarios' contenders, (warm, cold): the ratios below are cold/warm.
+CACHE_CONTENDERS = {
+    "P3": ("clean-build, warm ccache", "clean-build, cold ccache"),
+    "P5": ("2nd worktree, 1st one's ccache", "2nd worktree, cold ccache"),
+    "P6": ("machine two, Redis + empty ccache", "machine two, cold (no cache)"),
 }
 
 
@@ -62,21 +74,55 @@ def difference(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return a - b if a is not None and b is not None else None
 
 
-def ratios(stats: Mapping[str, Mapping[str, Stats]]) -> dict[str, Optional[float]]:
-    """The five headline numbers."""
+def hit_rate(runs: Sequence[Mapping[str, int]], served: str = "hits") -> Optional[float]:
+    """Share of the compiles of `runs` (ccache counters, hits + misses) counted in `served`.
+
+    Pooled over the runs; None when they compiled nothing (or ccache reported nothing).
+    """
+    compiles = sum(r.get("hits", 0) + r.get("misses", 0) for r in runs)
+    return sum(r.get(served, 0) for r in runs) / compiles if compiles else None
+
+
+def warm_counters(trials: Sequence[Trial], scenario: str) -> list[dict[str, int]]:
+    """The ccache counters of each warm run of a cache scenario ({} where none were read)."""
+    warm = CACHE_CONTENDERS[scenario][0]
+    return [
+        dict(t.checks.get("ccache") or {})
+        for t in trials
+        if t.scenario == scenario and t.contender == warm
+    ]
+
+
+def ratios(
+    stats: Mapping[str, Mapping[str, Stats]], trials: Sequence[Trial] = ()
+) -> dict[str, Optional[float]]:
+    """The headline numbers; the cache scenarios' step ratios and hit rates need `trials`."""
 
     def m(scenario: str, name: str) -> Optional[float]:
         return median_of(stats, scenario, name)
+
+    steps = step_medians(trials)
+
+    def cold_warm(scenario: str, step: Optional[str] = None) -> Optional[float]:
+        warm, cold = CACHE_CONTENDERS[scenario]
+        if step is None:
+            return ratio(m(scenario, cold), m(scenario, warm))
+        by = steps.get(scenario, {})
+        return ratio(by.get(cold, {}).get(step), by.get(warm, {}).get(step))
 
     uv = "uv pip install -e (no precompiled)"
     return {
         "P1 invoke/raw": ratio(m("P1", "invoke build"), m("P1", "raw cmake")),
         "P1 uv/invoke": ratio(m("P1", uv), m("P1", "invoke build")),
         "P2 invoke-raw [s]": difference(m("P2", "invoke build"), m("P2", "raw cmake")),
-        "P3 cold/warm": ratio(
-            m("P3", "clean-build, cold ccache"), m("P3", "clean-build, warm ccache")
-        ),
+        "P3 cold/warm": cold_warm("P3"),
         "P4 invoke/raw": ratio(m("P4", "invoke build"), m("P4", "raw cmake")),
+        "P5 cold/warm": cold_warm("P5"),
+        "P5 build cold/warm": cold_warm("P5", "build"),
+        "P5 warm hit rate": hit_rate(warm_counters(trials, "P5")),
+        "P6 cold/warm": cold_warm("P6"),
+        "P6 build cold/warm": cold_warm("P6", "build"),
+        "P6 served by Redis": hit_rate(warm_counters(trials, "P6"), "remote_hits"),
     }
 
 
@@ -85,6 +131,8 @@ TARGETS = (  # (ratio key, goal, comparison, limit)
     ("P1 uv/invoke", "P1: invoke build >= 20x faster than uv pip install -e", ">=", 20.0),
     ("P2 invoke-raw [s]", "P2: invoke build no-op overhead <= 0.25 s", "<=", 0.25),
     ("P3 cold/warm", "P3: warm clean-build >= 5x faster than cold", ">=", 5.0),
+    ("P5 warm hit rate", "P5: a 2nd worktree's warm clean-build hits ccache >= 90 %", ">=", 0.9),
+    ("P6 served by Redis", "P6: Redis serves >= 90 % of machine two's compiles", ">=", 0.9),
 )
 
 

@@ -10,7 +10,14 @@ from xml.sax.saxutils import escape
 
 from benchmarks.loop.stats import SCENARIOS, Stats
 
-COLORS = {"P1": "#4e79a7", "P2": "#f28e2b", "P3": "#59a14f", "P4": "#b07aa1"}
+COLORS = {
+    "P1": "#4e79a7",
+    "P2": "#f28e2b",
+    "P3": "#59a14f",
+    "P4": "#b07aa1",
+    "P5": "#76b7b2",
+    "P6": "#e15759",
+}
 
 
 @dataclass(frozen=True)

