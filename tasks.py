@@ -152,6 +152,7 @@ bootstrap = plan_task(
     "bootstrap",
     "BOOTSTRAP",
     "venv -> deps -> install -> presets -> configure -> build; each skipped when done.",
+    "target",
     "python",
     "device",
     "no_precompiled",
@@ -212,6 +213,79 @@ def config(
     )
 
 
+def _where(*flags: str) -> dict[str, str]:
+    """--help text of --source, --preset, --venv and `flags` (for tasks that run no plan)."""
+    return {k: v for k, v in _help(*flags).items() if k != "dry-run"}
+
+
+@task(help={**_where(), "json": "print the findings as JSON only (for scripts)"})
+def doctor(
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    venv: Optional[str] = None,
+    json: bool = False,
+) -> None:
+    """Check the tools, the venv, the presets and the build dir; each finding with its fix.
+
+    Exits 1 when a check found an error, 0 when there are warnings only.
+    """
+    from build_tools import doctor as checks
+
+    given = {"source": source, "preset": preset, "venv": venv}
+    code = checks.main(settings_flags(given), as_json=json)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={**_where(), "json": "print the report as JSON only (for scripts)"})
+def report(
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    venv: Optional[str] = None,
+    json: bool = False,
+) -> None:
+    """Where the last build's time went: slowest units, parallelism, critical path, cache.
+
+    Also writes a Perfetto trace (build-trace.json) and a chart (build-report.svg) into the
+    checkout's .vllm-build-tools/.
+    """
+    from build_tools import last_build, settings
+
+    try:
+        given = {"source": source, "preset": preset, "venv": venv}
+        last_build.main(settings.resolve(settings_flags(given)), as_json=json)
+    except BuildToolsError as exc:
+        raise Exit(f"error: {exc.message}", code=exc.code) from None
+
+
+@task(
+    help={
+        **_where("target"),
+        "then": "command to run in the checkout after each good build, e.g. "
+        '"pytest tests/kernels/test_x.py" (the venv\'s bin first on PATH)',
+    }
+)
+def watch(
+    c: Context,
+    source: Optional[str] = None,
+    preset: Optional[str] = None,
+    venv: Optional[str] = None,
+    target: Optional[str] = None,
+    then: Optional[str] = None,
+) -> None:
+    """Rebuild on every save to csrc/, cmake/, CMakeLists.txt or the presets (Ctrl-C ends)."""
+    from build_tools import settings
+    from build_tools import watch as watcher
+
+    try:
+        given = {"source": source, "preset": preset, "venv": venv, "target": target}
+        watcher.watch(settings.resolve(settings_flags(given)), then or "")
+    except BuildToolsError as exc:
+        raise Exit(f"error: {exc.message}", code=exc.code) from None
+
+
 ns = Collection(
     venv,
     install,
@@ -225,4 +299,7 @@ ns = Collection(
     bootstrap,
     config,
     bench,
+    doctor,
+    report,
+    watch,
 )

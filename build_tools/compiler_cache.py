@@ -4,6 +4,9 @@ A cache that cannot write its directory makes ccache fail every compile (even wi
 CCACHE_READONLY, which still needs its lock and temp dirs). A cache being down must never fail
 a build that could proceed, so our commands then run with CCACHE_DISABLE=1 (ccache calls the
 compiler directly) and say so once.
+
+Our builds also point CCACHE_STATSLOG at a file of the checkout's state dir, which ccache fills
+with each compile's result: the build report's hit rate, at no cost to the build.
 """
 
 from __future__ import annotations
@@ -55,3 +58,46 @@ def environment(
 def launcher_in(cache_variables: Mapping[str, object]) -> Optional[str]:
     value = cache_variables.get("CMAKE_CXX_COMPILER_LAUNCHER")
     return value if isinstance(value, str) and value else None
+
+
+# ccache's stats log: one "# <source>" line per compile, then the counters that compile moved.
+STATS_LOG = "ccache-stats.log"  # in the checkout's state dir: the build that ran last
+HITS = ("direct_cache_hit", "preprocessed_cache_hit")
+MISSES = ("cache_miss",)
+
+
+def stats_log_env(
+    launcher: Optional[str], environ: Mapping[str, str], state_dir: Path
+) -> dict[str, str]:
+    """CCACHE_STATSLOG for one build, emptied first, so its hit rate is known afterwards
+    (nothing when the launcher is no ccache, the cache is off, or the user logs elsewhere)."""
+    if not launcher or Path(launcher).name != "ccache":
+        return {}
+    if environ.get("CCACHE_STATSLOG") or environ.get("CCACHE_DISABLE"):
+        return {}
+    path = state_dir / STATS_LOG
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", encoding="utf-8")
+    except OSError:
+        return {}
+    return {"CCACHE_STATSLOG": str(path)}
+
+
+def read_stats_log(path: Path) -> dict[str, str]:
+    """Source file -> "hit", "miss" or "uncached" (ccache could not cache that compile)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    results: dict[str, str] = {}
+    source = ""
+    for line in text.splitlines():
+        if line.startswith("# "):
+            source = line[2:].strip()
+            results[source] = "uncached"
+        elif source and line.strip() in HITS:
+            results[source] = "hit"
+        elif source and line.strip() in MISSES and results[source] != "hit":
+            results[source] = "miss"
+    return results

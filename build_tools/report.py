@@ -85,6 +85,9 @@ class PlainReporter:
     def progress(self, done: int, total: int) -> None:
         pass  # ninja's own "[n/m]" lines already say it
 
+    def end_progress(self) -> None:
+        """Take down a progress display before what follows (the rich one has a bar)."""
+
     def note(self, text: str) -> None:
         self._print(f"    {text}")
 
@@ -134,6 +137,9 @@ class RichReporter(PlainReporter):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+    def end_progress(self) -> None:
+        self._stop_progress()
 
     def step(self, name: str, detail: str = "") -> None:
         self._stop_progress()

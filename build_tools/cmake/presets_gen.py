@@ -96,6 +96,8 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
         "CMAKE_INSTALL_PREFIX": facts.install_prefix,
         # setup.py passes it too; without it a cpu build still picks up nvcc where it exists.
         "VLLM_TARGET_DEVICE": facts.device,
+        # clangd reads it; configure links it at the source root (compile_db.py).
+        "CMAKE_EXPORT_COMPILE_COMMANDS": "ON",
     }
     if facts.fetchcontent:
         # setup.py builds keep FetchContent downloads here; share them instead of fetching twice.

@@ -92,3 +92,31 @@ def read_codemodel(build_dir: Path) -> Optional[CodeModel]:
     except (OSError, ValueError, KeyError, IndexError, StopIteration, TypeError):
         return None
     return CodeModel(targets, tuple(components))
+
+
+CACHE_FILE = "CMakeCache.txt"
+COMPILE_COMMANDS = "compile_commands.json"  # with CMAKE_EXPORT_COMPILE_COMMANDS=ON
+
+
+def read_cache(build_dir: Path) -> Optional[dict[str, str]]:
+    """The build dir's CMakeCache.txt, `NAME:TYPE=VALUE` -> {NAME: VALUE}; None without one."""
+    try:
+        text = (build_dir / CACHE_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith(("#", "//")) or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.split(":", 1)[0].strip('"')] = value
+    return values
+
+
+def compile_commands(build_dir: Path) -> Optional[list[dict[str, Any]]]:
+    """The build dir's compilation database (None when absent or unreadable)."""
+    try:
+        data = _read(build_dir / COMPILE_COMMANDS)
+    except (OSError, ValueError):
+        return None
+    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else None

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
-from build_tools import failures
+from build_tools import failures, last_build
 from build_tools.cmake.project import CMake, CodeModel, read_codemodel
 from build_tools.context import Context
 from build_tools.errors import BuildToolsError
@@ -38,7 +38,8 @@ def build(ctx: Context) -> None:
         if target is not None and model is not None:
             check_target(model, directory, target)
         argv = cmake.build(ctx.preset, target or "install")
-        outcome = ctx.runner.run(ctx.command(argv, ctx.cache_env()), fix=fix_for)
+        env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
+        outcome = ctx.runner.run(ctx.command(argv, env), fix=fix_for)
         kept = outcome.kept
         if target is not None:
             kept = ctx.runner.run(ctx.command(cmake.install(directory, target)), fix=fix_for).kept
@@ -51,6 +52,7 @@ def build(ctx: Context) -> None:
             step.ran(f"{what}: up to date")
         else:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran")
+    last_build.digest(ctx, outcome.edges)  # one line on what it cost
 
 
 def _reinstall_stale(

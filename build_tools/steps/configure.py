@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools import build_dir as bd
-from build_tools import failures, venv_state
+from build_tools import compile_db, failures, venv_state
 from build_tools.cmake import presets_file
 from build_tools.cmake.project import read_codemodel, request_codemodel
 from build_tools.context import Context
@@ -26,10 +26,14 @@ def _fix(tail: Sequence[str]) -> str:
     return found.fix if found in (failures.DISK_FULL, failures.READ_ONLY) else FIX
 
 
+def preset_digest(preset: dict[str, Any]) -> str:
+    """What the stamp records of the resolved preset (doctor compares it too)."""
+    return hashlib.sha256(json.dumps(preset, sort_keys=True).encode()).hexdigest()
+
+
 def _stamp(ctx: Context, preset: dict[str, Any]) -> dict[str, Any]:
-    body = json.dumps(preset, sort_keys=True).encode()
     return {
-        "preset": hashlib.sha256(body).hexdigest(),
+        "preset": preset_digest(preset),
         "cmake": str(ctx.cmake().binary),
         "cache_keys": sorted(preset.get("cacheVariables") or {}),
         "generator": preset.get("generator", ""),
@@ -83,11 +87,13 @@ def configure(ctx: Context) -> None:
         if fresh:
             ctx.reporter.note(f"configuring with --fresh: {fresh}, and CMake keeps old values")
         warn_torch_mismatch(ctx)
-        warn_network(ctx)
+        env = {k: str(v) for k, v in (preset.get("environment") or {}).items() if v is not None}
+        warn_network(ctx, env)
         if not ctx.dry_run:
             request_codemodel(directory)
         command = ctx.cmake().configure(ctx.preset, fresh=fresh is not None)
         ctx.runner.run(ctx.command(command, ctx.cache_env()), fix=_fix)
         if not ctx.dry_run:
             venv_state.write_json(directory / STAMP, stamp)
+            compile_db.publish(ctx, directory)
         step.ran(directory.name)

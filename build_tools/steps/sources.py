@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from build_tools import source_tree
@@ -9,11 +10,14 @@ from build_tools.cmake import dependencies
 from build_tools.context import Context
 
 
-def served(ctx: Context) -> list[dependencies.Served]:
+def served(ctx: Context, preset_env: Mapping[str, str] | None = None) -> list[dependencies.Served]:
+    """What serves each dependency; `preset_env` is what the configure preset will add to the
+    environment (the *_SRC_DIR variables `invoke presets` wrote), taken over the process's."""
     tree = ctx.tree
     deps_dir = Path(ctx.settings.deps_dir).expanduser() if ctx.settings.deps_dir else None
     declared = dependencies.declared(source_tree.cmake_files(tree.root), tree.src_dir_vars)
-    return dependencies.serve(declared, tree.root, ctx.machine.environ, deps_dir)
+    environ = {**ctx.machine.environ, **(preset_env or {})}
+    return dependencies.serve(declared, tree.root, environ, deps_dir)
 
 
 def sources(ctx: Context) -> list[dependencies.Served]:
@@ -28,9 +32,9 @@ def sources(ctx: Context) -> list[dependencies.Served]:
     return found
 
 
-def warn_network(ctx: Context) -> None:
+def warn_network(ctx: Context, preset_env: Mapping[str, str]) -> None:
     """Before a configure: the dependencies CMake will clone (offline, that fails)."""
-    remote = [s for s in served(ctx) if s.how == "network" and s.dependency.variable]
+    remote = [s for s in served(ctx, preset_env) if s.how == "network" and s.dependency.variable]
     if remote:
         names = ", ".join(f"{s.dependency.name} ({s.dependency.variable})" for s in remote)
         ctx.reporter.warn(

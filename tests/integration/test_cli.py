@@ -21,6 +21,9 @@ TASKS = (
     "config",
     "bench",
     "targets",
+    "doctor",
+    "report",
+    "watch",
 )
 
 

@@ -32,6 +32,7 @@ def test_generated_preset_has_everything_vllms_script_writes_and_fixes_it() -> N
     assert cache["VLLM_PYTHON_EXECUTABLE"] == "/src/.venv/bin/python"
     assert cache["CMAKE_INSTALL_PREFIX"] == "${sourceDir}"
     assert cache["VLLM_TARGET_DEVICE"] == "cuda"
+    assert cache["CMAKE_EXPORT_COMPILE_COMMANDS"] == "ON"
     assert cache["CMAKE_CUDA_COMPILER"] == "/usr/local/cuda/bin/nvcc"
     assert cache["CMAKE_CUDA_FLAGS"] == ""
     assert cache["NVCC_THREADS"] == "2"

@@ -1,0 +1,146 @@
+"""The last build of the preset's build dir, read from its ninja log, the presets and ccache's
+stats log: `invoke report` (tables, a trace and a chart) and the one-line digest that follows
+every build that compiled something."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from build_tools import build_report, build_trace, compiler_cache, ninja_log
+from build_tools.cmake import presets_file
+from build_tools.cmake.project import read_cache
+from build_tools.context import Context, make_context
+from build_tools.errors import BuildToolsError
+from build_tools.report import PlainReporter, make_reporter
+from build_tools.runner import Runner
+from build_tools.settings import Settings
+
+TRACE, CHART = "build-trace.json", "build-report.svg"
+KEPT_STATS = "last-build-ccache.log"  # the stats log of the last build that compiled something
+
+
+def build_jobs(ctx: Context, directory: Path) -> Optional[int]:
+    """The jobs the build was given: the build preset's `jobs`, else CMake's compile pool."""
+    found = ctx.presets().find(ctx.preset, "buildPresets")
+    jobs = found[0].get("jobs") if found else None
+    if isinstance(jobs, int) and not isinstance(jobs, bool) and jobs > 0:
+        return jobs
+    pools = (read_cache(directory) or {}).get("CMAKE_JOB_POOLS", "")
+    match = re.search(r"(?:^|;)compile=(\d+)", pools)
+    return int(match.group(1)) if match else None
+
+
+def load(ctx: Context, entries: Optional[Sequence[ninja_log.Entry]] = None) -> build_report.Report:
+    """The report of `entries`, by default the last build that compiled something."""
+    directory = ctx.build_dir()
+    if entries is None:
+        log = ninja_log.read(directory)
+        entries = ninja_log.last_build(log.entries, log.version)
+    results = compiler_cache.read_stats_log(ctx.tree.state_dir / KEPT_STATS)
+    return build_report.analyse(entries, build_jobs(ctx, directory), results)
+
+
+def cache_log_env(ctx: Context) -> dict[str, str]:
+    """CCACHE_STATSLOG for the build about to run (see compiler_cache.stats_log_env)."""
+    if ctx.dry_run or not ctx.has_preset():
+        return {}
+    preset = presets_file.resolve_configure(ctx.presets(), ctx.preset, ctx.machine.environ)
+    launcher = compiler_cache.launcher_in(preset.get("cacheVariables") or {})
+    environ = {**ctx.machine.environ, **ctx.cache_env()}
+    return compiler_cache.stats_log_env(launcher, environ, ctx.tree.state_dir)
+
+
+def digest(ctx: Context, edges: int) -> None:
+    """After a build: one line on what it cost, when it compiled something. The build that
+    just ran is the log's newest; its ccache stats log is kept for `invoke report`."""
+    if ctx.dry_run or not edges:
+        return
+    state = ctx.tree.state_dir
+    try:
+        log = ninja_log.read(ctx.build_dir())
+        found = ninja_log.builds(log.entries, log.version)
+        if not found or not any(e.kind == "compile" for e in found[-1]):
+            return
+        if (state / compiler_cache.STATS_LOG).is_file():
+            os.replace(state / compiler_cache.STATS_LOG, state / KEPT_STATS)
+        else:  # this build's hit rate is not known: never show an older build's
+            (state / KEPT_STATS).unlink(missing_ok=True)
+        summary = load(ctx, found[-1])
+    except (BuildToolsError, OSError):
+        return
+    ctx.reporter.note(build_report.digest(summary))
+
+
+def write_files(ctx: Context, report: build_report.Report) -> tuple[Path, Path]:
+    """The trace and the chart, in the checkout's state dir."""
+    title = f"{ctx.tree.name}: {ctx.build_dir().name}"
+    state = ctx.tree.state_dir
+    state.mkdir(exist_ok=True)
+    trace, chart = state / TRACE, state / CHART
+    trace.write_text(build_trace.trace(report, title), encoding="utf-8")
+    chart.write_text(build_trace.svg(report, title), encoding="utf-8")
+    return trace, chart
+
+
+def show(reporter: PlainReporter, report: build_report.Report, files: Sequence[Path]) -> None:
+    """The report as tables and lines."""
+    s = build_report.seconds
+    reporter.table(
+        f"slowest of {len(report.units)} compiled units",
+        [[u.name, u.target, s(u.ms)] for u in report.slowest()],
+        ("unit", "target", "time"),
+    )
+    reporter.table(
+        "targets",
+        [[t.name, str(t.units), s(t.compile_ms), s(t.link_ms)] for t in report.targets()],
+        ("target", "units", "compile (summed)", "link"),
+    )
+    reporter.output(
+        f"{build_report.parallelism_text(report)}: {s(report.busy_ms)} of work in "
+        f"{s(report.wall_ms)}"
+    )
+    if report.critical:
+        chain = " -> ".join(f"{u.name} {s(u.ms)}" for u in report.critical)
+        reporter.output(f"critical path: {chain} (the build ended at {s(report.wall_ms)})")
+        last = report.critical[-1]
+        if last.kind == "link" and last.target:
+            slow = ", ".join(f"{u.name} {s(u.ms)}" for u in report.slowest_of(last.target))
+            reporter.output(f"slowest units of {last.target}: {slow}")
+    reporter.output(report.cache.text if report.cache else "cache hit rate: not known")
+    for path in files:
+        reporter.output(f"wrote {path}")
+
+
+def report(ctx: Context, *, as_json: bool) -> dict[str, Any]:
+    """What `invoke report` does; the JSON it prints with --json."""
+    found = load(ctx)
+    if not found.units:
+        raise BuildToolsError(
+            f"The last build in {ctx.build_dir()} compiled nothing, so there is nothing to "
+            "report; build first.",
+            "run `invoke build` (after an edit, or `invoke clean-build` for a full build)",
+        )
+    files = write_files(ctx, found)
+    data = {
+        **build_report.as_json(found),
+        "build_dir": str(ctx.build_dir()),
+        "trace": str(files[0]),
+        "svg": str(files[1]),
+    }
+    if as_json:
+        ctx.reporter.output(json.dumps(data, indent=1))
+    else:
+        show(ctx.reporter, found, files)
+    return data
+
+
+def main(settings: Settings, *, as_json: bool) -> dict[str, Any]:
+    """What `invoke report` does, over a context that starts no log of its own."""
+    reporter = PlainReporter() if as_json else make_reporter()
+    ctx = make_context(settings, reporter=reporter, runner=Runner(reporter))
+    return report(ctx, as_json=as_json)

@@ -1,0 +1,161 @@
+"""doctor, report, watch and the clangd database on one bootstrapped copy of the example, in
+order: the report reads the bootstrap's clean build, watch edits the copy last."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from build_tools.settings import SUITE_ROOT
+from tests.helpers import copy_example
+from tests.integration.tools import (
+    build_env,
+    digest,
+    invoke,
+    objects,
+    ok,
+    outputs_built_since,
+)
+
+pytestmark = pytest.mark.integration
+
+HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").is_file()
+BOOTSTRAP_OUTPUT: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return build_env(tmp_path_factory.mktemp("ccache"))
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
+    root = copy_example(tmp_path_factory.mktemp("insight") / "my src" / "minivllm")
+    BOOTSTRAP_OUTPUT.append(ok("bootstrap", "--source", str(root), env=env))
+    return root
+
+
+def build_dir(src: Path) -> Path:
+    return src / "cmake-build-release"
+
+
+def test_the_build_prints_a_one_line_digest(src: Path) -> None:
+    digests = [line for line in BOOTSTRAP_OUTPUT[0].splitlines() if "slowest: " in line]
+    assert len(digests) == 1 and digests[0].strip().endswith("report: invoke report")
+    assert "cache hits" in digests[0]  # the build ran with ccache's stats log
+
+
+def test_report_traces_every_unit_of_the_clean_build(src: Path, env: dict[str, str]) -> None:
+    compiled = objects(outputs_built_since(build_dir(src), []))  # the bootstrap's one build
+    assert compiled and (not HAS_NVCC or any(o.endswith(".cu.o") for o in compiled))
+    out = ok("report", "--source", str(src), env=env)
+    state = src / ".vllm-build-tools"
+    trace = json.loads((state / "build-trace.json").read_text())
+    complete = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert sorted(e["args"]["output"] for e in complete) == compiled
+    assert all(e["dur"] >= 0 and isinstance(e["tid"], int) for e in complete)
+    ET.fromstring((state / "build-report.svg").read_text())
+    assert "critical path: " in out and "jobs" in out
+    data = json.loads(ok("report", "--json", "--source", str(src), env=env))
+    assert data["units"] == len(compiled)
+    assert data["cache"] is not None and data["cache"]["misses"] >= 1  # a fresh cache
+
+
+def test_doctor_json_on_the_healthy_example(src: Path, env: dict[str, str]) -> None:
+    run = invoke("doctor", "--json", "--source", str(src), env=env)
+    data = json.loads(run.output)  # nothing but JSON, on stdout and stderr alike
+    assert run.returncode == 0, run.output
+    assert data["verdict"] in ("ok", "warn")
+    verdicts = {f["name"]: f["verdict"] for f in data["findings"]}
+    for name in ("cmake", "ninja", "venv", "preset vs cache", "installed kernels", "build dir"):
+        assert verdicts[name] == "ok", data
+
+
+def test_doctor_without_the_venv_exits_1_naming_it(src: Path, env: dict[str, str]) -> None:
+    venv, aside = src / ".venv", src.parent / "venv-aside"
+    venv.rename(aside)
+    try:
+        run = invoke("doctor", "--source", str(src), env=env)
+    finally:
+        aside.rename(venv)
+    assert run.returncode == 1, run.output
+    assert str(venv) in run.output and "invoke bootstrap" in run.output
+
+
+def test_compile_commands_at_the_root_points_into_the_build_dir(src: Path) -> None:
+    link = src / "compile_commands.json"
+    assert link.is_symlink()
+    assert link.resolve().parent == build_dir(src).resolve()
+    files = {Path(e["file"]).name for e in json.loads(link.read_text())}
+    assert "layernorm.cpp" in files and (not HAS_NVCC or "activation_kernels.cu" in files)
+
+
+def ours(src: Path) -> list[int]:
+    """Processes (not zombies) whose command line names the copy."""
+    needle, found = str(src).encode(), []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if needle in cmdline.read_bytes() and int(cmdline.parent.name) != os.getpid():
+                if (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(cmdline.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def wait_for(what: Callable[[], bool], seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while not what():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_watch_rebuilds_on_save_runs_then_and_ends_on_ctrl_c(
+    src: Path, env: dict[str, str]
+) -> None:
+    installed = src / "minivllm" / "_C.abi3.so"
+    before = digest(installed)
+    marker = src / "then-ran.txt"
+    then = "python -c \"import sys; open('then-ran.txt', 'a').write(sys.prefix + chr(10))\""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "watch", "--source", str(src), "--then", then],
+        cwd=SUITE_ROOT,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        assert wait_for(lambda: any("build ok" in line for line in lines)), "".join(lines)
+        with (src / "csrc" / "layernorm.cpp").open("a") as handle:
+            handle.write('\nextern "C" int minivllm_watch_marker() { return 7; }\n')
+        assert wait_for(lambda: digest(installed) != before), "".join(lines)
+        assert wait_for(lambda: marker.is_file() and len(marker.read_text().splitlines()) >= 2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+        reader.join(timeout=10)
+    output = "".join(lines)
+    assert code == 130, output
+    assert any("csrc/layernorm.cpp: build ok" in line and "(1 unit)" in line for line in lines)
+    assert "then: ok" in output
+    assert set(marker.read_text().splitlines()) == {str(src / ".venv")}  # the venv's python
+    assert wait_for(lambda: not ours(src), 10), ours(src)

@@ -1,0 +1,112 @@
+"""Dependencies read from FetchContent_Declare calls, and what will serve each of them."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from build_tools import toolchain as tc
+from build_tools.cmake import dependencies as deps
+from build_tools.cmake.cuda_archs import supported_archs
+from build_tools.context import make_context
+from build_tools.report import PlainReporter
+from build_tools.settings import Settings
+from build_tools.steps.sources import warn_network
+from tests.helpers import base_env
+
+CMAKE = """\
+cmake_minimum_required(VERSION 3.26)
+project(p NONE)
+set(CUTLASS_REVISION "v4.4.2")
+if (DEFINED ENV{VLLM_CUTLASS_SRC_DIR})
+  set(VLLM_CUTLASS_SRC_DIR $ENV{VLLM_CUTLASS_SRC_DIR})
+endif()
+if(VLLM_CUTLASS_SRC_DIR)
+  FetchContent_Declare(cutlass SOURCE_DIR ${VLLM_CUTLASS_SRC_DIR})
+else()
+  FetchContent_Declare(
+      cutlass  # the networked one
+      GIT_REPOSITORY https://github.com/nvidia/cutlass.git
+      GIT_TAG ${CUTLASS_REVISION}
+  )
+endif()
+"""
+FLASH = """\
+if (DEFINED ENV{VLLM_FLASH_ATTN_SRC_DIR})
+  set(VLLM_FLASH_ATTN_SRC_DIR $ENV{VLLM_FLASH_ATTN_SRC_DIR})
+  FetchContent_Declare(vllm-flash-attn SOURCE_DIR ${VLLM_FLASH_ATTN_SRC_DIR})
+else()
+  FetchContent_Declare(vllm-flash-attn
+      GIT_REPOSITORY https://github.com/vllm-project/flash-attention.git
+      GIT_TAG f5bc33cf)
+endif()
+FetchContent_Declare(oneDNN GIT_REPOSITORY https://github.com/oneapi-src/oneDNN.git GIT_TAG v3.10)
+"""
+
+
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "cmake" / "external_projects").mkdir(parents=True)
+    (root / "CMakeLists.txt").write_text(CMAKE)
+    (root / "cmake" / "external_projects" / "flash.cmake").write_text(FLASH)
+    return root
+
+
+def test_declarations_are_merged_by_name(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    files = [root / "CMakeLists.txt", root / "cmake" / "external_projects" / "flash.cmake"]
+    found = {
+        d.name: d for d in deps.declared(files, ["VLLM_CUTLASS_SRC_DIR", "VLLM_FLASH_ATTN_SRC_DIR"])
+    }
+    assert found["cutlass"].pin == "v4.4.2" and found["cutlass"].variable == "VLLM_CUTLASS_SRC_DIR"
+    assert found["cutlass"].repository == "https://github.com/nvidia/cutlass.git"
+    assert found["vllm-flash-attn"].variable == "VLLM_FLASH_ATTN_SRC_DIR"
+    assert found["oneDNN"].variable == "" and found["oneDNN"].pin == "v3.10"
+
+
+def test_deps_dir_folders_match_the_name_or_the_repository(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    local = tmp_path / "deps"
+    for name in ("cutlass", "flash-attention", "unrelated"):
+        (local / name).mkdir(parents=True)
+    files = [root / "CMakeLists.txt", root / "cmake" / "external_projects" / "flash.cmake"]
+    declared = deps.declared(files, ["VLLM_CUTLASS_SRC_DIR", "VLLM_FLASH_ATTN_SRC_DIR"])
+    served = {s.dependency.name: s for s in deps.serve(declared, root, {}, local)}
+    assert served["cutlass"].where == str(local / "cutlass")
+    assert served["vllm-flash-attn"].where == str(local / "flash-attention")
+    assert served["oneDNN"].how == "network"  # no variable: nothing local can serve it
+    (root / ".deps" / "onednn-src").mkdir(parents=True)
+    (root / ".deps" / "onednn-src" / "x").write_text("")
+    served = {s.dependency.name: s for s in deps.serve(declared, root, {}, None)}
+    assert served["oneDNN"].how == "populated .deps" and served["cutlass"].how == "network"
+
+
+def test_no_network_warning_for_what_the_preset_provides(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    out = io.StringIO()
+    machine = tc.Machine(environ=base_env(tmp_path / "bin"), suite_bin=())
+    ctx = make_context(Settings(source=root), machine=machine, reporter=PlainReporter(out))
+    warn_network(ctx, {"VLLM_CUTLASS_SRC_DIR": "/x", "VLLM_FLASH_ATTN_SRC_DIR": "/y"})
+    assert out.getvalue() == ""
+    warn_network(ctx, {"VLLM_CUTLASS_SRC_DIR": "/x"})
+    assert "vllm-flash-attn (VLLM_FLASH_ATTN_SRC_DIR)" in out.getvalue()
+    assert "cutlass" not in out.getvalue().split("fetch", 1)[1].split("from")[0]
+
+
+def test_cuda_supported_archs_per_nvcc(tmp_path: Path) -> None:
+    path = tmp_path / "CMakeLists.txt"
+    path.write_text(
+        "if(DEFINED CMAKE_CUDA_COMPILER_VERSION AND\n"
+        "   CMAKE_CUDA_COMPILER_VERSION VERSION_GREATER_EQUAL 13.0)\n"
+        '  set(CUDA_SUPPORTED_ARCHS "7.5;8.0;9.0;10.0;12.0")\n'
+        "elseif(CMAKE_CUDA_COMPILER_VERSION VERSION_GREATER_EQUAL 12.8)\n"
+        '  set(CUDA_SUPPORTED_ARCHS "8.0;9.0;10.0;10.1")\n'
+        "else()\n"
+        '  set(CUDA_SUPPORTED_ARCHS "7.0;8.0;9.0")  # older nvcc\n'
+        "endif()\n"
+    )
+    assert supported_archs(path, (13, 0)) == "7.5;8.0;9.0;10.0;12.0"
+    assert supported_archs(path, (12, 9)) == "8.0;9.0;10.0;10.1"
+    assert supported_archs(path, (11, 8)) == "7.0;8.0;9.0"
+    path.write_text("project(p NONE)\n")
+    assert supported_archs(path, (13, 0)) is None

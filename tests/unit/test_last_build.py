@@ -1,0 +1,98 @@
+"""`invoke report` and the digest after a build, over a checkout with a ninja log in place."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from build_tools import compiler_cache, last_build
+from build_tools.context import Context, make_context
+from build_tools.errors import BuildToolsError
+from build_tools.report import PlainReporter
+from build_tools.runner import Runner
+from build_tools.settings import Settings
+
+BUILD_NS = 1_790_000_000 * 10**9
+LOG = [
+    (0, 400, "CMakeFiles/_C.dir/csrc/a.cpp.o"),
+    (0, 900, "CMakeFiles/_C.dir/csrc/k.cu.o"),
+    (900, 950, "_C.abi3.so"),
+    (950, 955, "CMakeFiles/install.util"),
+]
+
+
+def write_log(build_dir: Path, *builds: list[tuple[int, int, str]]) -> None:
+    build_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["# ninja log v7"]
+    for n, build in enumerate(builds):
+        for start, end, output in build:
+            lines.append(f"{start}\t{end}\t{BUILD_NS + n * 10**11 + start * 10**6}\t{output}\th")
+    (build_dir / ".ninja_log").write_text("\n".join(lines) + "\n")
+
+
+def context(source: Path) -> tuple[Context, io.StringIO]:
+    out = io.StringIO()
+    reporter = PlainReporter(out)
+    return make_context(Settings(source=source), reporter=reporter, runner=Runner(reporter)), out
+
+
+def test_no_ninja_log_says_build_first(example_copy: Path) -> None:
+    ctx, _ = context(example_copy)
+    with pytest.raises(BuildToolsError, match="build first") as caught:
+        last_build.report(ctx, as_json=False)
+    assert caught.value.fix == "run `invoke build`"
+
+
+def test_report_writes_the_trace_and_the_chart(example_copy: Path) -> None:
+    write_log(example_copy / "cmake-build-release", LOG, [(0, 5, "CMakeFiles/install.util")])
+    ctx, out = context(example_copy)
+    data = last_build.report(ctx, as_json=True)
+    assert json.loads(out.getvalue()) == json.loads(json.dumps(data))  # JSON only
+    assert data["units"] == 2 and data["slowest"][0]["name"] == "csrc/k.cu"
+    trace = json.loads(Path(data["trace"]).read_text())
+    assert len([e for e in trace["traceEvents"] if e["ph"] == "X"]) == 2
+    assert Path(data["trace"]).parent == example_copy / ".vllm-build-tools"
+    ET.fromstring(Path(data["svg"]).read_text())
+    ctx, out = context(example_copy)
+    last_build.report(ctx, as_json=False)
+    text = out.getvalue()
+    assert "critical path: csrc/k.cu 0.9 s -> _C.abi3.so 0.1 s" in text
+    assert "cache hit rate: not known" in text
+
+
+def test_digest_after_a_build_that_compiled_and_its_cache_hits(example_copy: Path) -> None:
+    write_log(example_copy / "cmake-build-release", LOG)
+    state = example_copy / ".vllm-build-tools"
+    state.mkdir()
+    (state / compiler_cache.STATS_LOG).write_text(
+        "# ../csrc/a.cpp\ndirect_cache_hit\n# ../csrc/k.cu\ncache_miss\n"
+    )
+    ctx, out = context(example_copy)
+    last_build.digest(ctx, edges=3)
+    line = out.getvalue().strip()
+    assert line.startswith("slowest: csrc/k.cu 0.9 s; 2 units, parallelism")
+    assert "1/2 cache hits (50%)" in line and line.endswith("report: invoke report")
+    assert (state / last_build.KEPT_STATS).is_file()  # kept for `invoke report`
+    assert not (state / compiler_cache.STATS_LOG).exists()
+
+
+def test_no_digest_when_the_build_compiled_nothing(example_copy: Path) -> None:
+    write_log(example_copy / "cmake-build-release", LOG, [(0, 5, "CMakeFiles/install.util")])
+    ctx, out = context(example_copy)
+    last_build.digest(ctx, edges=1)  # the newest build relinked nothing, compiled nothing
+    last_build.digest(ctx, edges=0)
+    assert out.getvalue() == ""
+
+
+def test_the_stats_log_env_is_for_ccache_only(tmp_path: Path) -> None:
+    env = compiler_cache.stats_log_env("/usr/bin/ccache", {}, tmp_path)
+    assert env == {"CCACHE_STATSLOG": str(tmp_path / compiler_cache.STATS_LOG)}
+    assert (tmp_path / compiler_cache.STATS_LOG).read_text() == ""  # emptied for this build
+    assert compiler_cache.stats_log_env("/usr/bin/sccache", {}, tmp_path) == {}
+    assert compiler_cache.stats_log_env(None, {}, tmp_path) == {}
+    theirs = {"CCACHE_STATSLOG": "/their/log"}
+    assert compiler_cache.stats_log_env("/usr/bin/ccache", theirs, tmp_path) == {}
