@@ -179,7 +179,7 @@ def bench(
     json: Optional[str] = None,
     svg: Optional[str] = None,
 ) -> None:
-    """Time edit -> installed .so against raw cmake and `uv pip install -e .` (benchmarks/)."""
+    """Time the edit loop (vs raw cmake, uv pip install -e) and the shared caches (benchmarks/)."""
     from benchmarks.loop import main
 
     given = {"--source": source, "--runs": runs, "--json": json, "--svg": svg}

@@ -55,25 +55,27 @@ def cache_log_env(ctx: Context) -> dict[str, str]:
     return compiler_cache.stats_log_env(launcher, environ, ctx.tree.state_dir)
 
 
-def digest(ctx: Context, edges: int) -> None:
+def digest(ctx: Context, edges: int) -> Optional[str]:
     """After a build: one line on what it cost, when it compiled something. The build that
-    just ran is the log's newest; its ccache stats log is kept for `invoke report`."""
+    just ran is the log's newest; its ccache stats log is kept for `invoke report`. Returns
+    this build's cache hit text, for the step's result (and so the JSON summary)."""
     if ctx.dry_run or not edges:
-        return
+        return None
     state = ctx.tree.state_dir
     try:
         log = ninja_log.read(ctx.build_dir())
         found = ninja_log.builds(log.entries, log.version)
         if not found or not any(e.kind == "compile" for e in found[-1]):
-            return
+            return None
         if (state / compiler_cache.STATS_LOG).is_file():
             os.replace(state / compiler_cache.STATS_LOG, state / KEPT_STATS)
         else:  # this build's hit rate is not known: never show an older build's
             (state / KEPT_STATS).unlink(missing_ok=True)
         summary = load(ctx, found[-1])
     except (BuildToolsError, OSError):
-        return
+        return None
     ctx.reporter.note(build_report.digest(summary))
+    return summary.cache.text if summary.cache else None
 
 
 def write_files(ctx: Context, report: build_report.Report) -> tuple[Path, Path]:

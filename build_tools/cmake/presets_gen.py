@@ -28,6 +28,7 @@ BUILD_TYPES = {
     "relwithdebinfo": "RelWithDebInfo",
     "minsizerel": "MinSizeRel",
     "ci": "Release",
+    "dev": "Release",
 }
 KINDS = ("configurePresets", "buildPresets")
 
@@ -51,6 +52,7 @@ class Facts:
 
 
 STANDARD_PRESETS = ("release", "debug", "relwithdebinfo")
+DEV = "dev"
 
 
 def family(requested: str) -> list[str]:
@@ -104,7 +106,10 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
         cache["FETCHCONTENT_BASE_DIR"] = "${sourceDir}/.deps"
     if facts.nvcc:
         cache["CMAKE_CUDA_COMPILER"] = str(facts.nvcc)
-        cache["CMAKE_CUDA_FLAGS"] = ""
+        # dev: the edit loop, where one or two units rebuild while the other cores idle; nvcc
+        # then splits each unit's back end over every core (same SASS as release, checked by
+        # tests/integration/test_dev_preset.py; more memory per unit, so not for full builds).
+        cache["CMAKE_CUDA_FLAGS"] = "--split-compile=0" if name == DEV else ""
         cache["NVCC_THREADS"] = str(facts.parallelism.nvcc_threads)
     if facts.launcher:
         langs = ["C", "CXX"] + (["CUDA"] if facts.nvcc else []) + (["HIP"] if facts.hip else [])

@@ -46,13 +46,13 @@ def build(ctx: Context) -> None:
         stale = [name for name in outcome.linked if name in kept]
         _reinstall_stale(ctx, cmake, directory, model, stale)
         what = target or "all targets"
+        cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
             step.ran(f"{what}: up to date")
         else:
-            step.ran(f"{what}: {outcome.edges} build edge(s) ran")
-    last_build.digest(ctx, outcome.edges)  # one line on what it cost
+            step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
 
 
 def _reinstall_stale(

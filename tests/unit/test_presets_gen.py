@@ -162,3 +162,12 @@ def test_a_foreign_preset_we_were_not_asked_for_is_kept() -> None:
     assert "debug" not in [p["name"] for p in merged.data["buildPresets"]]
     asked = ps.merge(existing, ps.generate(ps.family("debug"), FACTS), (3, 26, 1), required="debug")
     assert list(map(str, asked.conflicts)) == ["configure preset 'debug'"]
+
+
+def test_the_dev_preset_splits_nvcc_and_release_does_not() -> None:
+    (dev,) = ps.generate("dev", FACTS)["configurePresets"]
+    (release,) = ps.generate("release", FACTS)["configurePresets"]
+    assert dev["cacheVariables"]["CMAKE_CUDA_FLAGS"] == "--split-compile=0"
+    assert release["cacheVariables"]["CMAKE_CUDA_FLAGS"] == ""
+    assert dev["binaryDir"] == "${sourceDir}/cmake-build-dev" and ps.family("dev") == ["dev"]
+    assert dev["cacheVariables"]["CMAKE_BUILD_TYPE"] == "Release"
