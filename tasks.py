@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from inspect import Parameter, Signature
 from typing import Any, Optional
 
@@ -30,7 +31,11 @@ COMMON_HELP = {
     "dry_run": "print the exact commands and environment, run nothing",
     "no_precompiled": "full source build instead of precompiled kernels (setup.py compiles them)",
     "no_wait": "fail at once when another build holds the build dir (default: wait for it)",
+    "json": "print the result as JSON only (for scripts)",
+    "then": 'command to run in the checkout after each good build, e.g. "pytest '
+    "tests/kernels/test_x.py\" (the venv's bin first on PATH)",
 }
+SWITCHES = ("dry_run", "json")  # task-only flags that are switches
 # Flags that turn a setting off: flag name -> settings key.
 NEGATIVE = {"no_precompiled": "precompiled", "no_wait": "wait"}
 PRESET_KEYS = ("arch", "all_archs", "jobs", "nvcc_threads", "launcher", "deps_dir", "force")
@@ -38,7 +43,7 @@ PRESET_KEYS = ("arch", "all_archs", "jobs", "nvcc_threads", "launcher", "deps_di
 
 def _help(*flags: str) -> dict[str, str]:
     """--help text of the common flags and `flags` (settings keys or task-only flags)."""
-    names = ("source", "preset", "venv", "dry_run", *flags)
+    names = ("source", "preset", "venv", *flags)
     return {n.replace("_", "-"): COMMON_HELP.get(n) or DESCRIPTIONS[n] for n in names}
 
 
@@ -55,38 +60,59 @@ def settings_flags(given: dict[str, Any]) -> dict[str, Any]:
     return flags
 
 
-def _run(plan: str, command: str, given: dict[str, Any]) -> None:
-    """Resolve settings from `given` flags and run workflow.<plan>; errors exit non-zero."""
-    from build_tools import settings, workflow
-
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Any BuildToolsError becomes its message and exit code (no traceback)."""
     try:
-        workflow.execute(settings.resolve(settings_flags(given)), getattr(workflow, plan), command)
+        yield
     except BuildToolsError as exc:
         raise Exit(f"error: {exc.message}", code=exc.code) from None
 
 
-def plan_task(name: str, plan: str, doc: str, *flags: str) -> Any:
-    """A task that runs workflow.<plan> with --source, --preset, --dry-run and `flags`.
+def _resolved(given: dict[str, Any]) -> Any:
+    from build_tools import settings
 
-    Switches (settings that default to false, and --no-*) are boolean flags; the rest take a
-    value. The signature is written once here instead of once per task.
+    with _errors():
+        return settings.resolve(settings_flags(given))
+
+
+def _run(plan: str, command: str, given: dict[str, Any]) -> None:
+    """Resolve settings from `given` flags and run workflow.<plan>; errors exit non-zero."""
+    from build_tools import workflow
+
+    with _errors():
+        workflow.execute(_resolved(given), getattr(workflow, plan), command)
+
+
+def make_task(
+    name: str, doc: str, flags: Sequence[str], body: Callable[[dict[str, Any]], None]
+) -> Any:
+    """A task with --source, --preset, --venv and `flags`, handing them to `body` as a dict.
+
+    Switches (settings that default to false, --no-*, --dry-run, --json) are boolean flags;
+    the rest take a value. The signature is written once here instead of once per task.
     """
 
-    def body(c: Context, **given: Any) -> None:
-        _run(plan, name, given)
+    def run(c: Context, **given: Any) -> None:
+        body(given)
 
     def default(flag: str) -> Optional[bool]:
-        switch = flag in NEGATIVE or flag == "dry_run" or DEFAULTS.get(flag) is False
+        switch = flag in NEGATIVE or flag in SWITCHES or DEFAULTS.get(flag) is False
         return False if switch else None
 
     params = [Parameter("c", Parameter.POSITIONAL_OR_KEYWORD)] + [
         Parameter(f, Parameter.POSITIONAL_OR_KEYWORD, default=default(f))
-        for f in ("source", "preset", "venv", *flags, "dry_run")
+        for f in ("source", "preset", "venv", *flags)
     ]
-    body.__signature__ = Signature(params)  # type: ignore[attr-defined]  # invoke reads flags here
-    body.__name__ = body.__qualname__ = name.replace("-", "_")
-    body.__doc__ = doc
-    return task(help=_help(*flags))(body)
+    run.__signature__ = Signature(params)  # type: ignore[attr-defined]  # invoke reads flags here
+    run.__name__ = run.__qualname__ = name.replace("-", "_")
+    run.__doc__ = doc
+    return task(help=_help(*flags))(run)
+
+
+def plan_task(name: str, plan: str, doc: str, *flags: str) -> Any:
+    """A task that runs workflow.<plan>, with --dry-run besides `flags`."""
+    return make_task(name, doc, (*flags, "dry_run"), lambda given: _run(plan, name, given))
 
 
 venv = plan_task(
@@ -189,101 +215,69 @@ def bench(
         raise Exit(code=code)
 
 
-@task(help=_help())
-def config(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    venv: Optional[str] = None,
-    dry_run: bool = False,
-) -> None:
-    """Show the effective settings and where each one came from."""
+def _config(given: dict[str, Any]) -> None:
     from build_tools import settings
     from build_tools.report import make_reporter
 
-    try:
-        given = {"source": source, "preset": preset, "venv": venv}
-        resolved = settings.resolve(settings_flags(given))
-    except BuildToolsError as exc:
-        raise Exit(f"error: {exc.message}", code=exc.code) from None
+    given.pop("dry_run")
     make_reporter().table(
         f"settings (user file: {settings.user_file(os.environ)})",
-        settings.describe(resolved),
+        settings.describe(_resolved(given)),
         ("key", "value", "from"),
     )
 
 
-def _where(*flags: str) -> dict[str, str]:
-    """--help text of --source, --preset, --venv and `flags` (for tasks that run no plan)."""
-    return {k: v for k, v in _help(*flags).items() if k != "dry-run"}
+config = make_task(
+    "config", "Show the effective settings and where each one came from.", ("dry_run",), _config
+)
 
 
-@task(help={**_where(), "json": "print the findings as JSON only (for scripts)"})
-def doctor(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    venv: Optional[str] = None,
-    json: bool = False,
-) -> None:
-    """Check the tools, the venv, the presets and the build dir; each finding with its fix.
-
-    Exits 1 when a check found an error, 0 when there are warnings only.
-    """
+def _doctor(given: dict[str, Any]) -> None:
     from build_tools import doctor as checks
 
-    given = {"source": source, "preset": preset, "venv": venv}
-    code = checks.main(settings_flags(given), as_json=json)
+    as_json = given.pop("json")
+    code = checks.main(settings_flags(given), as_json=as_json)
     if code:
         raise Exit(code=code)
 
 
-@task(help={**_where(), "json": "print the report as JSON only (for scripts)"})
-def report(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    venv: Optional[str] = None,
-    json: bool = False,
-) -> None:
-    """Where the last build's time went: slowest units, parallelism, critical path, cache.
+def _report(given: dict[str, Any]) -> None:
+    from build_tools import last_build
 
-    Also writes a Perfetto trace (build-trace.json) and a chart (build-report.svg) into the
-    checkout's .vllm-build-tools/.
-    """
-    from build_tools import last_build, settings
-
-    try:
-        given = {"source": source, "preset": preset, "venv": venv}
-        last_build.main(settings.resolve(settings_flags(given)), as_json=json)
-    except BuildToolsError as exc:
-        raise Exit(f"error: {exc.message}", code=exc.code) from None
+    as_json = given.pop("json")
+    with _errors():
+        last_build.main(_resolved(given), as_json=as_json)
 
 
-@task(
-    help={
-        **_where("target"),
-        "then": "command to run in the checkout after each good build, e.g. "
-        '"pytest tests/kernels/test_x.py" (the venv\'s bin first on PATH)',
-    }
-)
-def watch(
-    c: Context,
-    source: Optional[str] = None,
-    preset: Optional[str] = None,
-    venv: Optional[str] = None,
-    target: Optional[str] = None,
-    then: Optional[str] = None,
-) -> None:
-    """Rebuild on every save to csrc/, cmake/, CMakeLists.txt or the presets (Ctrl-C ends)."""
-    from build_tools import settings
+def _watch(given: dict[str, Any]) -> None:
     from build_tools import watch as watcher
 
-    try:
-        given = {"source": source, "preset": preset, "venv": venv, "target": target}
-        watcher.watch(settings.resolve(settings_flags(given)), then or "")
-    except BuildToolsError as exc:
-        raise Exit(f"error: {exc.message}", code=exc.code) from None
+    then = given.pop("then") or ""
+    with _errors():
+        watcher.watch(_resolved(given), then)
+
+
+doctor = make_task(
+    "doctor",
+    "Check the tools, the venv, the presets and the build dir; each finding with its fix.\n\n"
+    "Exits 1 when a check found an error, 0 when there are warnings only.",
+    ("json",),
+    _doctor,
+)
+report = make_task(
+    "report",
+    "Where the last build's time went: slowest units, parallelism, critical path, cache.\n\n"
+    "Also writes a Perfetto trace (build-trace.json) and a chart (build-report.svg) into the "
+    "checkout's .vllm-build-tools/.",
+    ("json",),
+    _report,
+)
+watch = make_task(
+    "watch",
+    "Rebuild on every save to csrc/, cmake/, CMakeLists.txt or the presets (Ctrl-C ends).",
+    ("target", "then"),
+    _watch,
+)
 
 
 ns = Collection(

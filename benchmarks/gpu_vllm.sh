@@ -74,28 +74,26 @@ phase_configure() {
 }
 phase_targets() { say "invoke targets"; timed targets inv targets; }
 phase_cumem() { say "build --target cumem_allocator"; timed build-cumem inv build --target cumem_allocator; }
-phase_cppedit() {
-  local n before
+edit_loop() { # LABEL FILE LINE TARGET OBJECT SO: append LINE to FILE, build TARGET, check
+  local label=$1 file=$2 line=$3 target=$4 object=$5 so=$6 n before
   for n in $(seq 1 "$RUNS"); do
-    say "C++ edit $n: csrc/cumem_allocator.cpp"
+    say "$label edit $n: $file"
     before=$(loglines)
-    printf '\nextern "C" int vbt_gpu_marker_%s_%s() { return %s; }\n' "$n" "$START" "$n" >> "$SRC/csrc/cumem_allocator.cpp"
-    timed "cpp-edit-$n" inv build --target cumem_allocator
-    one_object "cpp-edit-$n-one-object" "$before" "cumem_allocator.cpp.o"
-    same_build_id "cpp-edit-$n-installed" "$(ls "$SRC"/vllm/cumem_allocator*.so)" "$(ls "$BUILD"/cumem_allocator*.so)"
+    printf "\n${line}\n" "$n" "$START" "$n" >> "$SRC/$file"
+    timed "$label-edit-$n" inv build --target "$target"
+    one_object "$label-edit-$n-one-object" "$before" "$object"
+    same_build_id "$label-edit-$n-installed" "$(ls "$SRC"/vllm/$so*.so)" "$(ls "$BUILD"/$so*.so)"
   done
+}
+phase_cppedit() {
+  edit_loop cpp csrc/cumem_allocator.cpp 'extern "C" int vbt_gpu_marker_%s_%s() { return %s; }' \
+    cumem_allocator cumem_allocator.cpp.o cumem_allocator
 }
 phase_moe() { say "build --target _moe_C (from scratch)"; timed build-moe inv build --target _moe_C; }
 phase_cuedit() {
-  local n before
-  for n in $(seq 1 "$RUNS"); do
-    say ".cu edit $n: csrc/moe/topk_softmax_kernels.cu"
-    before=$(loglines)
-    printf '\n__global__ void vbt_gpu_marker_%s_%s(int* o) { if (o) *o = %s; }\n' "$n" "$START" "$n" >> "$SRC/csrc/moe/topk_softmax_kernels.cu"
-    timed "cu-edit-$n" inv build --target _moe_C
-    one_object "cu-edit-$n-one-object" "$before" "topk_softmax_kernels.cu.o"
-    same_build_id "cu-edit-$n-installed" "$(ls "$SRC"/vllm/_moe_C*.so)" "$(ls "$BUILD"/_moe_C*.so)"
-  done
+  edit_loop cu csrc/moe/topk_softmax_kernels.cu \
+    '__global__ void vbt_gpu_marker_%s_%s(int* o) { if (o) *o = %s; }' \
+    _moe_C topk_softmax_kernels.cu.o _moe_C
 }
 phase_devflags() {
   # The exact nvcc command ninja runs for an object, as released (no compiler cache), and with

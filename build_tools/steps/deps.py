@@ -48,12 +48,17 @@ def warn_torch_mismatch(ctx: Context) -> None:
         return
     have = venv_state.version_of(torch)
     if have is None or have.public.split("+")[0] != pin.split("+")[0]:
-        req = ctx.tree.requirements
-        ctx.reporter.warn(
-            f"the venv has torch {torch.version} but {req.name if req else 'the requirements'} "
-            f"pins torch=={pin}; kernels built against another torch fail to import with "
-            "undefined symbols (run `invoke deps`)"
+        req = ctx.tree.requirements.name if ctx.tree.requirements else "the requirements"
+        warn_mismatch(
+            ctx, f"the venv has torch {torch.version} but {req} pins torch=={pin}", "invoke deps"
         )
+
+
+def warn_mismatch(ctx: Context, cause: str, fix: str) -> None:
+    """Kernels that do not match their Python side (torch, the commit) fail at import."""
+    ctx.reporter.warn(
+        f"{cause}: kernels that do not match fail to import with undefined symbols; run `{fix}`"
+    )
 
 
 def deps(ctx: Context) -> None:

@@ -8,7 +8,7 @@ from packaging.utils import canonicalize_name
 
 from build_tools import source_tree, venv_state
 from build_tools.context import Context
-from build_tools.steps.deps import deps_installed, uv_pip_install
+from build_tools.steps.deps import deps_installed, uv_pip_install, warn_mismatch
 
 PRECOMPILED_VARS = ("VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT")
 
@@ -25,11 +25,10 @@ def _warn_stale_kernels(ctx: Context, recorded: dict[str, Any]) -> None:
         if m.stat().st_mtime > stamp_time
     ]
     if not built:  # kernels built here since then replace the precompiled ones
-        ctx.reporter.warn(
-            f"the precompiled kernels were installed at commit {then[:12]}, the checkout is now "
-            f"at {now[:12]}: they may not match the Python code (undefined symbols at import); "
-            "run `invoke build` to build them, or `invoke install --force` to fetch matching ones"
+        cause = (
+            f"the precompiled kernels are from commit {then[:12]}, the checkout is at {now[:12]}"
         )
+        warn_mismatch(ctx, cause, "invoke build` (or `invoke install --force` for matching ones")
 
 
 def install(ctx: Context) -> None:
