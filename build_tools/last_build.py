@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from build_tools import build_report, build_trace, compiler_cache, ninja_log
+from build_tools import build_report, compiler_cache, ninja_log
 from build_tools.cmake import presets_file
 from build_tools.cmake.project import read_cache
 from build_tools.context import Context, make_context
@@ -84,6 +84,8 @@ def write_files(ctx: Context, report: build_report.Report) -> tuple[Path, Path]:
     state = ctx.tree.state_dir
     state.mkdir(exist_ok=True)
     trace, chart = state / TRACE, state / CHART
+    from build_tools import build_trace  # only `invoke report` writes files: keep builds lean
+
     trace.write_text(build_trace.trace(report, title), encoding="utf-8")
     chart.write_text(build_trace.svg(report, title), encoding="utf-8")
     return trace, chart

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:  # importlib.metadata costs ~13 ms: only the steps that look at a venv pay it
+    from importlib import metadata
 
 DEPS_STAMP = ".vllm-build-tools-deps.json"  # dies with the venv
 INSTALL_STAMP = ".vllm-build-tools-install.json"  # how the checkout was installed
@@ -42,6 +44,8 @@ def installed(venv_dir: Path) -> dict[str, metadata.Distribution]:
     site = site_packages(venv_dir)
     if site is None:
         return {}
+    from importlib import metadata
+
     found: dict[str, metadata.Distribution] = {}
     for dist in metadata.distributions(path=[str(site)]):
         name = dist.metadata["Name"] if dist.metadata else None
