@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.tools import invoke, ok, venv_python
+from tests.integration.tools import cli_env, invoke, ok
 
 TASKS = (
     "bootstrap",
@@ -29,11 +29,7 @@ TASKS = (
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"),
-        "CI": "true",
-        "VLLM_BUILD_PYTHON": venv_python(),
-    }
+    return cli_env(tmp_path)
 
 
 def test_list_shows_every_task_with_help() -> None:

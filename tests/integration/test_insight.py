@@ -20,7 +20,6 @@ import pytest
 from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
 from tests.integration.tools import (
-    build_env,
     digest,
     invoke,
     objects,
@@ -32,11 +31,6 @@ pytestmark = pytest.mark.integration
 
 HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").is_file()
 BOOTSTRAP_OUTPUT: list[str] = []
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return build_env(tmp_path_factory.mktemp("ccache"))
 
 
 @pytest.fixture(scope="module")

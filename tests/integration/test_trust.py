@@ -18,7 +18,7 @@ from build_tools.lock import lock_path
 from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
 from tests.integration.tools import (
-    build_env,
+    bootstrap_copy,
     digest,
     invoke,
     ninja_log_lines,
@@ -31,15 +31,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return build_env(tmp_path_factory.mktemp("ccache"))
-
-
-@pytest.fixture(scope="module")
 def src(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    root = copy_example(tmp_path_factory.mktemp("trust") / "my src" / "minivllm")
-    ok("bootstrap", "--source", str(root), env=env)
-    return root
+    return bootstrap_copy(tmp_path_factory, "trust", env)
 
 
 def bdir(src: Path) -> Path:

@@ -14,7 +14,7 @@ from build_tools import source_tree
 from build_tools import toolchain as tc
 from build_tools.cmake.cuda_archs import supported_archs
 from build_tools.settings import Settings
-from tests.integration.tools import invoke, ok, venv_python
+from tests.integration.tools import cli_env, invoke, ok
 from tests.integration.vllm_trees import fetch, light_copy, versions
 
 pytestmark = pytest.mark.integration
@@ -27,11 +27,7 @@ def tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"),
-        "CI": "true",
-        "VLLM_BUILD_PYTHON": venv_python(),
-    }
+    return cli_env(tmp_path)
 
 
 def layout(tree: Path) -> str:

