@@ -114,7 +114,26 @@ class Context:
                     f"the remote compiler cache {remote} cannot be used: {why}; building "
                     "with the local cache only"
                 )
+            scheduler = self.settings.dist_scheduler if self.settings.dist else ""
+            why = remote_cache.unreachable(scheduler) if scheduler and not self.dry_run else None
+            if why:
+                self.reporter.warn(
+                    f"the sccache-dist scheduler {scheduler} cannot be used: {why}; "
+                    "compiling on this machine"
+                )
         return self._cache_env
+
+    def dist_client(self) -> Optional[tuple[Path, dict[str, str]]]:
+        """(sccache, its environment) when the preset compiles on an sccache-dist cluster."""
+        presets = self.presets()
+        if not self.has_preset(presets):
+            return None
+        found = presets_file.resolve_configure(presets, self.preset, self.machine.environ)
+        launcher = compiler_cache.launcher_in(found.get("cacheVariables") or {})
+        conf = (found.get("environment") or {}).get("SCCACHE_CONF")
+        if not launcher or Path(launcher).name != "sccache" or not isinstance(conf, str):
+            return None
+        return Path(launcher), {**self.machine.environ, "SCCACHE_CONF": conf}
 
     def presets(self) -> presets_file.Presets:
         return presets_file.load(self.tree.root)

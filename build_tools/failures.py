@@ -36,6 +36,11 @@ READ_ONLY = Failure(
     "the source tree or build dir is not writable by you: fix its permissions "
     "(or build a copy you own)",
 )
+DIST_AUTH = Failure(
+    "distributed compile refused",
+    "the sccache-dist scheduler refused our token: set dist_token (VLLM_BUILD_DIST_TOKEN) to its "
+    "client token, or dist = false to compile on this machine",
+)
 COMPILE = Failure("compile error", "fix the compile error above and run `invoke build` again")
 OTHER = Failure(
     "build failure",
@@ -43,6 +48,7 @@ OTHER = Failure(
 )
 
 PATTERNS: tuple[tuple[Failure, re.Pattern[str]], ...] = (
+    (DIST_AUTH, re.compile(r"http error status: Error 40[13]|token mismatch", re.I)),
     (DISK_FULL, re.compile(r"No space left on device|Disk quota exceeded", re.I)),
     (CACHE, re.compile(r"\b(ccache|sccache)\b[^\n]*(error|denied|read-only|failed)", re.I)),
     (

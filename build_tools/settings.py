@@ -61,6 +61,9 @@ class Settings:
     cache_share_paths: bool = setting(True, "cache hits for the same sources at another path")
     remote_cache: str = setting("", "shared compiler cache, e.g. redis://host:6379 (ccache)")
     remote_cache_mode: RemoteMode = setting("read-write", "read-write, or read-only (consume CI's)")
+    dist: bool = setting(False, "compile on an sccache-dist cluster (needs launcher sccache)")
+    dist_scheduler: str = setting("", "the sccache-dist scheduler, e.g. http://10.0.0.5:10600")
+    dist_token: str = setting("", "the cluster's client token (keep it out of tracked files)")
     arch: str = setting("", "TORCH_CUDA_ARCH_LIST, e.g. 9.0 (empty: the local GPU's, if any)")
     all_archs: bool = setting(False, "the project's full CUDA arch list, not the local GPU's")
     precompiled: bool = setting(True, "install precompiled kernels (false: a full source build)")
@@ -222,5 +225,6 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
     rows = []
     for key in _FIELDS:
         value = getattr(settings, key)
-        rows.append((key, str(value) if value != "" else '""', settings.origin(key)))
+        shown = "(set)" if key.endswith("token") and value else str(value) if value != "" else '""'
+        rows.append((key, shown, settings.origin(key)))
     return rows

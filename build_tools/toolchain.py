@@ -224,6 +224,7 @@ class Parallelism:
     jobs: int
     nvcc_threads: int
     why: str
+    link_jobs: Optional[int] = None  # a link pool of its own (compiles run elsewhere)
 
 
 def plan_parallelism(

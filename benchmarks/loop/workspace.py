@@ -80,6 +80,7 @@ def child_env(tmp: Path) -> dict[str, str]:
     }
     env.update(
         VLLM_BUILD_ARCH=ARCH,
+        VLLM_BUILD_LAUNCHER="ccache",  # what P3, P5, P6 measure (sccache may be installed too)
         VLLM_BUILD_CONFIG=str(tmp / "no-user-settings.toml"),
         CCACHE_DIR=str(tmp / "ccache"),
     )

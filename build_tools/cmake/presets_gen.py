@@ -126,6 +126,9 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
     # vLLM's script defines the pool but never assigns it; setup.py does both.
     cache["CMAKE_JOB_POOLS"] = f"compile={facts.parallelism.jobs}"
     cache["CMAKE_JOB_POOL_COMPILE"] = "compile"
+    if facts.parallelism.link_jobs:  # compiles go to a cluster; links stay within local memory
+        cache["CMAKE_JOB_POOLS"] += f";link={facts.parallelism.link_jobs}"
+        cache["CMAKE_JOB_POOL_LINK"] = "link"
     configure["cacheVariables"] = cache
     environment = dict(facts.environment)
     if facts.arch_list:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Optional
 
-from build_tools import failures, last_build
+from build_tools import dist, failures, last_build
 from build_tools.cmake.project import CMake, CodeModel, read_codemodel
 from build_tools.context import Context
 from build_tools.errors import BuildToolsError
@@ -37,6 +38,8 @@ def build(ctx: Context) -> None:
         model = None if ctx.dry_run else read_codemodel(directory)
         if target is not None and model is not None:
             check_target(model, directory, target)
+        client = None if ctx.dry_run else ctx.dist_client()
+        before = dist.count(*client) if client else None
         argv = cmake.build(ctx.preset, target or "install")
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
         outcome = ctx.runner.run(ctx.command(argv, env), fix=fix_for)
@@ -47,12 +50,31 @@ def build(ctx: Context) -> None:
         _reinstall_stale(ctx, cmake, directory, model, stale)
         what = target or "all targets"
         cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
+        if client and before and outcome.edges:
+            cache = ", ".join(filter(None, [cache, _dist_result(ctx, client, before)]))
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
             step.ran(f"{what}: up to date")
         else:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
+
+
+def _dist_result(
+    ctx: Context, client: tuple[Path, dict[str, str]], before: dist.DistCount
+) -> Optional[str]:
+    """How many of this build's compiles ran on the cluster; a warning when none did."""
+    after = dist.count(*client)
+    if after is None:
+        return None
+    remote, failed = after.remote - before.remote, after.errors - before.errors
+    if remote == 0:
+        ctx.reporter.warn(
+            f"sccache-dist compiled nothing of this build remotely ({failed} distributed "
+            "compile(s) failed and ran here): check dist_token against the scheduler's "
+            "client_auth, and `sccache --dist-status`"
+        )
+    return f"{remote} compile(s) on the sccache-dist cluster"
 
 
 def _reinstall_stale(

