@@ -38,7 +38,17 @@ COMMON_HELP = {
 SWITCHES = ("dry_run", "json")  # task-only flags that are switches
 # Flags that turn a setting off: flag name -> settings key.
 NEGATIVE = {"no_precompiled": "precompiled", "no_wait": "wait"}
-PRESET_KEYS = ("arch", "all_archs", "jobs", "nvcc_threads", "launcher", "deps_dir", "force")
+PRESET_KEYS = (
+    "arch",
+    "all_archs",
+    "jobs",
+    "nvcc_threads",
+    "launcher",
+    "deps_dir",
+    "remote_cache",
+    "dist",
+    "force",
+)
 
 
 def _help(*flags: str) -> dict[str, str]:

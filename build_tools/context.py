@@ -123,17 +123,18 @@ class Context:
                 )
         return self._cache_env
 
-    def dist_client(self) -> Optional[tuple[Path, dict[str, str]]]:
-        """(sccache, its environment) when the preset compiles on an sccache-dist cluster."""
+    def sccache_client(self) -> Optional[tuple[Path, dict[str, str], bool]]:
+        """(sccache, its environment, distributed?) when the preset's launcher is sccache."""
         presets = self.presets()
         if not self.has_preset(presets):
             return None
         found = presets_file.resolve_configure(presets, self.preset, self.machine.environ)
         launcher = compiler_cache.launcher_in(found.get("cacheVariables") or {})
-        conf = (found.get("environment") or {}).get("SCCACHE_CONF")
-        if not launcher or Path(launcher).name != "sccache" or not isinstance(conf, str):
+        if not launcher or Path(launcher).name != "sccache":
             return None
-        return Path(launcher), {**self.machine.environ, "SCCACHE_CONF": conf}
+        conf = (found.get("environment") or {}).get("SCCACHE_CONF")
+        extra = {"SCCACHE_CONF": conf} if isinstance(conf, str) else {}
+        return Path(launcher), {**self.machine.environ, **extra}, bool(extra)
 
     def presets(self) -> presets_file.Presets:
         return presets_file.load(self.tree.root)

@@ -60,15 +60,42 @@ def cluster_cpus(sccache: Path, environ: Mapping[str, str]) -> tuple[Optional[in
 
 
 @dataclass(frozen=True)
-class DistCount:
-    remote: int  # compiles that ran on a build server
+class SccacheCount:
+    """The sccache daemon's counters so far; a build's are the difference around it."""
+
+    hits: int
+    misses: int
+    remote: int  # compiles that ran on an sccache-dist build server
     errors: int  # distributed compiles that failed (and then ran here)
 
+    def since(self, before: SccacheCount) -> SccacheCount:
+        return SccacheCount(
+            self.hits - before.hits,
+            self.misses - before.misses,
+            self.remote - before.remote,
+            self.errors - before.errors,
+        )
 
-def count(sccache: Path, environ: Mapping[str, str]) -> Optional[DistCount]:
-    """The sccache daemon's distributed-compile counters so far."""
+    @property
+    def text(self) -> str:
+        looked = self.hits + self.misses
+        rate = f" ({100 * self.hits / looked:.0f}%)" if looked else ""
+        return f"{self.hits}/{looked} cache hits{rate}"
+
+
+def count(sccache: Path, environ: Mapping[str, str]) -> Optional[SccacheCount]:
+    """The counters of the sccache daemon this environment talks to."""
     stats = _json(sccache, ["--show-stats", "--stats-format", "json"], environ)
     if not isinstance(stats, dict) or "stats" not in stats:
         return None
     inner = stats["stats"]
-    return DistCount(sum(inner.get("dist_compiles", {}).values()), int(inner.get("dist_errors", 0)))
+
+    def total(key: str) -> int:
+        return sum((inner.get(key) or {}).get("counts", {}).values())
+
+    return SccacheCount(
+        total("cache_hits"),
+        total("cache_misses"),
+        sum(inner.get("dist_compiles", {}).values()),
+        int(inner.get("dist_errors", 0)),
+    )

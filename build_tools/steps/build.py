@@ -38,8 +38,8 @@ def build(ctx: Context) -> None:
         model = None if ctx.dry_run else read_codemodel(directory)
         if target is not None and model is not None:
             check_target(model, directory, target)
-        client = None if ctx.dry_run else ctx.dist_client()
-        before = dist.count(*client) if client else None
+        client = None if ctx.dry_run else ctx.sccache_client()
+        before = dist.count(client[0], client[1]) if client else None
         argv = cmake.build(ctx.preset, target or "install")
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
         outcome = ctx.runner.run(ctx.command(argv, env), fix=fix_for)
@@ -51,7 +51,7 @@ def build(ctx: Context) -> None:
         what = target or "all targets"
         cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
         if client and before and outcome.edges:
-            cache = ", ".join(filter(None, [cache, _dist_result(ctx, client, before)]))
+            cache = ", ".join(filter(None, [cache, _sccache_result(ctx, client, before)]))
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
@@ -60,21 +60,24 @@ def build(ctx: Context) -> None:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
 
 
-def _dist_result(
-    ctx: Context, client: tuple[Path, dict[str, str]], before: dist.DistCount
+def _sccache_result(
+    ctx: Context, client: tuple[Path, dict[str, str], bool], before: dist.SccacheCount
 ) -> Optional[str]:
-    """How many of this build's compiles ran on the cluster; a warning when none did."""
-    after = dist.count(*client)
+    """This build's sccache hits (and, distributed, its compiles on the cluster); a warning
+    when a distributed build ran nothing remotely."""
+    sccache, environ, distributed = client
+    after = dist.count(sccache, environ)
     if after is None:
         return None
-    remote, failed = after.remote - before.remote, after.errors - before.errors
-    if remote == 0:
+    delta = after.since(before)
+    if not distributed:
+        return delta.text
+    if delta.remote == 0:
         ctx.reporter.warn(
-            f"sccache-dist compiled nothing of this build remotely ({failed} distributed "
-            "compile(s) failed and ran here): check dist_token against the scheduler's "
-            "client_auth, and `sccache --dist-status`"
+            f"sccache-dist compiled nothing of this build remotely ({delta.errors} distributed "
+            "compile(s) failed and ran here): check `sccache --dist-status` and the servers' logs"
         )
-    return f"{remote} compile(s) on the sccache-dist cluster"
+    return f"{delta.text}, {delta.remote} compile(s) on the sccache-dist cluster"
 
 
 def _reinstall_stale(

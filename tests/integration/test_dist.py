@@ -105,7 +105,7 @@ def test_the_examples_compiles_run_on_the_build_server(
         stop(env)
     assert f"distributed compiles through sccache-dist at {scheduler}" in out
     assert remote.get(f"127.0.0.1:{bport}", 0) >= 11, (remote, out)  # the 11 C++ units at least
-    assert "compile(s) on the sccache-dist cluster" in out
+    assert "compile(s) on the sccache-dist cluster" in out and "cache hits" in out
     conf = src / ".vllm-build-tools" / "sccache-dist.toml"
     assert token in conf.read_text() and oct(conf.stat().st_mode)[-3:] == "600"
     presets = (src / "CMakeUserPresets.json").read_text()
@@ -139,3 +139,21 @@ def test_a_scheduler_that_is_down_still_builds_and_says_so(tmp_path: Path) -> No
         stop(env)
     assert run.returncode == 0, run.output
     assert f"the sccache-dist scheduler {down} cannot be used" in run.output
+
+
+def test_a_plain_sccache_build_reports_its_own_hits(tmp_path: Path) -> None:
+    env = build_env(
+        tmp_path / "ccache",
+        VLLM_BUILD_LAUNCHER="sccache",
+        SCCACHE_DIR=str(tmp_path / "sccache"),
+        SCCACHE_SERVER_PORT=str(free_port()),
+    )
+    src = copy_example(tmp_path / "p" / "minivllm")
+    try:
+        first = ok("bootstrap", "--source", str(src), env=env)
+        again = ok("clean-build", "--source", str(src), env=env)
+    finally:
+        stop(env)
+    assert "0/" in first and "cache hits (0%)" in first
+    hits = next(line for line in again.splitlines() if "build ran" in line)
+    assert "cache hits (100%)" in hits, hits
