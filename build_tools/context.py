@@ -196,11 +196,11 @@ class Context:
             say=self.reporter.note,
             warn=self.reporter.warn,
         ) as holder:
-            self.runner.on_spawn = holder.running
+            self.runner.observers.append(holder.running)
             try:
                 yield
             finally:
-                self.runner.on_spawn = None
+                self.runner.observers.remove(holder.running)
 
 
 def _state_dir(tree: source_tree.SourceTree) -> Path:

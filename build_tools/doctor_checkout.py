@@ -13,6 +13,7 @@ from typing import Optional
 
 from packaging.version import Version
 
+from build_tools import memory as learned
 from build_tools import source_tree, venv_state
 from build_tools import toolchain as tc
 from build_tools.cmake import dependencies
@@ -224,6 +225,14 @@ def parallelism(c: Checkout) -> list[Finding]:
         nvcc_threads=c.settings.nvcc_threads,
     )
     mem = f", {memory / GiB:.1f} GiB memory" if memory else ""
+    tree, build = c.tree, c.build_dir
+    peaks = learned.load(tree.state_dir, build) if tree and build and memory else {}
+    if peaks and memory and not c.settings.jobs:  # the plan `invoke presets` makes from them
+        measured = learned.plan(peaks, max(1, cpus // plan.nvcc_threads), memory)
+        plan = tc.Parallelism(measured.jobs, plan.nvcc_threads, f"{cpus} CPUs; {measured.why}")
+    else:
+        plan = tc.Parallelism(plan.jobs, plan.nvcc_threads, plan.why + ", fixed budget: no "
+                              "measured peaks yet (every build measures them)")  # fmt: skip
     jobs_text = f"{plan.jobs} job{'s' * (plan.jobs != 1)}"
     detail = f"{jobs_text} x {plan.nvcc_threads} nvcc thread(s) ({plan.why}{mem})"
     given = c.presets.find(c.settings.preset, "buildPresets") if c.presets else None

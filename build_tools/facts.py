@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from build_tools import dist, source_tree, venv_state
+from build_tools import dist, memory, source_tree, venv_state
 from build_tools import toolchain as tc
 from build_tools.cmake import dependencies
 from build_tools.cmake.cuda_archs import supported_archs
@@ -147,6 +147,26 @@ def _with_cluster(ctx: Context, launcher: Optional[Path], local: tc.Parallelism)
     return tc.Parallelism(cpus, local.nvcc_threads, why, link_jobs=local.jobs)
 
 
+def _learned(
+    ctx: Context, fixed: tc.Parallelism
+) -> tuple[tc.Parallelism, Optional[tuple[int, Path]]]:
+    """The jobs plan from each unit's measured peak memory, when builds have measured them;
+    else the fixed budget (`mem_per_job_gb`), which says so."""
+    total = tc.available_memory(ctx.machine)
+    peaks = memory.load(ctx.tree.state_dir, ctx.build_dir()) if total else {}
+    if ctx.settings.jobs or not peaks or total is None:
+        why = fixed.why + ("" if peaks or ctx.settings.jobs else "; no measured peaks yet")
+        return tc.Parallelism(fixed.jobs, fixed.nvcc_threads, why, fixed.link_jobs), None
+    cpu_jobs = max(1, tc.available_cpus(ctx.machine) // fixed.nvcc_threads)
+    learned = memory.plan(peaks, cpu_jobs, total)
+    pools = None
+    if learned.heavy_targets:
+        path = memory.pools_file(ctx.tree.state_dir, ctx.build_dir(), learned.heavy_targets)
+        pools = (learned.heavy_jobs, path)
+    why = f"{fixed.why.split(',')[0]}; {learned.why}"
+    return tc.Parallelism(learned.jobs, fixed.nvcc_threads, why, fixed.link_jobs), pools
+
+
 def gather(ctx: Context) -> tuple[Facts, list[str]]:
     settings, tree, machine = ctx.settings, ctx.tree, ctx.machine
     notes: list[str] = []
@@ -168,6 +188,7 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
         jobs=settings.jobs,
         nvcc_threads=settings.nvcc_threads,
     )
+    parallelism, pools = _learned(ctx, parallelism)
     notes.append(
         f"jobs={parallelism.jobs}"
         + (f" NVCC_THREADS={parallelism.nvcc_threads}" if nvcc else "")
@@ -201,5 +222,6 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
         fetchcontent=tree.uses_fetchcontent,
         environment=sources,
         install_prefix=settings.install_prefix or "${sourceDir}",
+        heavy_pool=pools,
     )
     return facts, notes

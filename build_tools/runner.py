@@ -109,9 +109,10 @@ class Runner:
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.installer = installer
         self.grace = grace
-        # Told the process group of each streamed command (None when it ends): the lock
-        # records it, so a build that finds us killed can end what we left running.
-        self.on_spawn: Optional[Callable[[Optional[int]], None]] = None
+        # Told the session of each streamed command (None when it ends): the lock records it
+        # (a build that finds us killed ends what we left running); the memory sampler
+        # watches it.
+        self.observers: list[Callable[[Optional[int]], None]] = []
 
     def run(
         self, command: Command, *, fix: Fix = "", quiet: bool = False, install: bool = False
@@ -209,8 +210,8 @@ class Runner:
             raise BuildToolsError(
                 f"{command.argv[0]} was not found.", f"install {command.argv[0]}"
             ) from None
-        if self.on_spawn:
-            self.on_spawn(proc.pid)
+        for observe in self.observers:
+            observe(proc.pid)
         with proc, Forwarder(proc, self.grace) as forwarder:
             try:
                 yield proc, forwarder
@@ -218,8 +219,8 @@ class Runner:
                 proc.wait()
                 if forwarder.received is not None:
                     forwarder.reap_group()
-                if self.on_spawn:
-                    self.on_spawn(None)
+                for observe in self.observers:
+                    observe(None)
 
     @contextmanager
     def _open_log(self, command: Command) -> Iterator[Optional[IO[str]]]:

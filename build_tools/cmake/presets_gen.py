@@ -49,6 +49,7 @@ class Facts:
     fetchcontent: bool = True
     environment: Mapping[str, str] = field(default_factory=dict)
     install_prefix: str = "${sourceDir}"  # where the editable install imports the kernels from
+    heavy_pool: Optional[tuple[int, Path]] = None  # jobs, and the script that assigns targets
 
 
 STANDARD_PRESETS = ("release", "debug", "relwithdebinfo")
@@ -126,6 +127,9 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
     # vLLM's script defines the pool but never assigns it; setup.py does both.
     cache["CMAKE_JOB_POOLS"] = f"compile={facts.parallelism.jobs}"
     cache["CMAKE_JOB_POOL_COMPILE"] = "compile"
+    if facts.heavy_pool:  # measured: targets whose units need more memory get a pool of their own
+        cache["CMAKE_JOB_POOLS"] += f";heavy={facts.heavy_pool[0]}"
+        cache["CMAKE_PROJECT_INCLUDE"] = str(facts.heavy_pool[1])
     if facts.parallelism.link_jobs:  # compiles go to a cluster; links stay within local memory
         cache["CMAKE_JOB_POOLS"] += f";link={facts.parallelism.link_jobs}"
         cache["CMAKE_JOB_POOL_LINK"] = "link"

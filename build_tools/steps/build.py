@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
-from build_tools import dist, failures, last_build
+from build_tools import dist, failures, last_build, memory
 from build_tools.cmake.project import CMake, CodeModel, read_codemodel
 from build_tools.context import Context
 from build_tools.errors import BuildToolsError
@@ -42,7 +42,14 @@ def build(ctx: Context) -> None:
         before = dist.count(client[0], client[1]) if client else None
         argv = cmake.build(ctx.preset, target or "install")
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
-        outcome = ctx.runner.run(ctx.command(argv, env), fix=fix_for)
+        sampler = memory.Sampler()  # each unit's peak memory: the next plan's budget
+        ctx.runner.observers.append(sampler.observe)
+        try:
+            outcome = ctx.runner.run(ctx.command(argv, env), fix=fix_for)
+        finally:
+            ctx.runner.observers.remove(sampler.observe)
+            if not ctx.dry_run:
+                memory.record(ctx.tree.state_dir, directory, sampler.peaks)
         kept = outcome.kept
         if target is not None:
             kept = ctx.runner.run(ctx.command(cmake.install(directory, target)), fix=fix_for).kept
