@@ -52,6 +52,7 @@ class Context:
     upstream_pending: bool = False
     _cmake: Optional[CMake] = None
     _cache_env: Optional[dict[str, str]] = None
+    _presets: Optional[presets_file.Presets] = None  # read once a run; the presets step resets
 
     @property
     def dry_run(self) -> bool:
@@ -99,10 +100,7 @@ class Context:
         """Environment that keeps the preset's compiler cache from failing the build, and a
         warning when its shared remote cache does not answer (ccache then just misses)."""
         if self._cache_env is None:
-            presets = self.presets()
-            found: dict[str, Any] = {}
-            if self.has_preset(presets):
-                found = presets_file.resolve_configure(presets, self.preset, self.machine.environ)
+            found = self.configure_preset()
             launcher = compiler_cache.launcher_in(found.get("cacheVariables") or {})
             self._cache_env = compiler_cache.environment(
                 launcher, self.machine.environ, self.reporter.warn
@@ -125,10 +123,7 @@ class Context:
 
     def sccache_client(self) -> Optional[tuple[Path, dict[str, str], bool]]:
         """(sccache, its environment, distributed?) when the preset's launcher is sccache."""
-        presets = self.presets()
-        if not self.has_preset(presets):
-            return None
-        found = presets_file.resolve_configure(presets, self.preset, self.machine.environ)
+        found = self.configure_preset()
         launcher = compiler_cache.launcher_in(found.get("cacheVariables") or {})
         if not launcher or Path(launcher).name != "sccache":
             return None
@@ -137,7 +132,20 @@ class Context:
         return Path(launcher), {**self.machine.environ, **extra}, bool(extra)
 
     def presets(self) -> presets_file.Presets:
-        return presets_file.load(self.tree.root)
+        if self._presets is None:
+            self._presets = presets_file.load(self.tree.root)
+        return self._presets
+
+    def presets_written(self) -> None:
+        """The presets file changed: what was read or derived from it is read again."""
+        self._presets = self._cache_env = None
+
+    def configure_preset(self) -> dict[str, Any]:
+        """The asked configure preset, inherits applied ({} while it is not written yet)."""
+        presets = self.presets()
+        if not self.has_preset(presets):
+            return {}
+        return presets_file.resolve_configure(presets, self.preset, self.machine.environ)
 
     def has_preset(self, presets: Optional[presets_file.Presets] = None) -> bool:
         return (presets or self.presets()).find(self.preset) is not None

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools import build_report, compiler_cache, ninja_log
-from build_tools.cmake import presets_file
 from build_tools.cmake.project import read_cache
 from build_tools.context import Context, make_context
 from build_tools.errors import BuildToolsError
@@ -47,10 +46,9 @@ def load(ctx: Context, entries: Optional[Sequence[ninja_log.Entry]] = None) -> b
 
 def cache_log_env(ctx: Context) -> dict[str, str]:
     """CCACHE_STATSLOG for the build about to run (see compiler_cache.stats_log_env)."""
-    if ctx.dry_run or not ctx.has_preset():
+    if ctx.dry_run:
         return {}
-    preset = presets_file.resolve_configure(ctx.presets(), ctx.preset, ctx.machine.environ)
-    launcher = compiler_cache.launcher_in(preset.get("cacheVariables") or {})
+    launcher = compiler_cache.launcher_in(ctx.configure_preset().get("cacheVariables") or {})
     environ = {**ctx.machine.environ, **ctx.cache_env()}
     return compiler_cache.stats_log_env(launcher, environ, ctx.tree.state_dir)
 

@@ -10,7 +10,6 @@ from typing import Any, Optional
 
 from build_tools import build_dir as bd
 from build_tools import compile_db, failures, venv_state
-from build_tools.cmake import presets_file
 from build_tools.cmake.project import read_codemodel, request_codemodel
 from build_tools.context import Context
 from build_tools.errors import BuildToolsError
@@ -67,9 +66,7 @@ def configure(ctx: Context) -> None:
     presets = ctx.presets()
     with ctx.step("configure") as step:
         directory = ctx.build_dir(presets)
-        preset: dict[str, Any] = {}
-        if ctx.has_preset(presets):
-            preset = presets_file.resolve_configure(presets, ctx.preset, ctx.machine.environ)
+        preset = ctx.configure_preset()
         python = (preset.get("cacheVariables") or {}).get("VLLM_PYTHON_EXECUTABLE")
         if isinstance(python, str) and not ctx.dry_run and not Path(python).is_file():
             raise BuildToolsError(

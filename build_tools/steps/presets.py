@@ -55,6 +55,7 @@ def presets(ctx: Context) -> None:
             step.ran(f"would write {path.name} ({what})")
             return
         backup = atomic_file.write_atomic(path, new)
+        ctx.presets_written()
         _validate(ctx, path, backup)
         saved = f"; previous file kept as {backup.name}" if backup else ""
         step.ran(f"wrote {path.name} ({what}){saved}")

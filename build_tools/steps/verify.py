@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from build_tools import compiler_cache
-from build_tools.cmake import presets_file
 from build_tools.cmake.project import read_codemodel
 from build_tools.context import Context
 from build_tools.errors import BuildToolsError
@@ -99,12 +98,7 @@ def smoke(ctx: Context) -> None:
 def cache_stats(ctx: Context) -> None:
     """Print the compiler cache's statistics (the launcher the preset uses)."""
     with ctx.step("cache-stats") as step:
-        presets = ctx.presets()
-        cache: dict[str, object] = {}
-        if ctx.has_preset(presets):
-            preset = presets_file.resolve_configure(presets, ctx.preset, ctx.machine.environ)
-            cache = preset.get("cacheVariables") or {}
-        launcher = compiler_cache.launcher_in(cache)
+        launcher = compiler_cache.launcher_in(ctx.configure_preset().get("cacheVariables") or {})
         if launcher is None:
             step.skipped("the preset uses no compiler cache")
             return
