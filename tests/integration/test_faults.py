@@ -16,7 +16,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
 from tests.integration.tools import build_env, digest, invoke, ok
+from tests.integration.tools import start as start_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -103,16 +102,8 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 def start(ws: Workspace, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """`invoke ARGS` as a user's shell starts it: its own process, signalled alone."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "invoke", *args, "--source", str(ws.src)],
-        cwd=SUITE_ROOT,
-        env={**os.environ, **ws.env, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    """`invoke ARGS --source <the workspace>` in the background, signalled alone."""
+    return start_invoke(*args, "--source", str(ws.src), env={**ws.env, **(env or {})})
 
 
 def matches_reference(ws: Workspace) -> bool:

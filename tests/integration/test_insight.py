@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -17,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
 from tests.integration.tools import (
     digest,
@@ -25,6 +22,7 @@ from tests.integration.tools import (
     objects,
     ok,
     outputs_built_since,
+    start,
 )
 
 pytestmark = pytest.mark.integration
@@ -124,15 +122,7 @@ def test_watch_rebuilds_on_save_runs_then_and_ends_on_ctrl_c(
     before = digest(installed)
     marker = src / "then-ran.txt"
     then = "python -c \"import sys; open('then-ran.txt', 'a').write(sys.prefix + chr(10))\""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "watch", "--source", str(src), "--then", then],
-        cwd=SUITE_ROOT,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start("watch", "--source", str(src), "--then", then, env=env)
     lines: list[str] = []
     assert proc.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)

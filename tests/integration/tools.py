@@ -76,6 +76,20 @@ def invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 900) 
     return Run(done.returncode, done.stdout)
 
 
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`python -m invoke <args>` in the background, as a user's shell starts it: a process
+    of its own (signalled alone), no stdin, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=SUITE_ROOT,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def ok(*args: str, env: dict[str, str] | None = None) -> str:
     run = invoke(*args, env=env)
     assert run.returncode == 0, f"invoke {' '.join(args)} failed:\n{run.output}"
