@@ -1,12 +1,14 @@
 """Learned memory budgets: the peak memory of every compile unit, measured while it builds,
 and the jobs plan made from it instead of a fixed GiB per job.
 
-How it is measured: while a build runs, a thread of ours reads /proc every 0.25 s for the
+How it is measured: while a build runs, a thread of ours reads /proc every 0.1 s for the
 processes of the build's session (ours: the runner starts each command in one) and adds up
-the resident memory of each unit's processes (nvcc's cicc, ptxas, the host compiler...: a
-process belongs to the unit whose compile command, `... -c ... -o X.o`, is its nearest
-ancestor). A unit's peak is the largest such sum seen. It misses a spike shorter than the
-period; VmHWM would miss less but cannot be summed over the processes alive at one time.
+the peak resident memory so far (VmHWM) of each unit's processes (nvcc's cicc, ptxas, the
+host compiler...: a process belongs to the unit whose compile command, `... -c ... -o X.o`, is
+its nearest ancestor). A unit's peak is the largest such sum seen. VmHWM means a process seen
+once, late, still reports its own peak; summing it over processes whose peaks were not at the
+same moment errs high, the safe side for a budget. What it misses: a process that starts and
+ends between two samples (a unit of a fraction of a second, which no budget needs).
 
 How it is used: a unit whose peak would not fit `cpus` times into memory is heavy; the targets
 holding heavy units get a job pool of their own, sized from their peak, while every other unit
@@ -26,25 +28,32 @@ from pathlib import Path
 from typing import Optional
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-PERIOD_S = 0.25
+PERIOD_S = 0.1
 GiB = 1024**3
 _TARGET = re.compile(r"CMakeFiles/([^/]+)\.dir/")
 
 
 def _processes(session: int) -> dict[int, tuple[int, int, list[str]]]:
-    """pid -> (ppid, resident bytes, argv) for the live processes of `session`."""
+    """pid -> (ppid, peak resident bytes, argv) for the live processes of `session`."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             if int(fields[3]) != session or fields[0] == "Z":
                 continue
-            pages = int((stat.parent / "statm").read_text().split()[1])
             argv = (stat.parent / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            found[int(stat.parent.name)] = (int(fields[1]), pages * PAGE, argv)
+            found[int(stat.parent.name)] = (int(fields[1]), _peak_rss(stat.parent), argv)
         except (OSError, IndexError, ValueError):
             continue
     return found
+
+
+def _peak_rss(proc: Path) -> int:
+    """The process's peak resident bytes so far (VmHWM), its current ones where that is absent."""
+    for line in (proc / "status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return int((proc / "statm").read_text().split()[1]) * PAGE
 
 
 def _unit_of(argv: list[str]) -> Optional[str]:

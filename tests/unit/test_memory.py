@@ -29,6 +29,18 @@ def test_a_units_peak_is_measured_while_it_runs(tmp_path: Path) -> None:
     assert memory.load(tmp_path, tmp_path / "b") == sampler.peaks
 
 
+def test_a_peak_that_is_over_still_counts(tmp_path: Path) -> None:
+    """The unit frees its memory long before it ends: the sampler still reports its peak."""
+    sampler = memory.Sampler()
+    runner = Runner(PlainReporter(io.StringIO()))
+    runner.observers.append(sampler.observe)
+    freed = HOG.replace("time.sleep(1.2)", "del block\ntime.sleep(1.2)").replace(
+        "import time\n", "import time\ntime.sleep(0.3)\n"
+    )
+    runner.run(Command.of([sys.executable, "-c", freed, "-o", "CMakeFiles/t.dir/u.o"], tmp_path))
+    assert sampler.peaks["CMakeFiles/t.dir/u.o"] > 150 * 2**20
+
+
 def test_all_light_units_keep_every_cpu_busy() -> None:
     peaks = {f"CMakeFiles/_C.dir/a{i}.cpp.o": GiB // 4 for i in range(10)}
     plan = memory.plan(peaks, cpus=16, memory=64 * GiB)
