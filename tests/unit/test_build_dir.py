@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,9 @@ def test_a_build_dir_inside_the_tree_may_go(src: Path, tmp_path: Path) -> None:
         (lambda src, tmp: src / "csrc" / "..", "source tree"),
     ],
 )
-def test_unsafe_directories_are_refused(src: Path, tmp_path: Path, make, message: str) -> None:
+def test_unsafe_directories_are_refused(
+    src: Path, tmp_path: Path, make: Callable[[Path, Path], Path], message: str
+) -> None:
     (tmp_path / "home").mkdir(exist_ok=True)
     target = make(src, tmp_path)
     with pytest.raises(BuildToolsError, match=message):

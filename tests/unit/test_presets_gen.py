@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,7 +69,7 @@ def test_no_nvcc_no_launcher_and_the_generator_is_always_ninja() -> None:
     assert "FETCHCONTENT_BASE_DIR" not in cache  # the project fetches nothing
 
 
-def user_file() -> dict:
+def user_file() -> dict[str, Any]:
     return {
         "version": 3,
         "cmakeMinimumRequired": {"major": 3, "minor": 28, "patch": 0},

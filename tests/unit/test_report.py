@@ -22,7 +22,7 @@ class Terminal(io.StringIO):
 def test_the_progress_bar_shows_no_markup_text() -> None:
     out = Terminal()
     reporter = RichReporter(out)
-    reporter.console.force_terminal = True
+    reporter.console._force_terminal = True  # what a terminal would set
     for done in range(1, 6):
         reporter.progress(done, 5)
     reporter.note("a path with [brackets] and [cyan]no markup[/]")

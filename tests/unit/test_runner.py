@@ -112,7 +112,7 @@ def test_dry_run_and_the_installer_hook_start_nothing(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     argv = [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
     Runner(PlainReporter(out), dry_run=True).run(Command.of(argv, tmp_path))
-    seen = []
+    seen: list[Command] = []
     Runner(PlainReporter(out), installer=seen.append).run(Command.of(argv, tmp_path), install=True)
     assert not marker.exists() and len(seen) == 1
     assert "would run: cd" in out.getvalue()
