@@ -39,6 +39,7 @@ SWITCHES = ("dry_run", "json")  # task-only flags that are switches
 # Flags that turn a setting off: flag name -> settings key.
 NEGATIVE = {"no_precompiled": "precompiled", "no_wait": "wait"}
 PRESET_KEYS = (
+    "dev_split",
     "arch",
     "all_archs",
     "jobs",

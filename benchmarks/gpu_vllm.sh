@@ -7,8 +7,8 @@
 # (cutlass, flash-attention, deepgemm, ...; matched to vLLM's FetchContent names by the suite).
 # ENV (default: the environment of the python3 on PATH, e.g. a docker image's torch) is used
 # with --venv: nothing is installed into it and no .venv is created.
-# Phases (default: all, in order): setup presets configure targets cumem cppedit moe cuedit
-# devflags. NAME:SECONDS runs NAME only if SECONDS are left before LIMIT (seconds, default
+# Phases (default: all, in order): setup presets configure rawconfigure targets cumem cppedit moe
+# cuedit devflags. NAME:SECONDS runs NAME only if SECONDS are left before LIMIT (seconds, default
 # unlimited). Figures go to $OUT/gpu_vllm.json (OUT defaults to ./gpu-vllm-out); each check
 # that fails is recorded there and makes the script exit 1.
 set -u
@@ -20,7 +20,7 @@ PY=${PY:-python3}
 RUNS=${RUNS:-2}
 LIMIT=${LIMIT:-1000000}
 START=$(date +%s)
-BUILD=$SRC/cmake-build-release
+BUILD=${BUILD:-$SRC/cmake-build-release}
 DEV=${DEV:-/tmp/gpu-vllm-dev}
 mkdir -p "$OUT" "$DEV"
 FIG=$OUT/figures.tsv CHECKS=$OUT/checks.tsv
@@ -63,9 +63,9 @@ phase_presets() {
   cp "$SRC/CMakeUserPresets.json" "$OUT/"
   inv sources --deps-dir "$DEPS"
 }
-phase_configure() {
-  say "invoke configure, then a plain cmake --preset release from a new shell (offline)"
-  timed configure inv configure
+phase_configure() { say "invoke configure"; timed configure inv configure; }
+phase_rawconfigure() {
+  say "a plain cmake --preset release from a new shell (offline), then invoke configure again"
   local cmake; cmake=$(ls "$ENV_DIR"/bin/cmake 2>/dev/null || command -v cmake)
   timed raw-configure env -i HOME="$HOME" PATH=/usr/bin:/bin bash -c "cd '$SRC' && '$cmake' --preset release > '$OUT/raw-configure.log' 2>&1"
   check raw-configure "plain cmake --preset release in a new shell, offline" $?
@@ -95,36 +95,57 @@ phase_cuedit() {
     '__global__ void vbt_gpu_marker_%s_%s(int* o) { if (o) *o = %s; }' \
     _moe_C topk_softmax_kernels.cu.o _moe_C
 }
+variant_command() { # VARIANT CMD: the nvcc command of a variant (empty: not applicable)
+  local c=$2
+  case $1 in
+    release) ;;
+    split) c="$c --split-compile=0" ;;
+    dev|dev-split|dev-O0)  # the dev preset: host code at -O1 (nvcc's -O is the host's alone)
+      [[ "$c" == *" -O3 "* ]] || return 0  # its host -O is not the release default: no variant
+      local level=-O1; [ "$1" = dev-O0 ] && level=-O0
+      c="${c// -O3 / $level }"; [ "$1" = dev-split ] && c="$c --split-compile=0" ;;
+    *) return 0 ;;
+  esac
+  printf '%s' "$c"
+}
 phase_devflags() {
-  # The exact nvcc command ninja runs for an object, as released (no compiler cache), and with
-  # --split-compile=0 (nvcc runs its per-kernel back end stages on every core); the SASS of
-  # both must be identical.
-  local src obj cmd name v r
+  # The exact nvcc command ninja runs for an object, as released (no compiler cache), and as
+  # variants: dev (what the dev preset runs: host code at -O1), dev-split (dev_split = true:
+  # also --split-compile=0, nvcc's back end over every core), split alone, dev-O0. Each one's
+  # SASS is compared with the release SASS; the nvcc --time phases of every run are kept.
+  local src obj cmd name v r c n
+  local variants=${DEV_VARIANTS:-dev dev-split split}
   for src in ${DEV_FILES:-csrc/moe/topk_softmax_kernels.cu csrc/activation_kernels.cu}; do
     obj=$(cd "$BUILD" && ninja -t targets all | grep -oE "^CMakeFiles/[^:]*\.dir/${src//./\\.}\.o" | head -1)
     [ -n "$obj" ] || { echo "no object for $src"; continue; }
     cmd=$(cd "$BUILD" && ninja -t commands "$obj" | tail -1 | sed -E 's#^[^ ]*(ccache|sccache) ##')
     name=$(basename "$src" .cu)
     for r in $(seq 1 "$RUNS"); do
-      for v in release split; do
+      for v in release $variants; do
         local left=$((LIMIT - ($(date +%s) - START)))
-        [ "$left" -gt 150 ] || { echo "SKIP $name $v run $r: ${left}s left"; continue; }
-        local c=${cmd//-o $obj/-o $DEV/dev_${name}_$v.o}
-        c=${c//-MF $obj.d/-MF $DEV/dev_${name}_$v.d}
-        [ $v = split ] && c="$c --split-compile=0"
-        (cd "$BUILD" && timed "nvcc-$name-$v-$r" bash -c "$c" > "$DEV/dev_${name}_$v.log" 2>&1)
+        [ "$left" -gt 120 ] || { echo "SKIP $name $v run $r: ${left}s left"; continue; }
+        c=$(variant_command "$v" "$cmd"); [ -n "$c" ] || { echo "no $v variant of $src"; continue; }
+        c=${c//-o $obj/-o $DEV/dev_${name}_$v.o}
+        c="${c//-MF $obj.d/-MF $DEV/dev_${name}_$v.d} --time $DEV/time_${name}_${v}_$r.csv"
+        (cd "$BUILD" && timed "nvcc-$name-$v-$r" bash -c "$c" > "$DEV/dev_${name}_$v.log" 2>&1) \
+          || { check "nvcc-$name-$v-$r" "nvcc compiled it (log: $DEV/dev_${name}_$v.log)" 1; tail -5 "$DEV/dev_${name}_$v.log"; }
       done
     done
-    if [ -f "$DEV/dev_${name}_release.o" ] && [ -f "$DEV/dev_${name}_split.o" ]; then
-      cuobjdump -sass "$DEV/dev_${name}_release.o" > "$DEV/sass_${name}_release.txt"
-      cuobjdump -sass "$DEV/dev_${name}_split.o" > "$DEV/sass_${name}_split.txt"
-      cmp -s "$DEV/sass_${name}_release.txt" "$DEV/sass_${name}_split.txt"
-      check "sass-$name" "cuobjdump -sass identical with --split-compile=0 ($(grep -c '^ */\*[0-9a-f]\{4\}\*/' "$DEV/sass_${name}_release.txt") instructions)" $?
-    fi
+    [ -f "$DEV/dev_${name}_release.o" ] || continue
+    cuobjdump -sass "$DEV/dev_${name}_release.o" > "$DEV/sass_${name}_release.txt"
+    n=$(grep -c '^ */\*[0-9a-f]\{4\}\*/' "$DEV/sass_${name}_release.txt")
+    for v in $variants; do
+      [ -f "$DEV/dev_${name}_$v.o" ] || continue
+      cuobjdump -sass "$DEV/dev_${name}_$v.o" > "$DEV/sass_${name}_$v.txt"
+      [ "$n" -gt 0 ] && cmp -s "$DEV/sass_${name}_release.txt" "$DEV/sass_${name}_$v.txt"
+      check "sass-$name-$v" "cuobjdump -sass identical to release with $v ($n instructions)" $?
+    done
   done
+  # nvcc --time: one CSV row per phase (cudafe++, cicc, ptxas, host compiler...) per run
+  for c in "$DEV"/time_*.csv; do [ -f "$c" ] && sed "s#^#$(basename "$c" .csv),#" "$c"; done > "$OUT/nvcc-phases.csv"
 }
 
-phases=${*:-setup presets configure targets cumem cppedit moe cuedit devflags}
+phases=${*:-setup presets configure rawconfigure targets cumem cppedit moe cuedit devflags}
 for p in $phases; do
   name=${p%%:*}; need=${p#*:}; [ "$need" = "$p" ] && need=0
   left=$((LIMIT - ($(date +%s) - START)))

@@ -223,5 +223,6 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
         environment=sources,
         install_prefix=settings.install_prefix or "${sourceDir}",
         heavy_pool=pools,
+        dev_split=settings.dev_split,
     )
     return facts, notes

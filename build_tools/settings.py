@@ -64,6 +64,9 @@ class Settings:
     dist: bool = setting(False, "compile on an sccache-dist cluster (needs launcher sccache)")
     dist_scheduler: str = setting("", "the sccache-dist scheduler, e.g. http://10.0.0.5:10600")
     dist_token: str = setting("", "the cluster's client token (keep it out of tracked files)")
+    dev_split: bool = setting(
+        False, "dev preset: also --split-compile=0 (faster nvcc; device code differs from release)"
+    )
     arch: str = setting("", "TORCH_CUDA_ARCH_LIST, e.g. 9.0 (empty: the local GPU's, if any)")
     all_archs: bool = setting(False, "the project's full CUDA arch list, not the local GPU's")
     precompiled: bool = setting(True, "install precompiled kernels (false: a full source build)")

@@ -50,6 +50,7 @@ class Facts:
     environment: Mapping[str, str] = field(default_factory=dict)
     install_prefix: str = "${sourceDir}"  # where the editable install imports the kernels from
     heavy_pool: Optional[tuple[int, Path]] = None  # jobs, and the script that assigns targets
+    dev_split: bool = False  # the dev preset also splits nvcc's back end (other device code)
 
 
 STANDARD_PRESETS = ("release", "debug", "relwithdebinfo")
@@ -107,10 +108,14 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
         cache["FETCHCONTENT_BASE_DIR"] = "${sourceDir}/.deps"
     if facts.nvcc:
         cache["CMAKE_CUDA_COMPILER"] = str(facts.nvcc)
-        # dev: the edit loop, where one or two units rebuild while the other cores idle; nvcc
-        # then splits each unit's back end over every core (same SASS as release, checked by
-        # tests/integration/test_dev_preset.py; more memory per unit, so not for full builds).
-        cache["CMAKE_CUDA_FLAGS"] = "--split-compile=0" if name == DEV else ""
+        cache["CMAKE_CUDA_FLAGS"] = ""
+        if name == DEV:
+            # The edit loop. nvcc's -O is the host compiler's alone, so -O1 cuts the host half
+            # of a .cu unit and leaves its device code the release's, byte for byte
+            # (tests/integration/test_dev_preset.py). --split-compile=0 spreads the back end
+            # over every core, but the partitions change register allocation: opt-in only.
+            cache["CMAKE_CUDA_FLAGS_RELEASE"] = "-O1 -DNDEBUG"
+            cache["CMAKE_CUDA_FLAGS"] = "--split-compile=0" if facts.dev_split else ""
         cache["NVCC_THREADS"] = str(facts.parallelism.nvcc_threads)
     if facts.launcher:
         langs = ["C", "CXX"] + (["CUDA"] if facts.nvcc else []) + (["HIP"] if facts.hip else [])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -165,10 +166,14 @@ def test_a_foreign_preset_we_were_not_asked_for_is_kept() -> None:
     assert list(map(str, asked.conflicts)) == ["configure preset 'debug'"]
 
 
-def test_the_dev_preset_splits_nvcc_and_release_does_not() -> None:
+def test_the_dev_preset_lowers_host_optimisation_and_splits_only_when_asked() -> None:
     (dev,) = ps.generate("dev", FACTS)["configurePresets"]
     (release,) = ps.generate("release", FACTS)["configurePresets"]
-    assert dev["cacheVariables"]["CMAKE_CUDA_FLAGS"] == "--split-compile=0"
+    (split,) = ps.generate("dev", replace(FACTS, dev_split=True))["configurePresets"]
+    assert dev["cacheVariables"]["CMAKE_CUDA_FLAGS_RELEASE"] == "-O1 -DNDEBUG"
+    assert "CMAKE_CUDA_FLAGS_RELEASE" not in release["cacheVariables"]
+    assert dev["cacheVariables"]["CMAKE_CUDA_FLAGS"] == ""
+    assert split["cacheVariables"]["CMAKE_CUDA_FLAGS"] == "--split-compile=0"
     assert release["cacheVariables"]["CMAKE_CUDA_FLAGS"] == ""
     assert dev["binaryDir"] == "${sourceDir}/cmake-build-dev" and ps.family("dev") == ["dev"]
     assert dev["cacheVariables"]["CMAKE_BUILD_TYPE"] == "Release"

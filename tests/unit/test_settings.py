@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from build_tools.errors import BuildToolsError
-from build_tools.settings import EXAMPLE_SOURCE, resolve
+from build_tools.settings import DESCRIPTIONS, EXAMPLE_SOURCE, SUITE_ROOT, resolve
 
 
 @pytest.fixture
@@ -75,3 +76,9 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "vllm-build.local.toml").write_text("jobs = = 3\n")
     with pytest.raises(BuildToolsError, match=r"vllm-build.local.toml is not valid TOML"):
         resolve(environ={}, suite_root=tmp_path)
+
+
+def test_the_readme_lists_every_setting_with_its_help() -> None:
+    readme = (SUITE_ROOT / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.+) \|$", readme, flags=re.MULTILINE))
+    assert {k: rows.get(k) for k in DESCRIPTIONS} == DESCRIPTIONS
