@@ -8,9 +8,9 @@
 # ENV (default: the environment of the python3 on PATH, e.g. a docker image's torch) is used
 # with --venv: nothing is installed into it and no .venv is created.
 # Phases (default: all, in order): setup presets configure rawconfigure targets cumem cppedit moe
-# cuedit devflags. NAME:SECONDS runs NAME only if SECONDS are left before LIMIT (seconds, default
-# unlimited). Figures go to $OUT/gpu_vllm.json (OUT defaults to ./gpu-vllm-out); each check
-# that fails is recorded there and makes the script exit 1.
+# cuedit devflags devmoe devedit. NAME:SECONDS runs NAME only if SECONDS are left before LIMIT
+# (seconds, default unlimited). Figures go to $OUT/gpu_vllm.json (OUT defaults to
+# ./gpu-vllm-out); each check that fails is recorded there and makes the script exit 1.
 set -u
 SRC=$(cd "$1" && pwd); DEPS=$(cd "$2" && pwd); shift 2
 SUITE=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,13 +42,15 @@ same_build_id() { # NAME INSTALLED BUILT
   local a b; a=$(buildid "$2"); b=$(buildid "$3")
   [ -n "$a" ] && [ "$a" = "$b" ]; check "$1" "installed $2 has the build-id of $3 ($a)" $?
 }
-new_objects() { tail -n +$(($1 + 1)) "$BUILD/.ninja_log" | awk -F'\t' '$4 ~ /\.o$/ {print $4}' | sort -u; }
-one_object() { # NAME LOG_LINES_BEFORE EXPECTED_SUFFIX
-  local got; got=$(new_objects "$2")
+new_objects() { # LOG_LINES_BEFORE [BUILD_DIR]
+  tail -n +$(($1 + 1)) "${2:-$BUILD}/.ninja_log" | awk -F'\t' '$4 ~ /\.o$/ {print $4}' | sort -u
+}
+one_object() { # NAME LOG_LINES_BEFORE EXPECTED_SUFFIX [BUILD_DIR]
+  local got; got=$(new_objects "$2" "${4:-$BUILD}")
   [ "$(echo "$got" | grep -c .)" = 1 ] && [[ "$got" == *"$3" ]]
   check "$1" "exactly one object recompiled, *$3 (got: $(echo $got))" $?
 }
-loglines() { wc -l < "$BUILD/.ninja_log"; }
+loglines() { wc -l < "${1:-$BUILD}/.ninja_log"; }
 
 phase_setup() {
   say "machine"
@@ -94,6 +96,25 @@ phase_cuedit() {
   edit_loop cu csrc/moe/topk_softmax_kernels.cu \
     '__global__ void vbt_gpu_marker_%s_%s(int* o) { if (o) *o = %s; }' \
     _moe_C topk_softmax_kernels.cu.o _moe_C
+}
+phase_devmoe() { say "build --preset dev --target _moe_C"; timed build-moe-dev inv build --preset dev --target _moe_C; }
+phase_devedit() {
+  # The edit loop, release and dev presets side by side: each edit of the heavy file is built
+  # by both (same source), each must recompile exactly that object and install what it built.
+  local n before so=_moe_C dev_build=$SRC/cmake-build-dev
+  for n in $(seq 1 "$RUNS"); do
+    say "dev/release edit $n: csrc/moe/topk_softmax_kernels.cu"
+    printf '\n__global__ void vbt_dev_marker_%s_%s(int* o) { if (o) *o = %s; }\n' "$n" "$START" "$n" \
+      >> "$SRC/csrc/moe/topk_softmax_kernels.cu"
+    before=$(loglines)
+    timed "cu-release-edit-$n" inv build --target _moe_C
+    one_object "cu-release-edit-$n-one-object" "$before" topk_softmax_kernels.cu.o
+    same_build_id "cu-release-edit-$n-installed" "$(ls "$SRC"/vllm/$so*.so)" "$(ls "$BUILD"/$so*.so)"
+    before=$(loglines "$dev_build")
+    timed "cu-dev-edit-$n" inv build --preset dev --target _moe_C
+    one_object "cu-dev-edit-$n-one-object" "$before" topk_softmax_kernels.cu.o "$dev_build"
+    same_build_id "cu-dev-edit-$n-installed" "$(ls "$SRC"/vllm/$so*.so)" "$(ls "$dev_build"/$so*.so)"
+  done
 }
 variant_command() { # VARIANT CMD: the nvcc command of a variant (empty: not applicable)
   local c=$2
@@ -145,7 +166,7 @@ phase_devflags() {
   for c in "$DEV"/time_*.csv; do [ -f "$c" ] && sed "s#^#$(basename "$c" .csv),#" "$c"; done > "$OUT/nvcc-phases.csv"
 }
 
-phases=${*:-setup presets configure rawconfigure targets cumem cppedit moe cuedit devflags}
+phases=${*:-setup presets configure rawconfigure targets cumem cppedit moe cuedit devflags devmoe devedit}
 for p in $phases; do
   name=${p%%:*}; need=${p#*:}; [ "$need" = "$p" ] && need=0
   left=$((LIMIT - ($(date +%s) - START)))
