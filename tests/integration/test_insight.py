@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import threading
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from tests.helpers import copy_example
 from tests.integration.tools import (
+    HAS_NVCC,
     digest,
     invoke,
     objects,
@@ -27,7 +27,6 @@ from tests.integration.tools import (
 
 pytestmark = pytest.mark.integration
 
-HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").is_file()
 BOOTSTRAP_OUTPUT: list[str] = []
 
 

@@ -7,7 +7,6 @@ order. Slow (about a minute or two on 2 cores): marked `integration`.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.helpers import copy_example
 from tests.integration.tools import (
+    HAS_NVCC,
     bootstrap_copy,
     digest,
     invoke,
@@ -26,8 +26,6 @@ from tests.integration.tools import (
 )
 
 pytestmark = pytest.mark.integration
-
-HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").is_file()
 
 
 @pytest.fixture(scope="module")

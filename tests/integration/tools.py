@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,18 +61,25 @@ class Run:
     output: str
 
 
+HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").is_file()
+
+
+def _like_a_shell(env: dict[str, str] | None) -> dict[str, Any]:
+    """How a user's shell runs invoke: from the suite root, no stdin, output to one pipe."""
+    return {
+        "cwd": SUITE_ROOT,
+        "env": {**os.environ, **(env or {})},
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.STDOUT,
+        "text": True,
+    }
+
+
 def invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> Run:
     """`python -m invoke <args>` from the suite root, as a user types it, with no stdin."""
     done = subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=SUITE_ROOT,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-        check=False,
+        [sys.executable, "-m", "invoke", *args], **_like_a_shell(env), timeout=timeout, check=False
     )
     return Run(done.returncode, done.stdout)
 
@@ -79,15 +87,7 @@ def invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 900) 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`python -m invoke <args>` in the background, as a user's shell starts it: a process
     of its own (signalled alone), no stdin, its output piped."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=SUITE_ROOT,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return subprocess.Popen([sys.executable, "-m", "invoke", *args], **_like_a_shell(env))
 
 
 def ok(*args: str, env: dict[str, str] | None = None) -> str:
