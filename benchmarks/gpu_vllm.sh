@@ -76,15 +76,22 @@ phase_rawconfigure() {
 }
 phase_targets() { say "invoke targets"; timed targets inv targets; }
 phase_cumem() { say "build --target cumem_allocator"; timed build-cumem inv build --target cumem_allocator; }
-edit_loop() { # LABEL FILE LINE TARGET OBJECT SO: append LINE to FILE, build TARGET, check
-  local label=$1 file=$2 line=$3 target=$4 object=$5 so=$6 n before
+edit_loop() { # LABEL FILE LINE TARGET OBJECT SO [PRESET...]: append LINE to FILE, then
+  # build TARGET with each preset (default release) and check: exactly OBJECT recompiled, and
+  # the installed SO is the one that preset built. Figures: LABEL[-PRESET]-edit-N.
+  local label=$1 file=$2 line=$3 target=$4 object=$5 so=$6 n before preset dir tag
+  shift 6; local presets=${*:-release}
   for n in $(seq 1 "$RUNS"); do
-    say "$label edit $n: $file"
-    before=$(loglines)
+    say "$label edit $n: $file ($presets)"
     printf "\n${line}\n" "$n" "$START" "$n" >> "$SRC/$file"
-    timed "$label-edit-$n" inv build --target "$target"
-    one_object "$label-edit-$n-one-object" "$before" "$object"
-    same_build_id "$label-edit-$n-installed" "$(ls "$SRC"/vllm/$so*.so)" "$(ls "$BUILD"/$so*.so)"
+    for preset in $presets; do
+      dir=$SRC/cmake-build-$preset; [ "$preset" = release ] && dir=$BUILD
+      tag=$label; [ "$preset" = release ] || tag=$label-$preset
+      before=$(loglines "$dir")
+      timed "$tag-edit-$n" inv build --preset "$preset" --target "$target"
+      one_object "$tag-edit-$n-one-object" "$before" "$object" "$dir"
+      same_build_id "$tag-edit-$n-installed" "$(ls "$SRC"/vllm/$so*.so)" "$(ls "$dir"/$so*.so)"
+    done
   done
 }
 phase_cppedit() {
@@ -98,23 +105,10 @@ phase_cuedit() {
     _moe_C topk_softmax_kernels.cu.o _moe_C
 }
 phase_devmoe() { say "build --preset dev --target _moe_C"; timed build-moe-dev inv build --preset dev --target _moe_C; }
-phase_devedit() {
-  # The edit loop, release and dev presets side by side: each edit of the heavy file is built
-  # by both (same source), each must recompile exactly that object and install what it built.
-  local n before so=_moe_C dev_build=$SRC/cmake-build-dev
-  for n in $(seq 1 "$RUNS"); do
-    say "dev/release edit $n: csrc/moe/topk_softmax_kernels.cu"
-    printf '\n__global__ void vbt_dev_marker_%s_%s(int* o) { if (o) *o = %s; }\n' "$n" "$START" "$n" \
-      >> "$SRC/csrc/moe/topk_softmax_kernels.cu"
-    before=$(loglines)
-    timed "cu-release-edit-$n" inv build --target _moe_C
-    one_object "cu-release-edit-$n-one-object" "$before" topk_softmax_kernels.cu.o
-    same_build_id "cu-release-edit-$n-installed" "$(ls "$SRC"/vllm/$so*.so)" "$(ls "$BUILD"/$so*.so)"
-    before=$(loglines "$dev_build")
-    timed "cu-dev-edit-$n" inv build --preset dev --target _moe_C
-    one_object "cu-dev-edit-$n-one-object" "$before" topk_softmax_kernels.cu.o "$dev_build"
-    same_build_id "cu-dev-edit-$n-installed" "$(ls "$SRC"/vllm/$so*.so)" "$(ls "$dev_build"/$so*.so)"
-  done
+phase_devedit() {  # the edit loop, release and dev presets side by side on the same source
+  edit_loop devloop csrc/moe/topk_softmax_kernels.cu \
+    '__global__ void vbt_dev_marker_%s_%s(int* o) { if (o) *o = %s; }' \
+    _moe_C topk_softmax_kernels.cu.o _moe_C release dev
 }
 variant_command() { # VARIANT CMD: the nvcc command of a variant (empty: not applicable)
   local c=$2

@@ -108,14 +108,13 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
         cache["FETCHCONTENT_BASE_DIR"] = "${sourceDir}/.deps"
     if facts.nvcc:
         cache["CMAKE_CUDA_COMPILER"] = str(facts.nvcc)
-        cache["CMAKE_CUDA_FLAGS"] = ""
+        # The edit loop (dev). nvcc's -O is the host compiler's alone, so -O1 cuts the host
+        # half of a .cu unit and leaves its device code the release's, byte for byte
+        # (tests/integration/test_dev_preset.py). --split-compile=0 spreads the back end over
+        # every core, but the partitions change register allocation: opt-in only.
         if name == DEV:
-            # The edit loop. nvcc's -O is the host compiler's alone, so -O1 cuts the host half
-            # of a .cu unit and leaves its device code the release's, byte for byte
-            # (tests/integration/test_dev_preset.py). --split-compile=0 spreads the back end
-            # over every core, but the partitions change register allocation: opt-in only.
             cache["CMAKE_CUDA_FLAGS_RELEASE"] = "-O1 -DNDEBUG"
-            cache["CMAKE_CUDA_FLAGS"] = "--split-compile=0" if facts.dev_split else ""
+        cache["CMAKE_CUDA_FLAGS"] = "--split-compile=0" if name == DEV and facts.dev_split else ""
         cache["NVCC_THREADS"] = str(facts.parallelism.nvcc_threads)
     if facts.launcher:
         langs = ["C", "CXX"] + (["CUDA"] if facts.nvcc else []) + (["HIP"] if facts.hip else [])
