@@ -40,9 +40,9 @@ def kernels(session: nox.Session) -> None:
     never touched."""
     sys.path.insert(0, str(ROOT))
     from build_tools import settings, workflow
+    from build_tools.checkout.source_tree import STATE_DIR
     from build_tools.errors import BuildToolsError
-    from build_tools.runner import Command
-    from build_tools.source_tree import STATE_DIR
+    from build_tools.process.runner import Command
 
     def install(command: Command) -> None:  # through nox, so `nox -R` can skip installs
         session.run_install(*command.argv, env=dict(command.env), external=True)
@@ -66,6 +66,13 @@ def tests(session: nox.Session) -> None:
     """Run the suite's pytest tests (unit and integration) on each supported Python."""
     session.install("-c", str(CONSTRAINTS), "-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """The fast loop for contributors: the unit tests only (no real builds), in seconds."""
+    session.install("-c", str(CONSTRAINTS), "-e", ".[test]")
+    session.run("pytest", "-m", "not integration", "-q", *session.posargs)
 
 
 @nox.session

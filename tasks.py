@@ -228,10 +228,9 @@ def bench(
 
 def _config(given: dict[str, Any]) -> None:
     from build_tools import settings
-    from build_tools.report import make_reporter
+    from build_tools.console import make_console
 
-    given.pop("dry_run")
-    make_reporter().table(
+    make_console().table(
         f"settings (user file: {settings.user_file(os.environ)})",
         settings.describe(_resolved(given)),
         ("key", "value", "from"),
@@ -239,7 +238,7 @@ def _config(given: dict[str, Any]) -> None:
 
 
 config = make_task(
-    "config", "Show the effective settings and where each one came from.", ("dry_run",), _config
+    "config", "Show the effective settings and where each one came from.", (), _config
 )
 
 
@@ -253,7 +252,7 @@ def _doctor(given: dict[str, Any]) -> None:
 
 
 def _report(given: dict[str, Any]) -> None:
-    from build_tools import last_build
+    from build_tools.insight import last_build
 
     as_json = given.pop("json")
     with _errors():

@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Optional
 
-from build_tools import toolchain as tc
-from build_tools.report import PlainReporter
-from build_tools.runner import Command, Outcome, Runner, probe
+from build_tools.console import Console
+from build_tools.machine import toolchain as tc
+from build_tools.process.runner import Command, Outcome, Runner, probe
 from build_tools.settings import EXAMPLE_SOURCE
 
 VLLM_DEFAULT_ARCHS = "7.5;8.0;8.6;8.7;8.9;9.0;10.0;11.0;12.0"  # vLLM's list for CUDA 13
@@ -34,7 +34,7 @@ TIMEOUT_S = 1800.0
 
 def run(argv: Sequence[object], cwd: Path, env: Optional[Mapping[str, str]] = None) -> Outcome:
     """Run a command to completion, output captured; exit with its tail when it fails."""
-    runner = Runner(PlainReporter(sys.stderr), base_env=os.environ if env is None else env)
+    runner = Runner(Console(sys.stderr), base_env=os.environ if env is None else env)
     done = runner.capture(Command.of(argv, cwd), timeout=TIMEOUT_S)
     if done.returncode != 0:
         sys.exit(

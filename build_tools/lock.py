@@ -21,7 +21,7 @@ from typing import Any, Optional
 from filelock import FileLock, Timeout
 
 from build_tools.errors import BuildToolsError
-from build_tools.signals import end_session, session_members
+from build_tools.process.signals import end_session, session_members
 
 POLL_S = 0.2
 Hold = AbstractContextManager[object]

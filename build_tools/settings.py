@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union, get_args
+from typing import Any, Literal, Optional, get_args
 
 from build_tools.errors import BuildToolsError
 
@@ -27,9 +27,6 @@ SUITE_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SOURCE = SUITE_ROOT / "examples" / "minivllm"
 USER_FILE_NAME = "vllm-build.local.toml"
 ENV_PREFIX = "VLLM_BUILD_"
-
-Scalar = Union[str, int, float, bool]
-
 
 Device = Literal["cuda", "cpu", "rocm"]
 Launcher = Literal["auto", "sccache", "ccache", "none"]

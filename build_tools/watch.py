@@ -15,18 +15,20 @@ import os
 import shlex
 import signal
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, Optional
 
-from build_tools import ninja_log, source_tree, workflow
+from build_tools import workflow
+from build_tools.checkout import source_tree
 from build_tools.cmake import presets_file
-from build_tools.context import make_context
+from build_tools.console import Console, StepResult, make_console
 from build_tools.errors import BuildToolsError, Interrupted
-from build_tools.report import PlainReporter, StepResult, make_reporter
-from build_tools.runner import Command, CommandFailed, Runner
+from build_tools.insight import ninja_log
+from build_tools.process.runner import Command, CommandFailed, Runner
+from build_tools.process.signals import termination_as_interrupt
+from build_tools.run import make_run
 from build_tools.settings import Settings
 
 DIRS = ("csrc", "cmake")
@@ -36,10 +38,10 @@ DEBOUNCE_MS = 1600  # ... or after this long in all
 IDLE_MS = 500  # how often the watcher comes back while nothing changes
 
 
-class Quiet(PlainReporter):
-    """A cycle's reporter: warnings and the progress bar reach the person, the rest does not."""
+class Quiet(Console):
+    """A cycle's console: warnings and the progress bar reach the person, the rest does not."""
 
-    def __init__(self, shown: PlainReporter) -> None:
+    def __init__(self, shown: Console) -> None:
         super().__init__(shown.stream)
         self.shown = shown
 
@@ -132,12 +134,12 @@ class Cycle:
     error: Optional[BuildToolsError] = None
 
 
-def build_once(settings: Settings, shown: PlainReporter) -> Cycle:
+def build_once(settings: Settings, shown: Console) -> Cycle:
     """One `invoke build`, quietly; a failure is returned, an interrupt raised."""
     start = time.monotonic()
     try:
-        ctx = make_context(settings, reporter=Quiet(shown))
-        directory = ctx.build_dir()
+        ctx = make_run(settings, console=Quiet(shown))
+        directory = ctx.checkout.build_dir
         before = ninja_log.mark(directory)
         workflow.run(ctx, workflow.BUILD_ONLY)
         built = ninja_log.appended(directory, before)
@@ -153,7 +155,7 @@ def build_once(settings: Settings, shown: PlainReporter) -> Cycle:
     return Cycle(True, time.monotonic() - start, units)
 
 
-def then_runner(tree: source_tree.SourceTree, shown: PlainReporter) -> Runner:
+def then_runner(tree: source_tree.SourceTree, shown: Console) -> Runner:
     """Where the --then command runs: our environment with the venv's bin first on PATH."""
     path = os.pathsep.join(p for p in (str(tree.venv_python.parent), os.environ.get("PATH")) if p)
     env = {**os.environ, "PATH": path, "VIRTUAL_ENV": str(tree.venv_dir)}
@@ -189,27 +191,9 @@ def _trigger(paths: set[Path], root: Path) -> str:
     return names[0] + more if names else ""
 
 
-@contextlib.contextmanager
-def _stop_signals() -> Iterator[list[int]]:
-    """SIGTERM and SIGHUP end the watch like Ctrl-C; which one came is recorded (watchfiles
-    reports any signal as a KeyboardInterrupt)."""
-    received: list[int] = []
-
-    def handle(signum: int, frame: Optional[FrameType]) -> None:
-        received.append(signum)
-        raise Interrupted(signum)
-
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def watch(settings: Settings, then: str = "", shown: Optional[PlainReporter] = None) -> None:
+def watch(settings: Settings, then: str = "", shown: Optional[Console] = None) -> None:
     """Build now and after every save until interrupted (Interrupted: exit 128 + signal)."""
-    shown = shown or make_reporter()
+    shown = shown or make_console()
     tree = source_tree.load(settings)
     try:
         argv = shlex.split(then)
@@ -219,7 +203,7 @@ def watch(settings: Settings, then: str = "", shown: Optional[PlainReporter] = N
             'quote it as a shell would, e.g. --then "pytest tests/kernels/test_x.py"',
         ) from None
     runner = then_runner(tree, shown)
-    with _stop_signals() as received:
+    with termination_as_interrupt() as received:
         try:
             _loop(settings, tree, argv, shown, runner)
         except KeyboardInterrupt:
@@ -230,7 +214,7 @@ def _loop(
     settings: Settings,
     tree: source_tree.SourceTree,
     argv: Sequence[str],
-    shown: PlainReporter,
+    shown: Console,
     runner: Runner,
 ) -> None:
     root = tree.root

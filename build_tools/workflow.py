@@ -8,34 +8,33 @@ as one that would run (`clean-build --dry-run` shows the configure and build tha
 from __future__ import annotations
 
 import json
-import signal
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Optional
 
-from build_tools.context import SUMMARY, Context, make_context
-from build_tools.errors import BuildToolsError, Interrupted
-from build_tools.report import StepStatus, summary_data
-from build_tools.runner import Installer
+from build_tools.console import StepStatus, summary_data
+from build_tools.errors import BuildToolsError, as_error
+from build_tools.process.runner import Installer
+from build_tools.process.signals import termination_as_interrupt
+from build_tools.run import SUMMARY, Run, make_run
 from build_tools.settings import Settings
-from build_tools.signals import termination_as_interrupt
 from build_tools.steps import build, clean, configure, deps, install, presets, sources, venv, verify
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: Callable[[Context], object]
+    run: Callable[[Run], object]
     reads: tuple[str, ...] = ()  # earlier stages whose changes this stage's check reads
     locks: bool = False  # runs under the build dir's lock (held from here to the end)
 
 
-def ensure_presets(ctx: Context) -> None:
+def ensure_presets(ctx: Run) -> None:
     """Write the presets only when the asked preset is missing (and is one we generate)."""
     ctx.need_preset()
-    if not ctx.has_preset():
+    if not ctx.checkout.has_preset:
         presets.presets(ctx)
 
 
@@ -68,14 +67,14 @@ def with_clean(stages: Sequence[Stage]) -> tuple[Stage, ...]:
     return (*stages[:at], CLEAN, *stages[at:])
 
 
-def run(ctx: Context, stages: Sequence[Stage]) -> None:
+def run(ctx: Run, stages: Sequence[Stage]) -> None:
     """Run the stages in order; the build dir's lock is taken before the first that needs it."""
     with ExitStack() as held:
         locked = False
         for stage in stages:
             ctx.upstream_pending = _pending(ctx, stage)
             if stage.locks and not locked:
-                held.enter_context(ctx.locked(ctx.build_dir()))
+                held.enter_context(ctx.locked(ctx.checkout.build_dir))
                 locked = True
             stage.run(ctx)
 
@@ -86,37 +85,34 @@ def execute(
     command: str,
     *,
     installer: Optional[Installer] = None,
-) -> Context:
+) -> Run:
     """What a front door does: a context, the plan, the summary (printed and as JSON).
 
     BuildToolsError (Interrupted included: Ctrl-C, SIGTERM, SIGHUP) propagates, for the front
     door to turn into its message and exit code; the JSON summary is written either way.
     """
     start = time.monotonic()
-    ctx = make_context(settings)
+    ctx = make_run(settings)
     ctx.runner.installer = installer
-    code = 0
+    failure: Optional[BuildToolsError] = None
     try:
         with termination_as_interrupt():
             try:
                 run(ctx, stages)
-            except KeyboardInterrupt:
-                raise Interrupted(signal.SIGINT) from None
-            except OSError as exc:  # a file we had to read or write: say which
-                where = f" ({exc.filename})" if exc.filename else ""
-                raise BuildToolsError(f"{exc.strerror or exc}{where}.", "check that path") from None
+            except (KeyboardInterrupt, OSError) as exc:
+                raise as_error(exc) from None
     except BuildToolsError as exc:
-        code = exc.code
+        failure = exc
         raise
     finally:
         seconds = time.monotonic() - start
-        if ctx.results and code == 0:
-            ctx.reporter.summary(ctx.results, seconds)
-        _write_summary(ctx, summary_data(command, ctx.results, seconds, code))
+        if ctx.results and failure is None:
+            ctx.console.summary(ctx.results, seconds)
+        _write_summary(ctx, summary_data(command, ctx.results, seconds, failure))
     return ctx
 
 
-def _write_summary(ctx: Context, data: dict[str, object]) -> None:
+def _write_summary(ctx: Run, data: dict[str, object]) -> None:
     if ctx.dry_run:
         return
     try:
@@ -126,6 +122,6 @@ def _write_summary(ctx: Context, data: dict[str, object]) -> None:
         pass
 
 
-def _pending(ctx: Context, stage: Stage) -> bool:
+def _pending(ctx: Run, stage: Stage) -> bool:
     changed = {r.name for r in ctx.results if r.status is not StepStatus.SKIPPED}
     return bool(changed & set(stage.reads))

@@ -28,3 +28,14 @@ def _no_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.startswith("VLLM_BUILD_") or key == "TORCH_CUDA_ARCH_LIST":
             monkeypatch.delenv(key)
     monkeypatch.setenv("VLLM_BUILD_CONFIG", str(tmp_path / "no-user-settings.toml"))
+
+
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration/ drives real tools: marked `integration` by its
+    directory (`pytest -m "not integration"` or `nox -s unit` runs the fast rest)."""
+    for item in items:
+        if INTEGRATION in item.path.parents:
+            item.add_marker(pytest.mark.integration)

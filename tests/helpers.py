@@ -5,8 +5,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+from benchmarks.loop.workspace import copy_sources
 from build_tools.settings import EXAMPLE_SOURCE
-from build_tools.source_tree import copy_sources
 
 
 def copy_example(dest: Path) -> Path:

@@ -17,8 +17,8 @@ from typing import Optional
 
 from benchmarks.loop.harness import BenchError, Prepare, Trial, Verify
 from benchmarks.loop.workspace import PRESET, Workspace
-from build_tools.runner import Outcome
-from build_tools.source_tree import STATE_DIR
+from build_tools.checkout.source_tree import STATE_DIR
+from build_tools.process.runner import Outcome
 
 INSTALL_CLOCK_S = 1.0  # cmake --install skips a file whose mtime is within 1 s of the build's
 

@@ -38,8 +38,8 @@ from benchmarks.loop.stats import (
 from benchmarks.loop.svg import render_svg
 from benchmarks.loop.workspace import ARCH, Workspace, bootstrap, make_workspace
 from build_tools.errors import BuildToolsError
+from build_tools.machine.toolchain import Machine, find_uv
 from build_tools.settings import EXAMPLE_SOURCE, SUITE_ROOT
-from build_tools.toolchain import Machine, find_uv
 
 RESULTS_DIR = SUITE_ROOT / "benchmarks" / "results"
 DESCRIPTION = (

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from benchmarks.loop.workspace import ARCH, Workspace
-from build_tools.runner import probe
+from build_tools.process.runner import probe
 from build_tools.settings import SUITE_ROOT
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from build_tools.runner import Command, Outcome, Runner
+from build_tools.process.runner import Command, Outcome, Runner
 
 COMMAND_TIMEOUT = 900.0  # seconds; a command past it ends with exit code 124
 

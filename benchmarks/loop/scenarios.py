@@ -32,9 +32,9 @@ from benchmarks.loop.workspace import (
     restore_precompiled,
     uv_install_argv,
 )
-from build_tools.runner import Outcome
+from build_tools.machine.toolchain import unwrap_cmake
+from build_tools.process.runner import Outcome
 from build_tools.settings import SUITE_ROOT
-from build_tools.toolchain import unwrap_cmake
 
 UV = "uv pip install -e (no precompiled)"
 

@@ -28,7 +28,7 @@ from benchmarks.loop import services
 from benchmarks.loop.harness import BenchError, Contender, Trial, must, play, progress
 from benchmarks.loop.stats import CACHE_CONTENDERS, warm_counters
 from benchmarks.loop.workspace import Workspace, copy_of, invoke_argv, prepare_copy
-from build_tools.runner import Outcome
+from build_tools.process.runner import Outcome
 from build_tools.settings import SUITE_ROOT
 
 WARM, COLD = CACHE_CONTENDERS["P3"]

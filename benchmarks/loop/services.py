@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from benchmarks.loop.harness import BenchError
-from build_tools.remote_cache import unreachable
+from build_tools.cache.remote import unreachable
 
 START_TIMEOUT = 10.0  # seconds for redis-server to answer
 

@@ -10,6 +10,7 @@ copies without building them (prepare_copy).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -19,9 +20,24 @@ from typing import Optional
 from packaging.utils import canonicalize_name
 
 from benchmarks.loop.harness import BenchError, Trial, must
-from build_tools import source_tree, venv_state
+from build_tools.checkout import source_tree
+from build_tools.cmake import build_dir as bd
+from build_tools.machine import venv_state
 from build_tools.settings import SUITE_ROOT
 
+# What a copy of a checkout leaves behind: build outputs and per-machine state.
+WORK_PRODUCTS = (
+    ".venv",
+    f"{bd.PREFIX}*",
+    "*.so",
+    "*.egg-info",
+    "__pycache__",
+    source_tree.STATE_DIR,
+    "CMakeUserPresets.json*",
+    "compile_commands.json",
+    ".deps",
+    "build",
+)
 ARCH = "9.0"  # one CUDA arch: what `invoke build` on a one-GPU box compiles
 PRESET = "release"
 SUMMARY = "last-summary.json"  # what every invoke task writes in the checkout's state dir
@@ -87,9 +103,15 @@ def child_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def copy_sources(source: Path, dest: Path) -> Path:
+    """Copy a checkout's sources to `dest`, without its venv, builds and presets."""
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*WORK_PRODUCTS))
+    return dest
+
+
 def make_workspace(source: Path, tmp: Path, cpp: str, cu: str) -> Workspace:
     """Copy `source` to `<tmp>/my src/<name>` and name the files the edits touch."""
-    copy = source_tree.copy_sources(source, tmp / "my src" / source.name)
+    copy = copy_sources(source, tmp / "my src" / source.name)
     package = import_name(copy)
     (tmp / "ccache").mkdir()
     return Workspace(
@@ -120,9 +142,9 @@ def copy_of(ws: Workspace, where: Path, env: Mapping[str, str]) -> Workspace:
     """Another checkout of the copy's sources, at `<where>/<name>`, with its own environment.
 
     A second worktree (P5) or a second machine (P6): the same code at another path, without
-    the venv, build dir, presets and state (source_tree.WORK_PRODUCTS), not yet prepared.
+    the venv, build dir, presets and state (WORK_PRODUCTS), not yet prepared.
     """
-    copy = source_tree.copy_sources(ws.source, where / ws.source.name)
+    copy = copy_sources(ws.source, where / ws.source.name)
     return replace(
         ws,
         source=copy,

@@ -15,10 +15,10 @@ from typing import Optional
 
 from packaging.utils import canonicalize_name
 
-_DECLARE = re.compile(r"FetchContent_Declare\s*\(", re.IGNORECASE)
+from build_tools.cmake.listfile import commands
+
 _SET = re.compile(r'^\s*set\s*\(\s*(\w+)\s+"?([^"\s)]+)"?\s*\)', re.IGNORECASE | re.MULTILINE)
 _VAR = re.compile(r"\$(?:ENV)?\{(\w+)\}")
-KEYWORDS = ("GIT_REPOSITORY", "GIT_TAG", "URL", "SOURCE_DIR")
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,8 @@ class Served:
 
 
 def _calls(text: str) -> list[list[str]]:
-    """The argument words of every FetchContent_Declare(...) call (comments dropped)."""
-    text = re.sub(r"#[^\n]*", "", text)
-    calls = []
-    for match in _DECLARE.finditer(text):
-        depth, end = 1, match.end()
-        while end < len(text) and depth:
-            depth += {"(": 1, ")": -1}.get(text[end], 0)
-            end += 1
-        calls.append(text[match.end() : end - 1].split())
-    return calls
+    """The argument words of every FetchContent_Declare(...) call."""
+    return [args.split() for name, args in commands(text) if name == "fetchcontent_declare"]
 
 
 def _value(words: list[str], key: str, variables: Mapping[str, str]) -> str:

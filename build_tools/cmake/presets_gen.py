@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from build_tools.cmake.build_dir import default_name
+from build_tools.cmake.project import launcher_variable
 from build_tools.errors import BuildToolsError
-from build_tools.toolchain import Parallelism
+from build_tools.jobs import JobPlan
 
 VENDOR = "vllm-build-tools"
 PRESETS_VERSION = 6
@@ -39,7 +41,7 @@ class Facts:
 
     python: Path
     cmake_minimum: tuple[int, int, int]
-    parallelism: Parallelism
+    parallelism: JobPlan
     ninja: Path  # the generator is always Ninja: a build dir never silently falls back to Make
     nvcc: Optional[Path] = None
     launcher: Optional[Path] = None
@@ -49,7 +51,7 @@ class Facts:
     fetchcontent: bool = True
     environment: Mapping[str, str] = field(default_factory=dict)
     install_prefix: str = "${sourceDir}"  # where the editable install imports the kernels from
-    heavy_pool: Optional[tuple[int, Path]] = None  # jobs, and the script that assigns targets
+    pools_script: Optional[Path] = None  # assigns the plan's heavy targets to their pool
     dev_split: bool = False  # the dev preset also splits nvcc's back end (other device code)
 
 
@@ -119,11 +121,11 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
     if facts.launcher:
         langs = ["C", "CXX"] + (["CUDA"] if facts.nvcc else []) + (["HIP"] if facts.hip else [])
         for lang in langs:
-            cache[f"CMAKE_{lang}_COMPILER_LAUNCHER"] = str(facts.launcher)
+            cache[launcher_variable(lang)] = str(facts.launcher)
     configure: dict[str, Any] = {
         "name": name,
         "displayName": f"{build_type(name)} ({VENDOR})",
-        "binaryDir": f"${{sourceDir}}/cmake-build-{name}",
+        "binaryDir": "${sourceDir}/" + default_name(name),
         "generator": "Ninja",
     }
     # An absolute path keeps plain `cmake --preset` working outside the activated venv.
@@ -131,9 +133,10 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
     # vLLM's script defines the pool but never assigns it; setup.py does both.
     cache["CMAKE_JOB_POOLS"] = f"compile={facts.parallelism.jobs}"
     cache["CMAKE_JOB_POOL_COMPILE"] = "compile"
-    if facts.heavy_pool:  # measured: targets whose units need more memory get a pool of their own
-        cache["CMAKE_JOB_POOLS"] += f";heavy={facts.heavy_pool[0]}"
-        cache["CMAKE_PROJECT_INCLUDE"] = str(facts.heavy_pool[1])
+    plan = facts.parallelism
+    if plan.heavy_targets and facts.pools_script:  # units that need more memory: a pool of theirs
+        cache["CMAKE_JOB_POOLS"] += f";heavy={plan.heavy_jobs}"
+        cache["CMAKE_PROJECT_INCLUDE"] = str(facts.pools_script)
     if facts.parallelism.link_jobs:  # compiles go to a cluster; links stay within local memory
         cache["CMAKE_JOB_POOLS"] += f";link={facts.parallelism.link_jobs}"
         cache["CMAKE_JOB_POOL_LINK"] = "link"
@@ -256,4 +259,23 @@ def conflict_error(path: Path, conflicts: list[Entry]) -> BuildToolsError:
         "it was left untouched.",
         f"rerun with --force to regenerate it (the old file is kept as {path.name}.<time>.bak), "
         "or choose another --preset name",
+    )
+
+
+def pools_script(targets: tuple[str, ...]) -> str:
+    """The CMake script that puts `targets` into the heavy pool (the preset names it as
+    CMAKE_PROJECT_INCLUDE, so a raw `cmake --preset` assigns them too)."""
+    names = " ".join(targets)
+    return (
+        "# written by vllm-build-tools from measured peak memory per compile unit\n"
+        "include_guard(GLOBAL)\n"
+        "if(NOT CMAKE_CURRENT_SOURCE_DIR STREQUAL CMAKE_SOURCE_DIR)\n  return()\nendif()\n"
+        "function(_vllm_build_tools_heavy_pool)\n"
+        f"  foreach(name IN ITEMS {names})\n"
+        "    if(TARGET ${name})\n"
+        "      set_property(TARGET ${name} PROPERTY JOB_POOL_COMPILE heavy)\n"
+        "    endif()\n"
+        "  endforeach()\n"
+        "endfunction()\n"
+        "cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL _vllm_build_tools_heavy_pool)\n"
     )

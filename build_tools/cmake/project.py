@@ -7,15 +7,27 @@ refreshes the reply), never from parsing generated files.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from build_tools.errors import BuildToolsError
+
 CLIENT = "client-vllm-build-tools"
 QUERY = {"requests": [{"kind": "codemodel", "version": 2}]}
 # What `cmake --build --target` accepts besides the project's own targets.
 BUILTIN_TARGETS = ("all", "install", "install/local", "install/strip", "clean")
+
+
+def launcher_variable(language: str) -> str:
+    return f"CMAKE_{language}_COMPILER_LAUNCHER"
+
+
+# The cache variables that put a compiler cache in front of each language's compiler (the C++
+# one first: the one a preset always sets when it uses a launcher).
+LAUNCHERS = tuple(launcher_variable(lang) for lang in ("CXX", "C", "CUDA", "HIP"))
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,20 @@ class CodeModel:
 
     def knows(self, target: str) -> bool:
         return target in self.targets or target in BUILTIN_TARGETS
+
+    def require(self, target: str, where: Path) -> None:
+        """BuildToolsError naming the closest targets when `target` is not one of `where`."""
+        if self.knows(target):
+            return
+        candidates = self.extension_targets
+        names = list(dict.fromkeys(candidates + list(self.targets)))
+        close = difflib.get_close_matches(target, names, 3, 0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else "none is close"
+        raise BuildToolsError(
+            f"{target!r} is not a target of {where.name} ({hint}).",
+            f"extension targets here: {', '.join(candidates) or 'none'} "
+            "(`invoke targets` lists them)",
+        )
 
 
 def _read(path: Path) -> Any:

@@ -2,44 +2,31 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
-from build_tools import dist, failures, last_build, memory
+from build_tools.cache import policy, sccache
 from build_tools.cmake.project import CMake, CodeModel, read_codemodel
-from build_tools.context import Context
-from build_tools.errors import BuildToolsError
+from build_tools.errors import classify
+from build_tools.insight import last_build, memory
+from build_tools.run import Run
 
 
 def fix_for(tail: Sequence[str]) -> str:
-    return failures.classify(tail).fix
+    return classify(tail).fix
 
 
-def check_target(model: CodeModel, directory: Path, target: str) -> None:
-    if model.knows(target):
-        return
-    candidates = model.extension_targets
-    names = list(dict.fromkeys(candidates + list(model.targets)))
-    close = difflib.get_close_matches(target, names, 3, 0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else "none is close"
-    raise BuildToolsError(
-        f"{target!r} is not a target of {directory.name} ({hint}).",
-        f"extension targets here: {', '.join(candidates) or 'none'} (`invoke targets` lists them)",
-    )
-
-
-def build(ctx: Context) -> None:
+def build(ctx: Run) -> None:
     """Build and install the kernels (`--target X`: build X, install only its component)."""
     target = ctx.settings.target or None
     with ctx.step("build") as step:
-        cmake, directory = ctx.cmake(), ctx.build_dir()
+        cmake, directory = ctx.cmake(), ctx.checkout.build_dir
         model = None if ctx.dry_run else read_codemodel(directory)
         if target is not None and model is not None:
-            check_target(model, directory, target)
-        client = None if ctx.dry_run else ctx.sccache_client()
-        before = dist.count(client[0], client[1]) if client else None
+            model.require(target, directory)
+        client = None if ctx.dry_run else policy.sccache_client(ctx.checkout, ctx.machine.environ)
+        before = sccache.count(client.binary, client.environ) if client else None
         argv = cmake.build(ctx.preset, target or "install")
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
         sampler = memory.Sampler()  # each unit's peak memory: the next plan's budget
@@ -68,19 +55,18 @@ def build(ctx: Context) -> None:
 
 
 def _sccache_result(
-    ctx: Context, client: tuple[Path, dict[str, str], bool], before: dist.SccacheCount
+    ctx: Run, client: policy.SccacheClient, before: sccache.SccacheCount
 ) -> Optional[str]:
     """This build's sccache hits (and, distributed, its compiles on the cluster); a warning
     when a distributed build ran nothing remotely."""
-    sccache, environ, distributed = client
-    after = dist.count(sccache, environ)
+    after = sccache.count(client.binary, client.environ)
     if after is None:
         return None
     delta = after.since(before)
-    if not distributed:
+    if not client.distributed:
         return delta.text
     if delta.remote == 0:
-        ctx.reporter.warn(
+        ctx.console.warn(
             f"sccache-dist compiled nothing of this build remotely ({delta.errors} distributed "
             "compile(s) failed and ran here): check `sccache --dist-status` and the servers' logs"
         )
@@ -88,7 +74,7 @@ def _sccache_result(
 
 
 def _reinstall_stale(
-    ctx: Context, cmake: CMake, directory: Path, model: CodeModel | None, stale: Sequence[str]
+    ctx: Run, cmake: CMake, directory: Path, model: CodeModel | None, stale: Sequence[str]
 ) -> None:
     """Install files that were just relinked but that cmake called "Up-to-date".
 

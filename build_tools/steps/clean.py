@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from build_tools import build_dir as bd
+from build_tools.cmake import build_dir as bd
 from build_tools.cmake.project import read_codemodel
-from build_tools.context import Context
 from build_tools.errors import BuildToolsError
-from build_tools.runner import Command
-from build_tools.steps.build import check_target
+from build_tools.process.runner import Command
+from build_tools.run import Run
 
 
-def clean(ctx: Context) -> None:
+def clean(ctx: Run) -> None:
     """Check the preset, the target and that the dir is a build dir; then rename it aside and
     delete it (an interrupt never leaves half a build dir in place)."""
     with ctx.step("clean") as step:
-        directory = ctx.build_dir()
+        directory = ctx.checkout.build_dir
         bd.check_deletable(directory, ctx.tree.root, ctx.machine.home)
         target = ctx.settings.target
         if target and directory.exists():
@@ -25,16 +24,16 @@ def clean(ctx: Context) -> None:
                     "CMake File API reply (configured by another tool?). Nothing was deleted.",
                     "run `invoke configure` first (it records the targets), then clean-build",
                 )
-            check_target(model, directory, target)
+            model.require(target, directory)
         leftovers = bd.leftovers(directory)
         if not directory.exists() and not leftovers:
             step.skipped(f"{directory} does not exist")
             return
         shown = [directory] if directory.exists() else leftovers
         for path in shown:
-            ctx.reporter.command(Command.of(["rm", "-rf", path], ctx.tree.root), ctx.dry_run)
+            ctx.console.command(Command.of(["rm", "-rf", path], ctx.tree.root), ctx.dry_run)
         if not ctx.dry_run:
-            bd.finish_removals(directory, ctx.reporter.note)
+            bd.finish_removals(directory, ctx.console.note)
             if directory.exists():
                 bd.remove(directory)
         step.ran(f"removed {directory}")

@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from build_tools import build_dir as bd
-from build_tools import compile_db, failures, venv_state
-from build_tools.cmake.project import read_codemodel, request_codemodel
-from build_tools.context import Context
-from build_tools.errors import BuildToolsError
-from build_tools.steps.deps import warn_torch_mismatch
-from build_tools.steps.sources import warn_network
+from build_tools import drift
+from build_tools.cmake import build_dir as bd
+from build_tools.cmake import compile_db
+from build_tools.cmake.project import CACHE_FILE, read_codemodel, request_codemodel
+from build_tools.errors import DISK_FULL, READ_ONLY, BuildToolsError, classify
+from build_tools.run import Run
 
-STAMP = ".vllm-build-tools-configure.json"  # in the build dir: dies with it
 FIX = "read the CMake error above; `invoke clean-build` starts afresh"
 
 
 def _fix(tail: Sequence[str]) -> str:
-    found = failures.classify(tail)
-    return found.fix if found in (failures.DISK_FULL, failures.READ_ONLY) else FIX
+    found = classify(tail)
+    return found.fix if found in (DISK_FULL, READ_ONLY) else FIX
 
 
-def preset_digest(preset: dict[str, Any]) -> str:
-    """What the stamp records of the resolved preset (doctor compares it too)."""
-    return hashlib.sha256(json.dumps(preset, sort_keys=True).encode()).hexdigest()
-
-
-def _stamp(ctx: Context, preset: dict[str, Any]) -> dict[str, Any]:
+def _stamp(ctx: Run, preset: dict[str, Any]) -> dict[str, Any]:
     return {
-        "preset": preset_digest(preset),
+        "preset": bd.preset_digest(preset),
         "cmake": str(ctx.cmake().binary),
         "cache_keys": sorted(preset.get("cacheVariables") or {}),
         "generator": preset.get("generator", ""),
@@ -54,43 +45,56 @@ def needs_fresh(old: Any, new: dict[str, Any]) -> Optional[str]:
 def configured(directory: Path, stamp: dict[str, Any]) -> bool:
     """Configured by us from exactly this preset, with its generator's files and targets."""
     return (
-        (directory / "CMakeCache.txt").is_file()
+        (directory / CACHE_FILE).is_file()
         and bd.has_generator_files(directory)
-        and venv_state.read_json(directory / STAMP) == stamp
+        and bd.read_stamp(directory) == stamp
         and read_codemodel(directory) is not None
     )
 
 
-def configure(ctx: Context) -> None:
+def configure(ctx: Run) -> None:
     """`cmake --preset <name>`, skipped when already configured for the current presets."""
-    presets = ctx.presets()
     with ctx.step("configure") as step:
-        directory = ctx.build_dir(presets)
-        preset = ctx.configure_preset()
-        python = (preset.get("cacheVariables") or {}).get("VLLM_PYTHON_EXECUTABLE")
-        if isinstance(python, str) and not ctx.dry_run and not Path(python).is_file():
+        checkout = ctx.checkout
+        directory, preset = checkout.build_dir, checkout.configure_preset
+        python = checkout.cache_value("VLLM_PYTHON_EXECUTABLE")
+        if python and not ctx.dry_run and not Path(python).is_file():
             raise BuildToolsError(
                 f"Preset {ctx.preset!r} points VLLM_PYTHON_EXECUTABLE at {python}, which does "
                 "not exist.",
                 "run `invoke bootstrap` to create the venv, or `invoke presets` to regenerate",
             )
         if not ctx.dry_run:
-            bd.finish_removals(directory, ctx.reporter.note)
+            bd.finish_removals(directory, ctx.console.note)
         stamp = _stamp(ctx, preset)
         if not ctx.assume_undone() and configured(directory, stamp):
             step.skipped(f"{directory.name} is configured for preset {ctx.preset!r}")
             return
-        fresh = needs_fresh(venv_state.read_json(directory / STAMP), stamp)
+        fresh = needs_fresh(bd.read_stamp(directory), stamp)
         if fresh:
-            ctx.reporter.note(f"configuring with --fresh: {fresh}, and CMake keeps old values")
-        warn_torch_mismatch(ctx)
-        env = {k: str(v) for k, v in (preset.get("environment") or {}).items() if v is not None}
-        warn_network(ctx, env)
+            ctx.console.note(f"configuring with --fresh: {fresh}, and CMake keeps old values")
+        if warning := drift.torch_pin(ctx.tree).warning:
+            ctx.console.warn(warning)
+        _warn_network(ctx)
         if not ctx.dry_run:
             request_codemodel(directory)
         command = ctx.cmake().configure(ctx.preset, fresh=fresh is not None)
         ctx.runner.run(ctx.command(command, ctx.cache_env()), fix=_fix)
         if not ctx.dry_run:
-            venv_state.write_json(directory / STAMP, stamp)
-            compile_db.publish(ctx, directory)
+            bd.write_stamp(directory, stamp)
+            compile_db.publish(
+                ctx.tree.root, ctx.tree.state_dir, directory, warn=ctx.console.warn, git=ctx.git()
+            )
         step.ran(directory.name)
+
+
+def _warn_network(ctx: Run) -> None:
+    """Before a configure: the dependencies CMake will clone (offline, that fails)."""
+    environ = ctx.checkout.environment
+    remote = drift.network_fetches(ctx.tree, environ, ctx.settings.deps_dir)
+    if remote:
+        names = ", ".join(f"{s.dependency.name} ({s.dependency.variable})" for s in remote)
+        ctx.console.warn(
+            f"CMake will fetch {names} from the network; offline, set those variables or "
+            "`deps_dir` to local copies (`invoke sources` lists them)"
+        )

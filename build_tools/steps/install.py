@@ -6,37 +6,20 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from build_tools import source_tree, venv_state
-from build_tools.context import Context
-from build_tools.steps.deps import deps_installed, uv_pip_install, warn_mismatch
+from build_tools import drift
+from build_tools.checkout import source_tree
+from build_tools.machine import venv_state
+from build_tools.run import Run
 
 PRECOMPILED_VARS = ("VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT")
 
 
-def _warn_stale_kernels(ctx: Context, recorded: dict[str, Any]) -> None:
-    """Precompiled kernels from another commit than the checkout's cause import errors."""
-    then, now = recorded.get("head"), source_tree.git_head(ctx.tree.root)
-    if not recorded.get("precompiled") or not then or not now or then == now:
-        return
-    stamp_time = (ctx.tree.stamp_dir / venv_state.INSTALL_STAMP).stat().st_mtime
-    built = [
-        m
-        for m in ctx.tree.root.glob("cmake-build-*/install_manifest*.txt")
-        if m.stat().st_mtime > stamp_time
-    ]
-    if not built:  # kernels built here since then replace the precompiled ones
-        cause = (
-            f"the precompiled kernels are from commit {then[:12]}, the checkout is at {now[:12]}"
-        )
-        warn_mismatch(ctx, cause, "invoke build` (or `invoke install --force` for matching ones")
-
-
-def install(ctx: Context) -> None:
+def install(ctx: Run) -> None:
     """Editable install: precompiled kernels (VLLM_USE_PRECOMPILED=1), or a full source build."""
     with ctx.step("install") as step:
         tree, precompiled = ctx.tree, ctx.settings.precompiled
         ctx.need_venv()
-        stamp_path = tree.stamp_dir / venv_state.INSTALL_STAMP
+        stamp_path = drift.install_stamp(tree)
         stamp: dict[str, Any] = {"source": str(tree.root), "precompiled": precompiled}
         dist = venv_state.installed(tree.venv_dir).get(canonicalize_name(tree.name))
         source = venv_state.editable_source(dist) if dist else None
@@ -44,7 +27,8 @@ def install(ctx: Context) -> None:
         same_mode = {k: recorded.get(k) for k in stamp} == stamp or (not recorded and precompiled)
         here = source is not None and source.resolve() == tree.root.resolve()
         if here and same_mode and not ctx.settings.force and not ctx.assume_undone():
-            _warn_stale_kernels(ctx, recorded)
+            if warning := drift.precompiled_kernels(tree).warning:
+                ctx.console.warn(warning)
             how = "precompiled kernels" if precompiled else "built from source"
             step.skipped(f"{tree.name} is installed editable ({how}) from {tree.root}")
             return
@@ -55,13 +39,16 @@ def install(ctx: Context) -> None:
             )
             return
         stamp["head"] = source_tree.git_head(tree.root)
-        env = {k: ctx.machine.environ[k] for k in PRECOMPILED_VARS if ctx.machine.environ.get(k)}
         args: list[object] = ["-e", tree.root]
+        # vLLM's setup.py takes a wheel location alone as "precompiled": a source build must
+        # not see one, even when the user's shell exports it.
+        env = {k: "" for k in PRECOMPILED_VARS}
         if precompiled:
+            env = {k: v for k in PRECOMPILED_VARS if (v := ctx.machine.environ.get(k, ""))}
             env["VLLM_USE_PRECOMPILED"] = "1"
-        elif deps_installed(ctx):
+        elif drift.requirements_installed(tree):
             args.append("--no-build-isolation")  # build with the venv's torch, cmake, ninja
-        uv_pip_install(ctx, args, env)
+        ctx.pip_install(args, env)
         if not ctx.dry_run:
             stamp_path.parent.mkdir(parents=True, exist_ok=True)
             venv_state.write_json(stamp_path, stamp)

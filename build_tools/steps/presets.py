@@ -8,15 +8,15 @@ from typing import Optional
 from build_tools import atomic_file, facts, lock
 from build_tools.cmake import presets_file
 from build_tools.cmake import presets_gen as gen
-from build_tools.context import Context
 from build_tools.errors import BuildToolsError
+from build_tools.run import Run
 
 
-def presets(ctx: Context) -> None:
+def presets(ctx: Run) -> None:
     """Write or merge CMakeUserPresets.json for the preset family; your presets survive."""
     path = ctx.tree.root / presets_file.USER_FILE
     with ctx.step("presets") as step, _presets_lock(ctx, path):
-        loaded = ctx.presets()  # every file, shapes checked: a wrong one stops us here
+        loaded = ctx.checkout.presets  # every file, shapes checked: a wrong one stops us here
         existing = presets_file.read_object(path)
         taken = {  # presets of the other files (CMakePresets.json, includes): not ours to write
             preset["name"]: where
@@ -30,7 +30,7 @@ def presets(ctx: Context) -> None:
             return
         found, notes = facts.gather(ctx)
         for note in notes:
-            ctx.reporter.note(note)
+            ctx.console.note(note)
         family = [name for name in gen.family(ctx.preset) if name not in taken]
         merged = gen.merge(
             existing,
@@ -42,7 +42,9 @@ def presets(ctx: Context) -> None:
         if merged.conflicts:
             raise gen.conflict_error(path, merged.conflicts)
         for entry in merged.kept:
-            ctx.reporter.note(f"kept your {entry} (not ours, or edited by hand; --force replaces)")
+            ctx.console.note(f"kept your {entry} (not ours, or edited by hand; --force replaces)")
+        if not ctx.dry_run:
+            _write_pools_script(found)
         old = path.read_text(encoding="utf-8") if existing is not None else ""
         new = gen.render(merged.data)
         if new == old:
@@ -51,7 +53,7 @@ def presets(ctx: Context) -> None:
         changed = merged.changed_names
         what = "presets " + ", ".join(changed) if changed else "file layout"
         if ctx.dry_run:
-            ctx.reporter.output(gen.unified_diff(path, old, new))
+            ctx.console.output(gen.unified_diff(path, old, new))
             step.ran(f"would write {path.name} ({what})")
             return
         backup = atomic_file.write_atomic(path, new)
@@ -61,24 +63,35 @@ def presets(ctx: Context) -> None:
         step.ran(f"wrote {path.name} ({what}){saved}")
 
 
-def _presets_lock(ctx: Context, path: Path) -> lock.Hold:
+def _write_pools_script(found: gen.Facts) -> None:
+    """The heavy-pool script the preset names (rewritten only when it changes)."""
+    script = found.pools_script
+    if script is None:
+        return
+    text = gen.pools_script(found.parallelism.heavy_targets)
+    if not script.is_file() or script.read_text(encoding="utf-8") != text:
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(text, encoding="utf-8")
+
+
+def _presets_lock(ctx: Run, path: Path) -> lock.Hold:
     if ctx.dry_run:
         return lock.nothing()
     return lock.hold(
         lock.lock_path(ctx.tree.state_dir, path),
         f"presets file {path}",
         wait=True,
-        say=ctx.reporter.note,
-        warn=ctx.reporter.warn,
+        say=ctx.console.note,
+        warn=ctx.console.warn,
     )
 
 
-def _validate(ctx: Context, path: Path, backup: Optional[Path]) -> None:
+def _validate(ctx: Run, path: Path, backup: Optional[Path]) -> None:
     """Ask cmake itself to read the file; on refusal put the previous file back."""
     try:
         cmake = ctx.cmake()
     except BuildToolsError:
-        ctx.reporter.note("no cmake new enough yet: presets not checked with --list-presets")
+        ctx.console.note("no cmake new enough yet: presets not checked with --list-presets")
         return
     checked = ctx.runner.capture(ctx.command(cmake.list_presets()), timeout=60)
     if checked.returncode == 0:

@@ -6,17 +6,17 @@ import os
 
 from packaging.version import Version
 
-from build_tools import interpreters, venv_state
-from build_tools import toolchain as tc
-from build_tools.context import Context
 from build_tools.errors import BuildToolsError
+from build_tools.machine import interpreters, venv_state
+from build_tools.machine import toolchain as tc
+from build_tools.run import Run
 
 
 def _release(version: Version) -> tuple[int, int]:
     return (version.major, version.minor)
 
 
-def venv(ctx: Context) -> None:
+def venv(ctx: Run) -> None:
     """Create the checkout's venv with uv (reused when it already has the right Python)."""
     with ctx.step("venv") as step:
         tree, request = ctx.tree, ctx.settings.python
@@ -53,7 +53,7 @@ def venv(ctx: Context) -> None:
                 f"({version} at {interp.path}).",
                 "pick a supported version with --python X.Y",
             )
-        ctx.reporter.note(f"Python {version} at {interp.path}")
+        ctx.console.note(f"Python {version} at {interp.path}")
         ctx.runner.run(ctx.command([uv, "venv", "--python", interp.path, "--seed", tree.venv_dir]))
         if not ctx.dry_run:
             (tree.venv_dir / venv_state.MARKER).write_text("created by vllm-build-tools\n")

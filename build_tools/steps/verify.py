@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from build_tools import compiler_cache
+from build_tools import drift
 from build_tools.cmake.project import read_codemodel
-from build_tools.context import Context
 from build_tools.errors import BuildToolsError
+from build_tools.run import Run
 
 # Imports the package from the source tree but its extensions from the staging prefix first,
 # then runs <package>.smoke (if any) and fails if an extension came from anywhere else.
@@ -33,9 +33,9 @@ for name, mod in list(sys.modules.items()):
 """
 
 
-def targets(ctx: Context) -> list[str]:
+def targets(ctx: Run) -> list[str]:
     """List the extension targets of the configured build (for build --target)."""
-    directory = ctx.build_dir()
+    directory = ctx.checkout.build_dir
     model = None if ctx.dry_run else read_codemodel(directory)
     if model is None and not ctx.dry_run:
         raise BuildToolsError(
@@ -43,32 +43,30 @@ def targets(ctx: Context) -> list[str]:
             "run `invoke configure` (it records them)",
         )
     found = model.extension_targets if model else []
-    ctx.reporter.table(f"extension targets of {directory}", [[t] for t in found], ["target"])
+    ctx.console.table(f"extension targets of {directory}", [[t] for t in found], ["target"])
     return found
 
 
-def installed_extensions(ctx: Context) -> list[str]:
+def installed_extensions(ctx: Run) -> list[str]:
     """Dotted module names of the extensions `cmake --install` put under the install prefix."""
     prefix = _stage(ctx) or ctx.tree.root
     root = prefix.resolve()
     modules = set()
-    for manifest in ctx.build_dir().glob("install_manifest*.txt"):
-        for line in manifest.read_text(encoding="utf-8").splitlines():
-            path = Path(line.strip())
-            if path.suffix != ".so" or root not in path.resolve().parents:
-                continue
-            relative = path.resolve().relative_to(root)
-            stem = relative.name.split(".", 1)[0]
-            modules.add(".".join([*relative.parent.parts, stem]))
+    for path in drift.installed_files(ctx.checkout.build_dir):
+        if path.suffix != ".so" or root not in path.resolve().parents:
+            continue
+        relative = path.resolve().relative_to(root)
+        stem = relative.name.split(".", 1)[0]
+        modules.add(".".join([*relative.parent.parts, stem]))
     return sorted(modules)
 
 
-def _stage(ctx: Context) -> Path | None:
+def _stage(ctx: Run) -> Path | None:
     prefix = ctx.settings.install_prefix
     return Path(prefix) if prefix and Path(prefix).is_absolute() else None
 
 
-def smoke(ctx: Context) -> None:
+def smoke(ctx: Run) -> None:
     """Import every installed extension from the venv; run `<package>.smoke` if it has one."""
     with ctx.step("smoke") as step:
         ctx.need_venv()
@@ -87,7 +85,7 @@ def smoke(ctx: Context) -> None:
             return
         if not modules and not ctx.dry_run:
             raise BuildToolsError(
-                f"No installed extension modules were found in {ctx.build_dir()}.",
+                f"No installed extension modules were found in {ctx.checkout.build_dir}.",
                 "run `invoke build` first",
             )
         code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
@@ -95,10 +93,10 @@ def smoke(ctx: Context) -> None:
         step.ran(f"imported {', '.join(modules)}")
 
 
-def cache_stats(ctx: Context) -> None:
+def cache_stats(ctx: Run) -> None:
     """Print the compiler cache's statistics (the launcher the preset uses)."""
     with ctx.step("cache-stats") as step:
-        launcher = compiler_cache.launcher_in(ctx.configure_preset().get("cacheVariables") or {})
+        launcher = ctx.checkout.launcher
         if launcher is None:
             step.skipped("the preset uses no compiler cache")
             return

@@ -17,8 +17,6 @@ import pytest
 from tests.helpers import copy_example
 from tests.integration.tools import build_env, compiler_cache, ok
 
-pytestmark = pytest.mark.integration
-
 
 def redis_server() -> str:
     try:

@@ -65,8 +65,12 @@ def test_bootstrap_dry_run_shows_commands_and_changes_nothing(
 
 def test_config_shows_origins(env: dict[str, str]) -> None:
     out = ok("config", "--preset", "debug", env={**env, "VLLM_BUILD_JOBS": "3"})
-    assert any("preset" in r and "debug" in r and "flag --preset" in r for r in out.splitlines())
-    assert any("jobs" in r and "env VLLM_BUILD_JOBS" in r for r in out.splitlines())
+    assert any("preset" in r and "debug" in r and "flag --preset" in r for r in out.splitlines()), (
+        out.splitlines()
+    )
+    assert any("jobs" in r and "env VLLM_BUILD_JOBS" in r for r in out.splitlines()), (
+        out.splitlines()
+    )
 
 
 def test_source_that_is_not_a_cmake_tree(tmp_path: Path, env: dict[str, str]) -> None:

@@ -15,10 +15,7 @@ import pytest
 from tests.helpers import copy_example
 from tests.integration.tools import build_env, ok
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc (CUDA units)"),
-]
+pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc (CUDA units)")
 TOOL_INFO = ".note.nv.tkinfo"  # the nvcc options the cubin was made with: differs by design
 
 

@@ -20,7 +20,6 @@ from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
 from tests.integration.tools import build_env, invoke, ok
 
-pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 

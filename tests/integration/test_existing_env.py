@@ -13,8 +13,6 @@ import pytest
 from tests.helpers import copy_example
 from tests.integration.tools import build_env, invoke, ok, venv_python
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def image_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -75,7 +73,7 @@ def test_an_exported_arch_list_is_honoured_and_shown(tmp_path: Path) -> None:
     del env["VLLM_BUILD_ARCH"]
     out = ok("config", env=env)
     assert any("arch" in r and "8.0 9.0" in r and "env TORCH_CUDA_ARCH_LIST" in r
-               for r in out.splitlines())  # fmt: skip
+               for r in out.splitlines()), out.splitlines()  # fmt: skip
     out = ok("presets", "--source", str(src), "--dry-run", env=env)
     if "CMAKE_CUDA_COMPILER" in out:  # nvcc on this machine
         assert '"TORCH_CUDA_ARCH_LIST": "8.0 9.0"' in out

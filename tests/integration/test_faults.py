@@ -27,8 +27,6 @@ from tests.helpers import copy_example
 from tests.integration.tools import build_env, digest, invoke, ok
 from tests.integration.tools import start as start_invoke
 
-pytestmark = pytest.mark.integration
-
 CYCLES = int(os.environ.get("VLLM_BUILD_FAULT_CYCLES", "32"))
 SEED = int(os.environ.get("VLLM_BUILD_FAULT_SEED", "20261201"))
 EXTENSIONS = ("_C", "_moe_C")

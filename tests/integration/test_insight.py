@@ -25,8 +25,6 @@ from tests.integration.tools import (
     start,
 )
 
-pytestmark = pytest.mark.integration
-
 BOOTSTRAP_OUTPUT: list[str] = []
 
 
@@ -55,7 +53,7 @@ def test_report_traces_every_unit_of_the_clean_build(src: Path, env: dict[str, s
     trace = json.loads((state / "build-trace.json").read_text())
     complete = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     assert sorted(e["args"]["output"] for e in complete) == compiled
-    assert all(e["dur"] >= 0 and isinstance(e["tid"], int) for e in complete)
+    assert all(e["dur"] >= 0 and isinstance(e["tid"], int) for e in complete), complete
     ET.fromstring((state / "build-report.svg").read_text())
     assert "critical path: " in out and "jobs" in out
     data = json.loads(ok("report", "--json", "--source", str(src), env=env))
@@ -126,19 +124,28 @@ def test_watch_rebuilds_on_save_runs_then_and_ends_on_ctrl_c(
     assert proc.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
     reader.start()
+
+    def status(trigger: str) -> Callable[[], bool]:
+        """The status line of a good cycle started by `trigger` whose --then ran."""
+        return lambda: any(
+            f"{trigger}: build ok" in line and "then: ok" in line for line in list(lines)
+        )
+
     try:
-        assert wait_for(lambda: any("build ok" in line for line in lines)), "".join(lines)
+        assert wait_for(status("start")), f"no good first cycle:\n{''.join(lines)}"
         with (src / "csrc" / "layernorm.cpp").open("a") as handle:
             handle.write('\nextern "C" int minivllm_watch_marker() { return 7; }\n')
-        assert wait_for(lambda: digest(installed) != before), "".join(lines)
-        assert wait_for(lambda: marker.is_file() and len(marker.read_text().splitlines()) >= 2)
+        edited = status("csrc/layernorm.cpp")
+        assert wait_for(edited), f"no good cycle after the edit:\n{''.join(lines)}"
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=120)
         reader.join(timeout=10)
     output = "".join(lines)
-    assert code == 130, output
-    assert any("csrc/layernorm.cpp: build ok" in line and "(1 unit)" in line for line in lines)
-    assert "then: ok" in output
-    assert set(marker.read_text().splitlines()) == {str(src / ".venv")}  # the venv's python
-    assert wait_for(lambda: not ours(src), 10), ours(src)
+    assert code == 130, f"watch ended with {code}, not 130 (Ctrl-C):\n{output}"
+    line = next(line for line in lines if "csrc/layernorm.cpp: build ok" in line)
+    assert "(1 unit)" in line, f"the edit should rebuild exactly one unit: {line}"
+    assert digest(installed) != before, "the edited _C was not installed"
+    ran_in = set(marker.read_text().splitlines())
+    assert ran_in == {str(src / ".venv")}, f"--then should run with the venv's python: {ran_in}"
+    assert wait_for(lambda: not ours(src), 10), f"left running: {ours(src)}"

@@ -7,13 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
 from tests.integration.tools import build_env, ninja_log_lines, outputs_built_since, real_work
-
-pytestmark = pytest.mark.integration
 
 
 def nox(*args: str, env: dict[str, str]) -> str:
@@ -34,9 +30,10 @@ def nox(*args: str, env: dict[str, str]) -> str:
 
 def test_nox_lists_sessions_with_help() -> None:
     out = nox("-l", env={})
-    for name in ("kernels", "tests", "lint"):
-        line = next(row for row in out.splitlines() if row.startswith(f"* {name}"))
-        assert "->" in line and len(line.split("->", 1)[1].strip()) > 10
+    for name in ("kernels", "tests", "unit", "lint"):
+        line = next((row for row in out.splitlines() if row.startswith(f"* {name}")), "")
+        assert "->" in line, f"no session {name} with help in `nox -l`:\n{out}"
+        assert len(line.split("->", 1)[1].strip()) > 10, f"{name}'s help is too short: {line}"
 
 
 def test_kernels_from_nothing_then_reused(tmp_path: Path) -> None:

@@ -28,8 +28,6 @@ from tests.integration.tools import (
     outputs_built_since,
 )
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def src(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:

@@ -10,14 +10,12 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from build_tools import source_tree
-from build_tools import toolchain as tc
-from build_tools.cmake.cuda_archs import supported_archs
+from build_tools.checkout import source_tree
+from build_tools.cmake.archs import supported_archs
+from build_tools.machine import toolchain as tc
 from build_tools.settings import Settings
 from tests.integration.tools import cli_env, invoke, ok
 from tests.integration.vllm_trees import fetch, light_copy, versions
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module", params=versions())

@@ -25,8 +25,6 @@ from tests.integration.tools import (
     real_work,
 )
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def src(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:

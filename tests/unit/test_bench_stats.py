@@ -28,7 +28,7 @@ from benchmarks.loop import (
     workspace,
 )
 from benchmarks.loop.harness import BenchError, Contender, Trial, play, rotations, step_seconds
-from build_tools.runner import Command, Outcome
+from build_tools.process.runner import Command, Outcome
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 P5_WARM, P5_COLD = stats.CACHE_CONTENDERS["P5"]
@@ -117,7 +117,7 @@ def test_targets_met_not_met_and_not_measured() -> None:
     edge = stats.targets({"P1 invoke/raw": 1.15, "P3 cold/warm": 5.0})
     assert edge[0]["met"] is True and edge[3]["met"] is True  # limits are inclusive
     lines = stats.target_lines({"P1 invoke/raw": 1.2}, goals)
-    assert any(line.strip().startswith("NOT MET") and "1.15x" in line for line in lines)
+    assert any(line.strip().startswith("NOT MET") and "1.15x" in line for line in lines), lines
     assert sum("n/a" in line for line in lines) >= 1
 
 
@@ -195,7 +195,7 @@ def test_play_times_every_contender_and_drops_stale_summaries(tmp_path: Path) ->
         (1, 1, "quiet"),
     ]
     assert [t.marker for t in trials] == [1, 2, 3, 4]
-    assert all(t.seconds > 0 for t in trials)
+    assert all(t.seconds > 0 for t in trials), trials
     by_name = {t.contender: t for t in trials}
     assert "steps" not in by_name["quiet"].checks
     assert by_name["invoke-like"].checks["steps"] == {"build": 0.125, "done": 0.25}
@@ -521,7 +521,7 @@ def test_problems_read_the_preset_and_the_warm_runs(
         ("P5 cold/warm", "P5 build cold/warm"),
         ("P6 cold/warm", "P6 build cold/warm"),
     ]
-    assert all("no compiler cache" in why for why, _ in found)
+    assert all("no compiler cache" in why for why, _ in found), found
     presets(ws.presets, {"CMAKE_CXX_COMPILER_LAUNCHER": "/usr/bin/ccache"})
     found = scenarios_cache.problems(ws, all_)
     assert len(found) == 1 and found[0][0].startswith("P3 measured nothing")
@@ -542,8 +542,8 @@ def test_problems_when_a_cache_scenario_did_not_run(
     presets(ws.presets, {"CMAKE_CXX_COMPILER_LAUNCHER": "/usr/bin/ccache"})
     found = dict(scenarios_cache.problems(ws, []))
     assert {keys[0].split()[0] for keys in found.values()} == {"P3", "P5", "P6"}
-    assert any("no warm clean-build ran" in why for why in found if why.startswith("P5"))
-    assert any("no redis-server" in why for why in found if why.startswith("P6"))
+    assert any("no warm clean-build ran" in why for why in found if why.startswith("P5")), found
+    assert any("no redis-server" in why for why in found if why.startswith("P6")), found
 
 
 def test_report_withholds_a_refused_ratio(

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.build_dir import check_deletable
+from build_tools.cmake.build_dir import check_deletable
 from build_tools.errors import BuildToolsError
 
 

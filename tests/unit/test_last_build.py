@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from build_tools import compiler_cache, last_build
-from build_tools.context import Context, make_context
+from build_tools.cache import ccache
+from build_tools.console import Console
 from build_tools.errors import BuildToolsError
-from build_tools.report import PlainReporter
-from build_tools.runner import Runner
+from build_tools.insight import last_build
+from build_tools.process.runner import Runner
+from build_tools.run import Run, make_run
 from build_tools.settings import Settings
 
 BUILD_NS = 1_790_000_000 * 10**9
@@ -34,10 +35,10 @@ def write_log(build_dir: Path, *builds: list[tuple[int, int, str]]) -> None:
     (build_dir / ".ninja_log").write_text("\n".join(lines) + "\n")
 
 
-def context(source: Path) -> tuple[Context, io.StringIO]:
+def context(source: Path) -> tuple[Run, io.StringIO]:
     out = io.StringIO()
-    reporter = PlainReporter(out)
-    return make_context(Settings(source=source), reporter=reporter, runner=Runner(reporter)), out
+    console = Console(out)
+    return make_run(Settings(source=source), console=console, runner=Runner(console)), out
 
 
 def test_no_ninja_log_says_build_first(example_copy: Path) -> None:
@@ -68,7 +69,7 @@ def test_digest_after_a_build_that_compiled_and_its_cache_hits(example_copy: Pat
     write_log(example_copy / "cmake-build-release", LOG)
     state = example_copy / ".vllm-build-tools"
     state.mkdir()
-    (state / compiler_cache.STATS_LOG).write_text(
+    (state / ccache.STATS_LOG).write_text(
         "# ../csrc/a.cpp\ndirect_cache_hit\n# ../csrc/k.cu\ncache_miss\n"
     )
     ctx, out = context(example_copy)
@@ -77,7 +78,7 @@ def test_digest_after_a_build_that_compiled_and_its_cache_hits(example_copy: Pat
     assert line.startswith("slowest: csrc/k.cu 0.9 s; 2 units, parallelism")
     assert "1/2 cache hits (50%)" in line and line.endswith("report: invoke report")
     assert (state / last_build.KEPT_STATS).is_file()  # kept for `invoke report`
-    assert not (state / compiler_cache.STATS_LOG).exists()
+    assert not (state / ccache.STATS_LOG).exists()
 
 
 def test_no_digest_when_the_build_compiled_nothing(example_copy: Path) -> None:
@@ -89,10 +90,10 @@ def test_no_digest_when_the_build_compiled_nothing(example_copy: Path) -> None:
 
 
 def test_the_stats_log_env_is_for_ccache_only(tmp_path: Path) -> None:
-    env = compiler_cache.stats_log_env("/usr/bin/ccache", {}, tmp_path)
-    assert env == {"CCACHE_STATSLOG": str(tmp_path / compiler_cache.STATS_LOG)}
-    assert (tmp_path / compiler_cache.STATS_LOG).read_text() == ""  # emptied for this build
-    assert compiler_cache.stats_log_env("/usr/bin/sccache", {}, tmp_path) == {}
-    assert compiler_cache.stats_log_env(None, {}, tmp_path) == {}
+    env = ccache.stats_log_env("/usr/bin/ccache", {}, tmp_path)
+    assert env == {"CCACHE_STATSLOG": str(tmp_path / ccache.STATS_LOG)}
+    assert (tmp_path / ccache.STATS_LOG).read_text() == ""  # emptied for this build
+    assert ccache.stats_log_env("/usr/bin/sccache", {}, tmp_path) == {}
+    assert ccache.stats_log_env(None, {}, tmp_path) == {}
     theirs = {"CCACHE_STATSLOG": "/their/log"}
-    assert compiler_cache.stats_log_env("/usr/bin/ccache", theirs, tmp_path) == {}
+    assert ccache.stats_log_env("/usr/bin/ccache", theirs, tmp_path) == {}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from build_tools.errors import BuildToolsError
 from build_tools.lock import hold, lock_path
-from build_tools.signals import session_members
+from build_tools.process.signals import session_members
 
 
 def quiet(text: str) -> None:

@@ -24,6 +24,7 @@ import pytest
 
 from build_tools import atomic_file
 from build_tools.cmake import presets_file as pf
+from build_tools.cmake import presets_resolve
 from build_tools.errors import BuildToolsError
 
 MINIMUM = (3, 26)
@@ -124,7 +125,7 @@ def cmake(
 
 def configure_where_predicted(tools: Tools, src: Path, name: str, extra: dict[str, str]) -> Path:
     env = tools.env(extra)
-    predicted = pf.binary_dir(pf.load(src, environ=env), name, env)
+    predicted = presets_resolve.binary_dir(pf.load(src, environ=env), name, env)
     assert predicted is not None
     run = cmake(tools, src, "--preset", name, env=env)
     assert run.returncode == 0, f"cmake --preset {name} failed:\n{run.stdout}\n{run.stderr}"
@@ -284,7 +285,7 @@ def test_what_cmake_rejects_is_an_error(tools: Tools, src: Path, files: Files, n
     write(src, files)
     env = tools.env({})
     with pytest.raises(BuildToolsError) as caught:
-        pf.binary_dir(pf.load(src, environ=env), name, env)
+        presets_resolve.binary_dir(pf.load(src, environ=env), name, env)
     assert caught.value.problem.endswith(".") and caught.value.fix
     run = cmake(tools, src, "--preset", name, env=env)
     assert run.returncode != 0, run.stdout
@@ -300,7 +301,7 @@ def test_cache_variables_merge_as_cmake_merges_them(tools: Tools, src: Path) -> 
         {"name": "c", "inherits": ["p", "q"], "binaryDir": "${sourceDir}/b",
          "environment": {"E2": None}, "cacheVariables": {"B_VBT": None, "E_VBT": True}},
     ])  # fmt: skip
-    resolved = pf.resolve_configure(pf.load(src), "c", {})
+    resolved = presets_resolve.resolve_configure(pf.load(src), "c", {})
     assert resolved["environment"] == {"E1": "p", "E3": "q"}
     assert resolved["binaryDir"] == "${sourceDir}/b" and "hidden" not in resolved
     assert resolved["cacheVariables"] == {
@@ -339,7 +340,7 @@ def test_configure_names_are_cmakes_list_in_its_order(tools: Tools, src: Path) -
 def test_no_presets_files_and_no_binary_dir(src: Path) -> None:
     assert pf.load(src).files == ()
     write(src, [{"name": "c"}])
-    assert pf.binary_dir(pf.load(src), "c", {}) is None
+    assert presets_resolve.binary_dir(pf.load(src), "c", {}) is None
 
 
 SHAPES = [
@@ -418,7 +419,7 @@ def test_a_file_included_twice_is_read_once(src: Path) -> None:
                                "configurePresets": [{"name": "c", "inherits": "p"}]}})  # fmt: skip
     presets = pf.load(src)
     assert [p for p, _ in presets.files] == [src / P, src / "sub/a.json", src / "sub/b.json"]
-    assert pf.binary_dir(presets, "c", {}) == src / "a"
+    assert presets_resolve.binary_dir(presets, "c", {}) == src / "a"
 
 
 def listing(directory: Path) -> list[str]:
@@ -433,7 +434,9 @@ def test_write_atomic_keeps_the_newest_backups(tmp_path: Path) -> None:
     kept = atomic_file.backups(path)
     assert len(kept) == 3 and kept == made[-3:]
     assert [b.read_text() for b in kept] == ["v3", "v4", "v5"]
-    assert all(re.fullmatch(re.escape(U) + r"\.\d{8}T\d{6}\.\d{6}\.bak", b.name) for b in kept)
+    assert all(re.fullmatch(re.escape(U) + r"\.\d{8}T\d{6}\.\d{6}\.bak", b.name) for b in kept), (
+        kept
+    )
     assert listing(tmp_path) == sorted([U, *(b.name for b in kept)])  # no temp files left
 
 

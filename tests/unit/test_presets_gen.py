@@ -9,12 +9,12 @@ import pytest
 
 from build_tools import atomic_file
 from build_tools.cmake import presets_gen as ps
-from build_tools.toolchain import Parallelism
+from build_tools.jobs import JobPlan
 
 FACTS = ps.Facts(
     python=Path("/src/.venv/bin/python"),
     cmake_minimum=(3, 26, 1),
-    parallelism=Parallelism(jobs=4, nvcc_threads=2, why="test"),
+    parallelism=JobPlan(jobs=4, nvcc_threads=2, why="test"),
     ninja=Path("/src/.venv/bin/ninja"),
     nvcc=Path("/usr/local/cuda/bin/nvcc"),
     launcher=Path("/usr/bin/ccache"),
@@ -57,7 +57,7 @@ def test_no_nvcc_no_launcher_and_the_generator_is_always_ninja() -> None:
     facts = ps.Facts(
         python=Path("/p"),
         cmake_minimum=(3, 26, 0),
-        parallelism=Parallelism(2, 1, ""),
+        parallelism=JobPlan(2, 1, ""),
         ninja=Path("/p/ninja"),
         fetchcontent=False,
     )
@@ -65,7 +65,7 @@ def test_no_nvcc_no_launcher_and_the_generator_is_always_ninja() -> None:
     cache = configure["cacheVariables"]
     assert cache["CMAKE_BUILD_TYPE"] == "Debug"
     assert configure["generator"] == "Ninja" and cache["CMAKE_JOB_POOLS"] == "compile=2"
-    assert not any(k.startswith("CMAKE_CUDA") or k.endswith("LAUNCHER") for k in cache)
+    assert not any(k.startswith("CMAKE_CUDA") or k.endswith("LAUNCHER") for k in cache), cache
     assert "NVCC_THREADS" not in cache and "environment" not in configure
     assert "FETCHCONTENT_BASE_DIR" not in cache  # the project fetches nothing
 

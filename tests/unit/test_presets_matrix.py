@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from build_tools import facts
-from build_tools import toolchain as tc
 from build_tools.cmake import presets_gen as ps
-from build_tools.context import make_context
+from build_tools.console import Console
 from build_tools.errors import BuildToolsError
-from build_tools.report import PlainReporter
+from build_tools.machine import toolchain as tc
+from build_tools.run import make_run
 from build_tools.settings import Settings
 from tests.helpers import make_tool
 
@@ -47,10 +47,10 @@ def preset_for(box: Box, tmp_path: Path, example_copy: Path) -> tuple[dict[str, 
     (root / "proc/meminfo").write_text(f"MemTotal: {box.mem_gib * 1024 * 1024} kB\n")
     machine = tc.Machine(environ=env, fs_root=root, affinity=lambda: box.cpus, suite_bin=())
     out = io.StringIO()
-    ctx = make_context(
+    ctx = make_run(
         Settings(source=example_copy, **{"dry_run": True, **box.settings}),
         machine=machine,
-        reporter=PlainReporter(out),
+        console=Console(out),
     )
     found, notes = facts.gather(ctx)
     (configure,) = ps.generate("release", found)["configurePresets"]
@@ -140,8 +140,12 @@ def test_nvcc_from_the_venvs_torch_is_asked_once_and_cached(
     nvcc = make_tool(cuda_home / "bin", "nvcc")
     calls = tmp_path / "calls"
     make_tool(venv / "bin", "python", f'echo x >> "{calls}"; echo "{cuda_home}"')
-    box = Box(nvcc="path")
-    preset, _ = preset_for(box, tmp_path, example_copy)
+    dry = Box(nvcc="path")
+    preset, _ = preset_for(dry, tmp_path, example_copy)
     assert preset["cacheVariables"]["CMAKE_CUDA_COMPILER"] == str(nvcc)
+    assert not (example_copy / ".vllm-build-tools").exists(), "a dry run wrote its cache"
+    box = Box(nvcc="path", settings={"dry_run": False})
+    preset_for(box, tmp_path / "once", example_copy)
     preset_for(box, tmp_path / "again", example_copy)
-    assert calls.read_text().count("x") == 1  # the second run used the cached answer
+    runs = calls.read_text().count("x")
+    assert runs == 2, f"asked {runs} times: the dry run, then once (the second run is cached)"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from build_tools.console import Console
 from build_tools.errors import Interrupted
-from build_tools.report import PlainReporter
-from build_tools.runner import Command, CommandFailed, Runner, probe
-from build_tools.signals import session_members
+from build_tools.process.runner import Command, CommandFailed, Runner, probe
+from build_tools.process.signals import session_members
 
 # A child that starts a grandchild in a process group of its own (as ninja does for each
 # job), prints both pids, and then waits: what a build looks like to the runner.
@@ -39,7 +39,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-class Pids(PlainReporter):
+class Pids(Console):
     def __init__(self) -> None:
         super().__init__(io.StringIO())
         self.pids: list[int] = []
@@ -85,7 +85,7 @@ def test_a_child_that_ignores_sigint_is_escalated(tmp_path: Path) -> None:
 
 
 def test_failure_keeps_the_tail_and_picks_the_fix_from_it(tmp_path: Path) -> None:
-    runner = Runner(PlainReporter(io.StringIO()), log=tmp_path / "log")
+    runner = Runner(Console(io.StringIO()), log=tmp_path / "log")
     code = "print('ninja: error: loading x'); raise SystemExit(3)"
     with pytest.raises(CommandFailed) as info:
         runner.run(
@@ -98,7 +98,7 @@ def test_failure_keeps_the_tail_and_picks_the_fix_from_it(tmp_path: Path) -> Non
 
 
 def test_capture_is_logged_and_never_raises(tmp_path: Path) -> None:
-    runner = Runner(PlainReporter(io.StringIO()), log=tmp_path / "log")
+    runner = Runner(Console(io.StringIO()), log=tmp_path / "log")
     done = runner.capture(Command.of([sys.executable, "-c", "print('hi'); exit(2)"], tmp_path))
     assert (done.returncode, done.output) == (2, "hi\n")
     missing = runner.capture(Command.of(["/no/such/tool"], tmp_path))
@@ -111,8 +111,8 @@ def test_dry_run_and_the_installer_hook_start_nothing(tmp_path: Path) -> None:
     out = io.StringIO()
     marker = tmp_path / "ran"
     argv = [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
-    Runner(PlainReporter(out), dry_run=True).run(Command.of(argv, tmp_path))
+    Runner(Console(out), dry_run=True).run(Command.of(argv, tmp_path))
     seen: list[Command] = []
-    Runner(PlainReporter(out), installer=seen.append).run(Command.of(argv, tmp_path), install=True)
+    Runner(Console(out), installer=seen.append).run(Command.of(argv, tmp_path), install=True)
     assert not marker.exists() and len(seen) == 1
     assert "would run: cd" in out.getvalue()

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from build_tools import requirements, source_tree, venv_state
-from build_tools.cmake import presets_file
+from build_tools.checkout import source_tree
+from build_tools.cmake import presets_file, presets_resolve
 from build_tools.errors import BuildToolsError
+from build_tools.machine import requirements, venv_state
 from build_tools.settings import Settings
 
 
@@ -109,8 +110,8 @@ def test_build_dir_follows_the_presets_binary_dir(tmp_path: Path) -> None:
     }
     (root / "CMakeUserPresets.json").write_text(json.dumps(data))
     presets = presets_file.load(root)
-    assert presets_file.binary_dir(presets, "mine", {}) == root / "out" / "mine"
-    assert presets_file.binary_dir(presets, "rel", {}) == root / "build-rel"
+    assert presets_resolve.binary_dir(presets, "mine", {}) == root / "out" / "mine"
+    assert presets_resolve.binary_dir(presets, "rel", {}) == root / "build-rel"
     assert presets.find("release") is None
 
 

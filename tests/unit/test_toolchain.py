@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from build_tools import interpreters
-from build_tools import toolchain as tc
 from build_tools.errors import BuildToolsError
+from build_tools.machine import interpreters
+from build_tools.machine import toolchain as tc
 from tests.helpers import base_env, make_tool
 
-GiB = tc.GiB
+GiB = 1024**3
 
 
 def machine(bin_dir: Path, root: Path | None = None, cpus: int = 2, **env: str) -> tc.Machine:
@@ -111,34 +111,6 @@ def test_memory_from_meminfo_and_cgroup(fake_bin: Path, tmp_path: Path) -> None:
     (root / "sys/fs/cgroup").mkdir(parents=True)
     (root / "sys/fs/cgroup/memory.max").write_text(str(4 * GiB))
     assert tc.available_memory(machine(fake_bin, root)) == 4 * GiB
-
-
-@pytest.mark.parametrize(
-    ("cpus", "memory_gib", "cuda", "n_archs", "jobs", "threads"),
-    [
-        (64, 512, True, None, 16, 4),  # vLLM's script: min(4, cpus) threads, cpus // threads
-        (64, 512, True, 1, 64, 1),  # one arch: nvcc threads buy nothing
-        (64, 16, True, None, 2, 4),  # low memory: 16 GiB / (2 GiB x 4 threads)
-        (2, 24, True, None, 1, 2),
-        (2, 24, False, None, 2, 1),
-        (1, 24, True, 9, 1, 1),
-        (8, 1, False, None, 1, 1),  # never below one job
-    ],
-)
-def test_parallelism(
-    cpus: int, memory_gib: int, cuda: bool, n_archs: int | None, jobs: int, threads: int
-) -> None:
-    plan = tc.plan_parallelism(
-        cpus, memory_gib * GiB, cuda=cuda, n_archs=n_archs, mem_per_job_gb=2.0
-    )
-    assert (plan.jobs, plan.nvcc_threads) == (jobs, threads)
-
-
-def test_explicit_parallelism_wins() -> None:
-    plan = tc.plan_parallelism(
-        2, 1 * GiB, cuda=True, n_archs=None, mem_per_job_gb=2, jobs=9, nvcc_threads=3
-    )
-    assert (plan.jobs, plan.nvcc_threads) == (9, 3)
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 from watchfiles import Change
 
 from build_tools import watch
+from build_tools.console import Console, StepResult, StepStatus
 from build_tools.errors import BuildToolsError
-from build_tools.report import PlainReporter, StepResult, StepStatus
 
 
 def test_watched_dirs_cover_csrc_and_cmake_recursively(example_copy: Path) -> None:
@@ -18,7 +18,7 @@ def test_watched_dirs_cover_csrc_and_cmake_recursively(example_copy: Path) -> No
     assert dirs[0] == example_copy
     assert example_copy / "csrc" / "moe" in dirs and example_copy / "cmake" in dirs
     assert example_copy / "csrc" / "moe" / "__pycache__" not in dirs
-    assert not any(".venv" in d.parts for d in dirs)
+    assert not any(".venv" in d.parts for d in dirs), dirs
 
 
 def test_the_filter_keeps_sources_and_build_files_only(example_copy: Path) -> None:
@@ -47,7 +47,7 @@ def test_status_lines() -> None:
 
 def test_a_cycle_shows_warnings_and_nothing_else() -> None:
     out = io.StringIO()
-    quiet = watch.Quiet(PlainReporter(out))
+    quiet = watch.Quiet(Console(out))
     quiet.step("build")
     quiet.note("a note")
     quiet.output("[1/2] Building CXX object x.o")

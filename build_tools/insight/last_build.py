@@ -1,0 +1,147 @@
+"""The last build of the preset's build dir, read from its ninja log, the presets and ccache's
+stats log: `invoke report` (tables, a trace and a chart) and the one-line digest that follows
+every build that compiled something."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from build_tools.cache import ccache
+from build_tools.cmake.project import read_cache
+from build_tools.console import Console, make_console
+from build_tools.errors import BuildToolsError
+from build_tools.insight import cost, ninja_log
+from build_tools.process.runner import Runner
+from build_tools.run import Run, make_run
+from build_tools.settings import Settings
+
+TRACE, CHART = "build-trace.json", "build-report.svg"
+KEPT_STATS = "last-build-ccache.log"  # the stats log of the last build that compiled something
+
+
+def build_jobs(ctx: Run, directory: Path) -> Optional[int]:
+    """The jobs the build was given: the build preset's `jobs`, else CMake's compile pool."""
+    found = ctx.checkout.presets.find(ctx.preset, "buildPresets")
+    jobs = found[0].get("jobs") if found else None
+    if isinstance(jobs, int) and not isinstance(jobs, bool) and jobs > 0:
+        return jobs
+    pools = (read_cache(directory) or {}).get("CMAKE_JOB_POOLS", "")
+    match = re.search(r"(?:^|;)compile=(\d+)", pools)
+    return int(match.group(1)) if match else None
+
+
+def load(ctx: Run, entries: Optional[Sequence[ninja_log.Entry]] = None) -> cost.BuildCost:
+    """The report of `entries`, by default the last build that compiled something."""
+    directory = ctx.checkout.build_dir
+    if entries is None:
+        log = ninja_log.read(directory)
+        entries = ninja_log.last_build(log.entries, log.version)
+    results = ccache.read_stats_log(ctx.tree.state_dir / KEPT_STATS)
+    return cost.analyse(entries, build_jobs(ctx, directory), results)
+
+
+def cache_log_env(ctx: Run) -> dict[str, str]:
+    """CCACHE_STATSLOG for the build about to run (see ccache.stats_log_env)."""
+    if ctx.dry_run:
+        return {}
+    environ = {**ctx.machine.environ, **ctx.cache_env()}
+    return ccache.stats_log_env(ctx.checkout.launcher, environ, ctx.tree.state_dir)
+
+
+def digest(ctx: Run, edges: int) -> Optional[str]:
+    """After a build: one line on what it cost, when it compiled something. The build that
+    just ran is the log's newest; its ccache stats log is kept for `invoke report`. Returns
+    this build's cache hit text, for the step's result (and so the JSON summary)."""
+    if ctx.dry_run or not edges:
+        return None
+    state = ctx.tree.state_dir
+    try:
+        log = ninja_log.read(ctx.checkout.build_dir)
+        found = ninja_log.builds(log.entries, log.version)
+        if not found or not any(e.kind == "compile" for e in found[-1]):
+            return None
+        if (state / ccache.STATS_LOG).is_file():
+            os.replace(state / ccache.STATS_LOG, state / KEPT_STATS)
+        else:  # this build's hit rate is not known: never show an older build's
+            (state / KEPT_STATS).unlink(missing_ok=True)
+        summary = load(ctx, found[-1])
+    except (BuildToolsError, OSError):
+        return None
+    ctx.console.note(cost.digest(summary))
+    return summary.cache.text if summary.cache else None
+
+
+def write_files(ctx: Run, report: cost.BuildCost) -> tuple[Path, Path]:
+    """The trace and the chart, in the checkout's state dir."""
+    title = f"{ctx.tree.name}: {ctx.checkout.build_dir.name}"
+    state = ctx.tree.state_dir
+    state.mkdir(exist_ok=True)
+    trace, chart = state / TRACE, state / CHART
+    from build_tools.insight import timeline  # only `invoke report` writes files: keep builds lean
+
+    trace.write_text(timeline.trace(report, title), encoding="utf-8")
+    chart.write_text(timeline.svg(report, title), encoding="utf-8")
+    return trace, chart
+
+
+def show(console: Console, report: cost.BuildCost, files: Sequence[Path]) -> None:
+    """The report as tables and lines."""
+    s = cost.seconds
+    console.table(
+        f"slowest of {len(report.units)} compiled units",
+        [[u.name, u.target, s(u.ms)] for u in report.slowest()],
+        ("unit", "target", "time"),
+    )
+    console.table(
+        "targets",
+        [[t.name, str(t.units), s(t.compile_ms), s(t.link_ms)] for t in report.targets()],
+        ("target", "units", "compile (summed)", "link"),
+    )
+    console.output(
+        f"{cost.parallelism_text(report)}: {s(report.busy_ms)} of work in {s(report.wall_ms)}"
+    )
+    if report.critical:
+        chain = " -> ".join(f"{u.name} {s(u.ms)}" for u in report.critical)
+        console.output(f"critical path: {chain} (the build ended at {s(report.wall_ms)})")
+        last = report.critical[-1]
+        if last.kind == "link" and last.target:
+            slow = ", ".join(f"{u.name} {s(u.ms)}" for u in report.slowest_of(last.target))
+            console.output(f"slowest units of {last.target}: {slow}")
+    console.output(report.cache.text if report.cache else "cache hit rate: not known")
+    for path in files:
+        console.output(f"wrote {path}")
+
+
+def report(ctx: Run, *, as_json: bool) -> dict[str, Any]:
+    """What `invoke report` does; the JSON it prints with --json."""
+    found = load(ctx)
+    if not found.units:
+        raise BuildToolsError(
+            f"The last build in {ctx.checkout.build_dir} compiled nothing, so there is nothing to "
+            "report; build first.",
+            "run `invoke build` (after an edit, or `invoke clean-build` for a full build)",
+        )
+    files = write_files(ctx, found)
+    data = {
+        **cost.as_json(found),
+        "build_dir": str(ctx.checkout.build_dir),
+        "trace": str(files[0]),
+        "svg": str(files[1]),
+    }
+    if as_json:
+        ctx.console.output(json.dumps(data, indent=1))
+    else:
+        show(ctx.console, found, files)
+    return data
+
+
+def main(settings: Settings, *, as_json: bool) -> dict[str, Any]:
+    """What `invoke report` does, over a context that starts no log of its own."""
+    console = Console() if as_json else make_console()
+    ctx = make_run(settings, console=console, runner=Runner(console))
+    return report(ctx, as_json=as_json)

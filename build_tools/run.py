@@ -1,0 +1,236 @@
+"""The run: what every step gets besides the checkout view. The settings, the machine, the
+console, the runner, the results so far, the step timer and the build-dir lock.
+
+`with ctx.step(name) as step:` times and records one step: `step.skipped(...)` when it was
+already done, `step.ran(...)` otherwise; a step that raises is recorded as failed, with the
+kind of its failure, before the error goes on to the front door.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from build_tools import lock, safe_paths
+from build_tools.cache import policy
+from build_tools.checkout import source_tree
+from build_tools.checkout.view import Checkout
+from build_tools.cmake import compile_db
+from build_tools.cmake.presets_file import USER_FILE
+from build_tools.cmake.presets_gen import BUILD_TYPES
+from build_tools.cmake.project import CMake
+from build_tools.console import Console, StepResult, StepStatus, make_console
+from build_tools.errors import BuildToolsError, as_error
+from build_tools.machine import toolchain as tc
+from build_tools.process.runner import Command, Runner
+from build_tools.settings import Settings
+
+LAST_LOG, PREVIOUS_LOG, SUMMARY = "last-run.log", "previous-run.log", "last-summary.json"
+
+
+@dataclass
+class Step:
+    """The outcome a step body reports."""
+
+    name: str
+    status: StepStatus = StepStatus.RAN
+    detail: str = ""
+
+    def skipped(self, detail: str) -> None:
+        self.status, self.detail = StepStatus.SKIPPED, detail
+
+    def ran(self, detail: str) -> None:
+        self.status, self.detail = StepStatus.RAN, detail
+
+
+@dataclass
+class Run:
+    settings: Settings
+    checkout: Checkout
+    machine: tc.Machine
+    console: Console
+    runner: Runner
+    results: list[StepResult] = field(default_factory=list)
+    # Dry run only: earlier steps of this plan would change what this step's "done?" check reads.
+    upstream_pending: bool = False
+    _cmake: Optional[CMake] = None
+    _cache_env: Optional[dict[str, str]] = None
+
+    @property
+    def tree(self) -> source_tree.SourceTree:
+        return self.checkout.tree
+
+    @property
+    def dry_run(self) -> bool:
+        return self.settings.dry_run
+
+    @property
+    def preset(self) -> str:
+        return self.settings.preset
+
+    def command(self, argv: Sequence[object], env: Optional[dict[str, str]] = None) -> Command:
+        return Command.of(argv, self.tree.root, env)
+
+    def assume_undone(self) -> bool:
+        """In a dry run after a step that would run, "already done?" cannot be answered."""
+        return self.dry_run and self.upstream_pending
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[Step]:
+        self.console.step(name)
+        start = time.monotonic()
+        step = Step(name)
+        try:
+            yield step
+        except (BuildToolsError, KeyboardInterrupt, OSError) as exc:
+            error = as_error(exc)
+            seconds = time.monotonic() - start
+            failed = StepResult(name, StepStatus.FAILED, error.problem, seconds, error.kind)
+            self.results.append(failed)
+            if error is exc:
+                raise
+            raise error from None
+        if self.dry_run and step.status is StepStatus.RAN:
+            step.status = StepStatus.DRY_RUN
+        result = StepResult(name, step.status, step.detail, time.monotonic() - start)
+        self.console.done(result)
+        self.results.append(result)
+
+    def presets_written(self) -> None:
+        """The presets file changed: what was read or derived from it is read again."""
+        self.checkout = self.checkout.reread()
+        self._cache_env = None
+
+    # ------------------------------------------------------------ what steps share
+
+    def cmake(self) -> CMake:
+        """The cmake to run; in a dry run before `deps`, the one `deps` would install."""
+        if self._cmake is None:
+            venv_bin = self.tree.venv_python.parent
+            try:
+                binary = tc.find_cmake(self.machine, venv_bin, self.tree.cmake_minimum)
+            except BuildToolsError:
+                if not self.dry_run:
+                    raise
+                binary = self.tree.venv_tool("cmake")
+            self._cmake = CMake(binary, self.tree.root)
+        return self._cmake
+
+    def cache_env(self) -> dict[str, str]:
+        """What configure and build run with so the compiler cache never fails them."""
+        if self._cache_env is None:
+            scheduler = self.settings.dist_scheduler if self.settings.dist else ""
+            self._cache_env = policy.build_environment(
+                self.checkout,
+                self.machine.environ,
+                self.console.warn,
+                dry_run=self.dry_run,
+                dist_scheduler=scheduler,
+            )
+        return self._cache_env
+
+    def pip_install(self, args: Sequence[object], env: Optional[dict[str, str]] = None) -> None:
+        """`uv pip install` into the checkout's venv (a front door may route it: nox -R)."""
+        uv = tc.find_uv(self.machine)
+        argv = [uv, "pip", "install", "--python", self.tree.venv_python, *args]
+        self.runner.run(self.command([*argv, "--torch-backend=auto"], env), install=True)
+
+    def git(self) -> compile_db.Git:
+        """git, run through the runner (None where there is no git)."""
+        git = self.machine.which("git")
+        if git is None:
+            return None
+
+        def run(args: Sequence[object]) -> tuple[int, str]:
+            done = self.runner.capture(self.command([git, *args]))
+            return done.returncode, done.output
+
+        return run
+
+    def need_venv(self) -> None:
+        if not self.dry_run and not self.tree.venv_python.is_file():
+            raise BuildToolsError(
+                f"There is no venv at {self.tree.venv_dir}.",
+                "run `invoke bootstrap` (or `invoke venv`) first",
+            )
+
+    def need_preset(self, *, creating: bool = False) -> None:
+        """The preset exists, or is one we generate (any name when `creating`); a near miss
+        of an existing or standard name ("Release") is an error, never a new preset."""
+        if self.checkout.has_preset:
+            return
+        names = self.checkout.presets.configure_names()
+        wanted = self.preset
+        same = [n for n in names + list(BUILD_TYPES) if n.lower() == wanted.lower() and n != wanted]
+        if same and wanted not in BUILD_TYPES:
+            raise BuildToolsError(
+                f"Preset {wanted!r} does not exist; preset names are case-sensitive.",
+                f"did you mean {wanted} -> {same[0]}? pass --preset {same[0]}",
+            )
+        if wanted not in BUILD_TYPES and not creating:
+            have = ", ".join(names) or "none"
+            raise BuildToolsError(
+                f"Preset {wanted!r} is not in {self.tree.root / USER_FILE} (it has: {have}).",
+                "pick one of those with --preset, or create it with "
+                f"`invoke presets --preset {wanted}`",
+            )
+
+    @contextmanager
+    def locked(self, directory: Path) -> Iterator[None]:
+        """Hold `directory`'s lock (a dry run takes none)."""
+        if self.dry_run:
+            yield
+            return
+        path = lock.lock_path(self.tree.state_dir, directory)
+        with lock.hold(
+            path,
+            f"build dir {directory}",
+            wait=self.settings.wait,
+            say=self.console.note,
+            warn=self.console.warn,
+        ) as holder:
+            self.runner.observers.append(holder.running)
+            try:
+                yield
+            finally:
+                self.runner.observers.remove(holder.running)
+
+
+def _state_dir(tree: source_tree.SourceTree) -> Path:
+    state = tree.state_dir
+    try:
+        state.mkdir(exist_ok=True)
+        ignore = state / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# written by vllm-build-tools: logs and caches, never commit\n*\n")
+        last = state / LAST_LOG
+        if last.exists():
+            os.replace(last, state / PREVIOUS_LOG)
+    except OSError:
+        pass
+    return state
+
+
+def make_run(
+    settings: Settings,
+    *,
+    machine: Optional[tc.Machine] = None,
+    console: Optional[Console] = None,
+    runner: Optional[Runner] = None,
+) -> Run:
+    """Read the checkout and wire the pieces; a dry run writes no log."""
+    tree = source_tree.load(settings)
+    safe_paths.check(tree.root, "source")
+    safe_paths.check(tree.venv_dir, "venv")
+    machine = machine or tc.Machine()
+    console = console or make_console(environ=machine.environ)
+    if runner is None:
+        log = None if settings.dry_run else _state_dir(tree) / LAST_LOG
+        runner = Runner(console, dry_run=settings.dry_run, log=log, base_env=machine.environ)
+    checkout = Checkout(tree, settings.preset, machine.environ)
+    return Run(settings, checkout, machine, console, runner)

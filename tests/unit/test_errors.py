@@ -1,0 +1,56 @@
+"""Each failure kind gets the fix for THAT failure, never "fix the compile error" for all."""
+
+from __future__ import annotations
+
+import pytest
+
+from build_tools import errors as failures
+from build_tools.errors import (
+    BUILD_FILES,
+    CACHE,
+    COMPILE,
+    DISK_FULL,
+    DIST_AUTH,
+    OTHER,
+    READ_ONLY,
+)
+
+CASES = {
+    "compile": (["FAILED: CMakeFiles/_C.dir/csrc/a.cpp.o", "a.cpp:3:1: error: x"], COMPILE),
+    "ccache, read-only dir": (
+        ["ccache: error: Failed to create temporary file for /c/tmp/x: Read-only file system"],
+        CACHE,
+    ),
+    "sccache down": (["sccache: error: failed to execute compile", "FAILED: a.o"], CACHE),
+    "rules.ninja gone": (
+        ["ninja: error: loading 'CMakeFiles/rules.ninja': No such file or directory"],
+        BUILD_FILES,
+    ),
+    "build.ninja corrupt": (
+        ["ninja: error: build.ninja:1: expected '=', got identifier"],
+        BUILD_FILES,
+    ),
+    "disk full beats compile": (
+        ["FAILED: a.o", "a.cpp: fatal error: error writing to /tmp/x: No space left on device"],
+        DISK_FULL,
+    ),
+    "read-only tree": (["file INSTALL cannot copy file: Read-only file system"], READ_ONLY),
+    "unknown": (["something odd happened"], OTHER),
+    "sccache-dist token": (
+        ["FAILED: a.o", '["a.o"] http error status: Error 401: Fixed token mismatch'],
+        DIST_AUTH,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_classify(case: str) -> None:
+    lines, want = CASES[case]
+    assert failures.classify(lines) is want
+
+
+def test_every_fix_is_distinct() -> None:
+    fixes = [f.fix for f in (BUILD_FILES, CACHE, COMPILE, DISK_FULL, DIST_AUTH, OTHER, READ_ONLY)]
+    assert len(set(fixes)) == len(fixes)
+    assert "CCACHE_READONLY=1" in CACHE.fix and "--launcher none" in CACHE.fix
+    assert "invoke clean-build" in BUILD_FILES.fix
