@@ -72,12 +72,22 @@ def settings_flags(given: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Any BuildToolsError becomes its message and exit code (no traceback)."""
+def _errors(settings: Any = None) -> Iterator[None]:
+    """Any BuildToolsError becomes its message and exit code (no traceback); the commands its
+    fix suggests carry the --source/--preset/--venv given, so they run as printed."""
     try:
         yield
     except BuildToolsError as exc:
-        raise Exit(f"error: {exc.message}", code=exc.code) from None
+        from build_tools.secrets import redact
+
+        fix = exc.fix
+        if settings is not None:
+            from build_tools.console import with_flags
+            from build_tools.settings import command_flags
+
+            fix = with_flags(fix, command_flags(settings))
+        message = f"{exc.problem}\n  fix: {fix}" if fix else exc.problem
+        raise Exit(f"error: {redact(message)}", code=exc.code) from None
 
 
 def _resolved(given: dict[str, Any]) -> Any:
@@ -91,8 +101,9 @@ def _run(plan: str, command: str, given: dict[str, Any]) -> None:
     """Resolve settings from `given` flags and run workflow.<plan>; errors exit non-zero."""
     from build_tools import workflow
 
-    with _errors():
-        workflow.execute(_resolved(given), getattr(workflow, plan), command)
+    resolved = _resolved(given)
+    with _errors(resolved):
+        workflow.execute(resolved, getattr(workflow, plan), command)
 
 
 def make_task(
@@ -255,16 +266,18 @@ def _report(given: dict[str, Any]) -> None:
     from build_tools.insight import last_build
 
     as_json = given.pop("json")
-    with _errors():
-        last_build.main(_resolved(given), as_json=as_json)
+    resolved = _resolved(given)
+    with _errors(resolved):
+        last_build.main(resolved, as_json=as_json)
 
 
 def _watch(given: dict[str, Any]) -> None:
     from build_tools import watch as watcher
 
     then = given.pop("then") or ""
-    with _errors():
-        watcher.watch(_resolved(given), then)
+    resolved = _resolved(given)
+    with _errors(resolved):
+        watcher.watch(resolved, then)
 
 
 doctor = make_task(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, TextIO
 
 from build_tools.process.runner import Command
+from build_tools.secrets import redact
 
 
 class StepStatus(enum.Enum):
@@ -63,6 +65,26 @@ def summary_data(
     }
 
 
+_SUGGESTED = re.compile(r"`(invoke|vllm-build) ([a-z][a-z-]*)([^`]*)`")
+
+
+def with_flags(text: str, flags: Sequence[str], program: str = "invoke") -> str:
+    """Every `invoke TASK ...` a message suggests, as the person must type it: with the
+    --source/--preset/--venv they gave (those the suggestion does not set itself)."""
+
+    def fill(match: re.Match[str]) -> str:
+        rest = match.group(3)
+        given = shlex.split(rest) if "'" not in rest and '"' not in rest else rest.split()
+        extra: list[str] = []
+        for flag, value in zip(flags[::2], flags[1::2], strict=True):
+            if flag not in given:
+                extra += [flag, value]
+        added = f" {shlex.join(extra)}" if extra else ""
+        return f"`{program} {match.group(2)}{added}{rest}`"
+
+    return _SUGGESTED.sub(fill, text) if flags or program != "invoke" else text
+
+
 def command_line(command: Command, dry_run: bool) -> str:
     """`$ cmd` for what runs now; a paste-able `cd DIR && cmd` for what a dry run would run."""
     if dry_run:
@@ -71,10 +93,18 @@ def command_line(command: Command, dry_run: bool) -> str:
 
 
 class Console:
-    """Line-oriented output for CI logs and pipes."""
+    """Line-oriented output for CI logs and pipes. Commands our own messages suggest are
+    printed runnable as they stand (`with_flags`: the flags the person gave, `program`)."""
 
     def __init__(self, stream: Optional[TextIO] = None) -> None:
         self.stream = stream or sys.stdout
+        self.flags: list[str] = []
+        self.program = "invoke"
+
+    def ours(self, text: str) -> str:
+        """One of our own messages, its suggested commands made runnable as printed (and a
+        password in a URL masked)."""
+        return redact(with_flags(text, self.flags, self.program))
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -95,10 +125,10 @@ class Console:
         """Take down a progress display before what follows (the rich one has a bar)."""
 
     def note(self, text: str) -> None:
-        self._print(f"    {text}")
+        self._print(f"    {self.ours(text)}")
 
     def warn(self, text: str) -> None:
-        self._print(f"warning: {text}")
+        self._print(f"warning: {self.ours(text)}")
 
     def done(self, result: StepResult) -> None:
         timing = f" ({result.seconds:.1f}s)" if result.ran else ""
@@ -194,11 +224,12 @@ class RichConsole(Console):
         self._progress.update(self._task, completed=done, total=total)
 
     def note(self, text: str) -> None:
-        self.terminal.print(_t(f"    {text}", style="dim"))
+        self.terminal.print(_t(f"    {self.ours(text)}", style="dim"))
 
     def warn(self, text: str) -> None:
         self._stop_progress()
-        self.terminal.print(_t("warning: ", style="bold yellow").append(text, style=""))
+        line = _t("warning: ", style="bold yellow").append(self.ours(text), style="")
+        self.terminal.print(line)
 
     def done(self, result: StepResult) -> None:
         self._stop_progress()

@@ -77,7 +77,8 @@ CACHE = Failure(
 )
 BUILD_FILES = Failure(
     "missing or corrupt build files",
-    "the build dir is incomplete (an interrupted delete or configure?): run `invoke clean-build`",
+    "the build dir's generated files are damaged: `invoke configure --force` regenerates them "
+    "from the preset and keeps every object (if cmake fails there too: `invoke clean-build`)",
 )
 READ_ONLY = Failure(
     "a file could not be written",
@@ -92,7 +93,8 @@ DIST_AUTH = Failure(
 COMPILE = Failure("compile error", "fix the compile error above and run `invoke build` again")
 OTHER = Failure(
     "build failure",
-    "read the output above; `invoke clean-build` starts afresh if the build dir is broken",
+    "read the output above: its last lines say what failed (the whole output is in the "
+    "checkout's .vllm-build-tools/last-run.log)",
 )
 
 PATTERNS: tuple[tuple[Failure, re.Pattern[str]], ...] = (

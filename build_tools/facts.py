@@ -7,13 +7,18 @@ client config) is returned or written by the presets step, never in a dry run.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from build_tools import drift, jobs
 from build_tools.cache import dist, policy
 from build_tools.cmake import archs
+from build_tools.cmake import build_dir as bd
+from build_tools.cmake import presets_gen as gen
 from build_tools.cmake.presets_gen import Facts
+from build_tools.cmake.project import LAUNCHERS
 from build_tools.errors import BuildToolsError
 from build_tools.insight import memory
 from build_tools.machine import toolchain as tc
@@ -61,6 +66,7 @@ def _arch_list(ctx: Run, nvcc: Path, notes: list[str]) -> Optional[str]:
     the project would have built without it: never left to chance silently."""
     settings = ctx.settings
     if settings.arch:
+        _check_archs(settings, nvcc)
         notes.append(f"CUDA archs {settings.arch} (arch from {settings.origin('arch')})")
         return settings.arch
     local = tc.gpu_archs(ctx.machine)
@@ -87,6 +93,23 @@ def _arch_list(ctx: Run, nvcc: Path, notes: list[str]) -> Optional[str]:
         "list for this nvcc, several archs); --arch X.Y builds one"
     )
     return None
+
+
+def _check_archs(settings: Settings, nvcc: Path) -> None:
+    """An asked arch list that nvcc cannot build fails here, before a preset is written, not
+    in a configure that fails far from the cause."""
+    supported = tc.nvcc_archs(str(nvcc))
+    wrong = archs.problems(settings.arch, supported)
+    if wrong:
+        version = tc.tool_version(str(nvcc))
+        which = f"nvcc {tc.version_text(version)}" if version else f"the nvcc at {nvcc}"
+        valid = f"{which} builds {' '.join(supported)}" if supported else "e.g. 9.0 or 8.0;9.0a"
+        raise BuildToolsError(
+            f"arch = {settings.arch!r} from {settings.origin('arch')} is not a CUDA arch list "
+            f"for this machine: {'; '.join(wrong)}.",
+            f"pass --arch with archs {valid} (separated by ';' or spaces)",
+            kind="bad input",
+        )
 
 
 def pools_script_path(ctx: Run) -> Path:
@@ -150,7 +173,10 @@ def gather(ctx: Run) -> tuple[Facts, list[str]]:
     if unset:
         notes.append(f"no local source for {', '.join(unset)}: CMake fetches those itself")
     launcher = tc.find_launcher(machine, settings.launcher, (venv_bin, *machine.suite_bin))
-    sources.update(policy.preset_environment(settings, tree.state_dir, launcher, notes))
+    cache_env = policy.preset_environment(
+        settings, tree.state_dir, launcher, notes, dry_run=ctx.dry_run
+    )
+    sources.update(cache_env)
     plan = job_plan(
         settings,
         machine,
@@ -181,3 +207,77 @@ def gather(ctx: Run) -> tuple[Facts, list[str]]:
         dev_split=settings.dev_split,
     )
     return facts, notes
+
+
+# --------------------------------------------------------------- what a configured build keeps
+
+NOTICES = "notices.json"  # in the state dir: what was said once already
+
+
+def keep_configured(
+    ctx: Run, name: str, found: Facts, existing: Optional[Mapping[str, Any]]
+) -> tuple[Facts, list[str]]:
+    """Auto-detected choices that are part of every compile command (the compiler cache, the
+    CUDA archs, NVCC_THREADS, nvcc itself) stay what preset `name`'s configured build dir was
+    configured with: a tool appearing on the machine never recompiles everything unasked. What
+    the person set (flag, environment, settings file) or `--force` applies; a kept tool that
+    is gone is replaced (it could only fail). The jobs follow the machine: they change no
+    object. Returns the facts for `name` and what changed on the machine, with how to switch."""
+    settings = ctx.settings
+    if existing is None or settings.force or gen.VENDOR not in (existing.get("vendor") or {}):
+        return found, []
+    if not bd.cache_readable(ctx.tree.root / bd.default_name(name)):
+        return found, []  # not configured yet: nothing to keep
+    cache = existing.get("cacheVariables") or {}
+    env = existing.get("environment") or {}
+    said: list[str] = []
+    kept = found
+
+    def switch(what: str, old: str, new: str, command: str) -> None:
+        said.append(
+            f"{what} on this machine is now {new}, but preset {name!r} was configured with "
+            f"{old}: kept {old}, so nothing recompiles. To switch: `{command}` (it changes "
+            "every compile command, so every unit recompiles)"
+        )
+
+    if settings.launcher == "auto" and settings.origin("launcher") == "default":
+        old, new = cache.get(LAUNCHERS[0]), str(found.launcher) if found.launcher else None
+        if old != new and (old is None or Path(old).is_file()):
+            kept = replace(kept, launcher=Path(old) if old else None)
+            name_new = Path(new).name if new else "none"
+            switch("the compiler cache", Path(old).name if old else "none", name_new,
+                   f"invoke presets --launcher {name_new}")  # fmt: skip
+    if not settings.arch and not settings.all_archs and found.nvcc:
+        old, new = env.get("TORCH_CUDA_ARCH_LIST"), found.arch_list
+        if old != new:
+            kept = replace(kept, arch_list=old)
+            to = f"invoke presets --arch '{new}'" if new else "invoke presets --force"
+            switch("the CUDA arch list", old or "the project's default", new or "the default", to)
+    threads = cache.get("NVCC_THREADS")
+    if not settings.nvcc_threads and found.nvcc and threads and threads.isdigit():
+        new_threads = found.parallelism.nvcc_threads
+        if int(threads) != new_threads:
+            kept = replace(kept, parallelism=replace(kept.parallelism, nvcc_threads=int(threads)))
+            switch("NVCC_THREADS", threads, str(new_threads),
+                   f"invoke presets --nvcc-threads {new_threads}")  # fmt: skip
+    old_nvcc = cache.get("CMAKE_CUDA_COMPILER")
+    if old_nvcc and found.nvcc and str(found.nvcc) != old_nvcc and Path(old_nvcc).is_file():
+        kept = replace(kept, nvcc=Path(old_nvcc))
+        switch("nvcc", old_nvcc, str(found.nvcc), "invoke presets --force")
+    return kept, said
+
+
+def say_once(ctx: Run, notices: list[str]) -> None:
+    """Each notice once per checkout (the state dir remembers); in a dry run, every time."""
+    path = ctx.tree.state_dir / NOTICES
+    known = venv_state.read_json(path)
+    seen = set(known) if isinstance(known, list) else set()
+    new = [n for n in notices if n not in seen]
+    for notice in new if not ctx.dry_run else notices:
+        ctx.console.note(notice)
+    if new and not ctx.dry_run:
+        try:
+            path.parent.mkdir(exist_ok=True)
+            venv_state.write_json(path, sorted(seen | set(new)))
+        except OSError:
+            pass

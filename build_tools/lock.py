@@ -21,6 +21,7 @@ from typing import Any, Optional
 from filelock import FileLock, Timeout
 
 from build_tools.errors import BuildToolsError
+from build_tools.process import procfs
 from build_tools.process.signals import end_session, session_members
 
 POLL_S = 0.2
@@ -40,19 +41,37 @@ def _holder_file(path: Path) -> Path:
 
 
 def holder_text(path: Path) -> str:
-    """'pid N (`command`) since HH:MM:SS' of the current holder, as it recorded itself."""
+    """'pid N (command) since HH:MM:SS' of the current holder, as it recorded itself (no
+    backticks: those mark commands we suggest, which get the person's flags)."""
     try:
         data = json.loads(_holder_file(path).read_text(encoding="utf-8"))
         since = time.strftime("%H:%M:%S", time.localtime(float(data["since"])))
-        return f"pid {data['pid']} (`{data['command']}`) since {since}"
+        return f"pid {data['pid']} ({data['command']}) since {since}"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"
 
 
+def identity(pid: int) -> Optional[dict[str, Any]]:
+    """What tells process `pid` from any later process that reuses its number: its start
+    time (clock ticks since boot), this boot, its session and its command."""
+    found = procfs.process(pid)
+    if found is None:
+        return None
+    argv = procfs.argv(pid)
+    return {
+        "pid": pid,
+        "start": found.start_ticks,
+        "boot": procfs.boot_id(),
+        "session": found.session,
+        "argv0": argv[0] if argv else "",
+    }
+
+
 @dataclass
 class Holder:
-    """What we record about ourselves while we hold a lock: pid, command, since, and the
-    process group of the command running now (so a successor can end it if we are killed)."""
+    """What we record about ourselves while we hold a lock: pid, command, since, and who the
+    command running now is (its session leader's identity), so a successor can end it if we
+    are killed, and can tell it from an unrelated process that got the same pid later."""
 
     path: Path
     record: dict[str, Any]
@@ -64,19 +83,42 @@ class Holder:
             pass
 
     def running(self, group: Optional[int]) -> None:
-        self.record["group"] = group
+        self.record["group"] = identity(group) if group is not None else None
         self.write()
+
+
+def _ours(recorded: Any) -> tuple[Optional[int], str]:
+    """The session to end when the recorded command is provably still running, else None
+    and why it is left alone ("" when nothing is running under that pid)."""
+    if isinstance(recorded, int):  # a record without an identity: never enough to kill
+        recorded = {"pid": recorded}
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("pid"), int):
+        return None, ""
+    pid = recorded["pid"]
+    now = identity(pid)
+    if now is None:
+        return None, ""
+    keys = ("start", "boot", "session", "argv0")
+    if any(recorded.get(k) is None for k in keys):
+        return None, f"pid {pid} runs, but the record of the killed build cannot prove it is ours"
+    if any(recorded[k] != now[k] for k in keys) or now["session"] != pid:
+        return None, f"pid {pid} is another process now (not the command the killed build ran)"
+    return pid, ""
 
 
 def end_orphans(path: Path, say: Callable[[str], None]) -> None:
     """Called once we hold the lock: a holder file left behind means the last holder was
-    killed (SIGKILL, a crash) mid-command; end what it had started, if it still runs."""
+    killed (SIGKILL, a crash) mid-command; end what it had started, if it provably still runs
+    (pid, start time, boot, session and command all match the record), never anything else."""
     try:
-        group = json.loads(_holder_file(path).read_text(encoding="utf-8")).get("group")
+        recorded = json.loads(_holder_file(path).read_text(encoding="utf-8")).get("group")
     except (OSError, ValueError, AttributeError):
         return
-    if isinstance(group, int) and session_members(group):
-        say(f"ended {end_session(group)} process(es) left running by a build that was killed")
+    session, why = _ours(recorded)
+    if session is not None and session_members(session):
+        say(f"ended {end_session(session)} process(es) left running by a build that was killed")
+    elif why:
+        say(f"{why}: left it alone")
 
 
 @contextmanager

@@ -20,15 +20,14 @@ from build_tools import lock, safe_paths
 from build_tools.cache import policy
 from build_tools.checkout import source_tree
 from build_tools.checkout.view import Checkout
-from build_tools.cmake import compile_db
 from build_tools.cmake.presets_file import USER_FILE
 from build_tools.cmake.presets_gen import BUILD_TYPES
 from build_tools.cmake.project import CMake
 from build_tools.console import Console, StepResult, StepStatus, make_console
 from build_tools.errors import BuildToolsError, as_error
 from build_tools.machine import toolchain as tc
-from build_tools.process.runner import Command, Runner
-from build_tools.settings import Settings
+from build_tools.process.runner import Command, Git, Runner
+from build_tools.settings import Settings, command_flags
 
 LAST_LOG, PREVIOUS_LOG, SUMMARY = "last-run.log", "previous-run.log", "last-summary.json"
 
@@ -124,13 +123,12 @@ class Run:
     def cache_env(self) -> dict[str, str]:
         """What configure and build run with so the compiler cache never fails them."""
         if self._cache_env is None:
-            scheduler = self.settings.dist_scheduler if self.settings.dist else ""
             self._cache_env = policy.build_environment(
                 self.checkout,
                 self.machine.environ,
                 self.console.warn,
                 dry_run=self.dry_run,
-                dist_scheduler=scheduler,
+                settings=self.settings,
             )
         return self._cache_env
 
@@ -140,13 +138,13 @@ class Run:
         argv = [uv, "pip", "install", "--python", self.tree.venv_python, *args]
         self.runner.run(self.command([*argv, "--torch-backend=auto"], env), install=True)
 
-    def git(self) -> compile_db.Git:
+    def git(self) -> Git:
         """git, run through the runner (None where there is no git)."""
         git = self.machine.which("git")
         if git is None:
             return None
 
-        def run(args: Sequence[object]) -> tuple[int, str]:
+        def run(args: Sequence[str]) -> tuple[int, str]:
             done = self.runner.capture(self.command([git, *args]))
             return done.returncode, done.output
 
@@ -227,8 +225,18 @@ def make_run(
     tree = source_tree.load(settings)
     safe_paths.check(tree.root, "source")
     safe_paths.check(tree.venv_dir, "venv")
+    if settings.origin("venv") != "default" and tree.venv_dir.exists():
+        if not tree.venv_python.is_file():
+            raise BuildToolsError(
+                f"venv = {settings.venv!r} from {settings.origin('venv')} is not a Python "
+                f"environment ({tree.venv_python} does not exist).",
+                "pass the folder that holds bin/python (a venv or conda environment), or "
+                "omit it to use the checkout's .venv",
+                kind="bad input",
+            )
     machine = machine or tc.Machine()
     console = console or make_console(environ=machine.environ)
+    console.flags = command_flags(settings)
     if runner is None:
         log = None if settings.dry_run else _state_dir(tree) / LAST_LOG
         runner = Runner(console, dry_run=settings.dry_run, log=log, base_env=machine.environ)

@@ -9,6 +9,7 @@ Every value remembers the layer it came from, which `invoke config` prints.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, get_args
 
 from build_tools.errors import BuildToolsError
+from build_tools.secrets import redact
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -146,6 +148,18 @@ def user_file(environ: Mapping[str, str], suite_root: Path = SUITE_ROOT) -> Path
     return Path(explicit).expanduser() if explicit else suite_root / USER_FILE_NAME
 
 
+def _named_file(environ: Mapping[str, str]) -> None:
+    """A settings file named in VLLM_BUILD_CONFIG must exist: a typo would otherwise drop
+    every setting in it without a word."""
+    named = environ.get(ENV_PREFIX + "CONFIG")
+    if named and not Path(named).expanduser().is_file():
+        raise BuildToolsError(
+            f"VLLM_BUILD_CONFIG names {named}, which is not a file.",
+            "fix the path in VLLM_BUILD_CONFIG, or unset it to use vllm-build.local.toml",
+            kind="bad input",
+        )
+
+
 def resolve(
     flags: Optional[Mapping[str, Any]] = None,
     *,
@@ -157,6 +171,7 @@ def resolve(
     environ = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
     pyproject = suite_root / "pyproject.toml"
+    _named_file(environ)
     personal = user_file(environ, suite_root)
 
     layers: list[tuple[str, Mapping[str, Any], Path]] = [
@@ -212,12 +227,54 @@ def resolve(
     _check_choice(
         "remote_cache_mode", settings.remote_cache_mode, modes, settings.origin("remote_cache_mode")
     )
+    _validate(settings)
+    return settings
+
+
+def _bad(settings: Settings, key: str, why: str, fix: str) -> BuildToolsError:
+    value = getattr(settings, key)
+    return BuildToolsError(
+        f"{key} = {value!r} from {settings.origin(key)} {why}.", fix, kind="bad input"
+    )
+
+
+def _validate(settings: Settings) -> None:
+    """What no layer may set: checked before anything is written or run."""
     for key in ("jobs", "nvcc_threads"):
         if getattr(settings, key) < 0:
-            raise BuildToolsError(f"{key} must be 0 (automatic) or positive.", f"fix {key}")
+            raise _bad(settings, key, "is negative", f"set {key} to 0 (automatic) or a count")
+    budget = settings.mem_per_job_gb
+    if not math.isfinite(budget) or budget <= 0:
+        raise _bad(
+            settings,
+            "mem_per_job_gb",
+            "is not a positive number of GiB",
+            "set mem_per_job_gb to the memory one compile job may use, e.g. 2",
+        )
     if not settings.preset or "/" in settings.preset or not settings.preset.isprintable():
-        raise BuildToolsError(f"Preset name {settings.preset!r} is not valid.", "use e.g. release")
-    return settings
+        raise _bad(settings, "preset", "is not a preset name", "use e.g. --preset release")
+    deps_dir = Path(settings.deps_dir).expanduser() if settings.deps_dir else None
+    if deps_dir is not None and not deps_dir.is_dir():
+        raise _bad(
+            settings,
+            "deps_dir",
+            "is not a directory",
+            "point deps_dir at a folder holding one subfolder per dependency (cutlass, ...)",
+        )
+
+
+# The settings that say which checkout, preset and environment a command acts on.
+WHERE = ("source", "preset", "venv")
+
+
+def command_flags(settings: Settings) -> list[str]:
+    """The --source/--preset/--venv given on the command line: what a command we print needs
+    to act on the same checkout when it is copied and run (the other layers hold anyway)."""
+    flags: list[str] = []
+    for key in WHERE:
+        if settings.origin(key).startswith("flag"):
+            flags += [f"--{key}", str(getattr(settings, key))]
+    return flags
 
 
 def describe(settings: Settings) -> list[tuple[str, str, str]]:
@@ -225,6 +282,6 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
     rows = []
     for key in _FIELDS:
         value = getattr(settings, key)
-        shown = "(set)" if key.endswith("token") and value else str(value) if value != "" else '""'
+        shown = "(set)" if key.endswith("token") and value else redact(str(value)) or '""'
         rows.append((key, shown, settings.origin(key)))
     return rows

@@ -22,12 +22,16 @@ def fake_bin(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _no_user_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Tests never read the developer's own vllm-build.local.toml or VLLM_BUILD_* variables."""
     for key in list(os.environ):
         if key.startswith("VLLM_BUILD_") or key == "TORCH_CUDA_ARCH_LIST":
             monkeypatch.delenv(key)
-    monkeypatch.setenv("VLLM_BUILD_CONFIG", str(tmp_path / "no-user-settings.toml"))
+    empty = tmp_path_factory.getbasetemp() / "no-user-settings.toml"
+    empty.touch()
+    monkeypatch.setenv("VLLM_BUILD_CONFIG", str(empty))
 
 
 INTEGRATION = Path(__file__).parent / "integration"

@@ -92,12 +92,14 @@ def child_env(tmp: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("VLLM_BUILD_") and k != "VLLM_USE_PRECOMPILED"
+        if not k.startswith(("VLLM_BUILD_", "VLLM_USE_PRECOMPILED", "VLLM_PRECOMPILED_"))
     }
+    empty = tmp / "no-user-settings.toml"
+    empty.touch()
     env.update(
         VLLM_BUILD_ARCH=ARCH,
         VLLM_BUILD_LAUNCHER="ccache",  # what P3, P5, P6 measure (sccache may be installed too)
-        VLLM_BUILD_CONFIG=str(tmp / "no-user-settings.toml"),
+        VLLM_BUILD_CONFIG=str(empty),
         CCACHE_DIR=str(tmp / "ccache"),
     )
     return env

@@ -8,19 +8,20 @@ SCCACHE_CONF in the preset's environment, so a raw `cmake --build --preset` dist
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
 from build_tools.cache.sccache import sccache_json
 from build_tools.errors import BuildToolsError
+from build_tools.secrets import write_private
 
 CONFIG = "sccache-dist.toml"
 
 
-def write_config(state_dir: Path, scheduler: str, token: str) -> Path:
-    """The sccache client config for this cluster (rewritten only when it changes)."""
+def write_config(state_dir: Path, scheduler: str, token: str, *, dry_run: bool = False) -> Path:
+    """The sccache client config for this cluster (0600: it holds the token; rewritten only
+    when it changes; a dry run writes nothing and returns where it would be)."""
     if not scheduler.startswith(("http://", "https://")):
         raise BuildToolsError(
             f"dist_scheduler = {scheduler!r} is not an http(s) URL.",
@@ -33,11 +34,8 @@ def write_config(state_dir: Path, scheduler: str, token: str) -> Path:
         f'[dist.auth]\ntype = "token"\ntoken = {json.dumps(token)}\n'
     )
     path = state_dir / CONFIG
-    state_dir.mkdir(parents=True, exist_ok=True)
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    if not dry_run:
+        write_private(path, text)
     return path
 
 

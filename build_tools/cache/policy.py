@@ -13,16 +13,24 @@ from typing import Optional
 from build_tools.cache import ccache, dist, remote
 from build_tools.checkout.view import Checkout
 from build_tools.errors import BuildToolsError
+from build_tools.secrets import has_credentials, redact
 from build_tools.settings import Settings
 
 
 def preset_environment(
-    settings: Settings, state_dir: Path, launcher: Optional[Path], notes: list[str]
+    settings: Settings,
+    state_dir: Path,
+    launcher: Optional[Path],
+    notes: list[str],
+    *,
+    dry_run: bool = False,
 ) -> dict[str, str]:
     """What the compiler cache reads, written into the preset (so raw `cmake --build --preset`
-    gets it too): sharing across checkout paths, the shared remote cache, or the cluster."""
+    gets it too): sharing across checkout paths, the shared remote cache, or the cluster. A
+    remote cache URL with a password never goes into the preset (a 0644 file): our builds pass
+    it in their environment (`build_environment`)."""
     if settings.dist:
-        return _dist_environment(settings, state_dir, launcher, notes)
+        return _dist_environment(settings, state_dir, launcher, notes, dry_run)
     if launcher is None or launcher.name != "ccache":
         if settings.remote_cache:
             notes.append("remote_cache is set but the launcher is not ccache: not used")
@@ -33,16 +41,27 @@ def preset_environment(
         # hits. Debug info then holds paths relative to the build dir.
         env.update(CCACHE_BASEDIR="${sourceDir}", CCACHE_NOHASHDIR="1")
     if settings.remote_cache:
-        mode = "|read-only" if settings.remote_cache_mode == "read-only" else ""
-        env["CCACHE_REMOTE_STORAGE"] = settings.remote_cache + mode
-        notes.append(
-            f"remote compiler cache {settings.remote_cache} ({settings.remote_cache_mode})"
-        )
+        shown = redact(settings.remote_cache)
+        notes.append(f"remote compiler cache {shown} ({settings.remote_cache_mode})")
+        if has_credentials(settings.remote_cache):
+            notes.append(
+                "its URL holds a password: our builds pass it to ccache in their environment, "
+                "never in CMakeUserPresets.json; a raw `cmake --build --preset` gets it from "
+                "your ccache.conf (remote_storage) or an exported CCACHE_REMOTE_STORAGE"
+            )
+        else:
+            env["CCACHE_REMOTE_STORAGE"] = remote_storage(settings)
     return env
 
 
+def remote_storage(settings: Settings) -> str:
+    """ccache's remote_storage for the settings' shared cache, with its mode."""
+    mode = "|read-only" if settings.remote_cache_mode == "read-only" else ""
+    return settings.remote_cache + mode
+
+
 def _dist_environment(
-    settings: Settings, state_dir: Path, launcher: Optional[Path], notes: list[str]
+    settings: Settings, state_dir: Path, launcher: Optional[Path], notes: list[str], dry_run: bool
 ) -> dict[str, str]:
     """`dist = true`: sccache with a client config for the cluster, named in the preset."""
     if launcher is None or launcher.name != "sccache":
@@ -55,7 +74,8 @@ def _dist_environment(
             "dist = true but no dist_scheduler is set.",
             "set dist_scheduler (VLLM_BUILD_DIST_SCHEDULER) to the scheduler's URL",
         )
-    conf = dist.write_config(state_dir, settings.dist_scheduler, settings.dist_token)
+    token = settings.dist_token
+    conf = dist.write_config(state_dir, settings.dist_scheduler, token, dry_run=dry_run)
     notes.append(f"distributed compiles through sccache-dist at {settings.dist_scheduler}")
     return {"SCCACHE_CONF": str(conf)}
 
@@ -66,20 +86,29 @@ def build_environment(
     warn: Callable[[str], None],
     *,
     dry_run: bool,
-    dist_scheduler: str = "",
+    settings: Settings,
 ) -> dict[str, str]:
-    """Environment that keeps the preset's compiler cache from failing the build, and a
-    warning when its shared remote cache or cluster does not answer (ccache then just misses,
-    sccache compiles here)."""
+    """Environment that keeps the preset's compiler cache from failing the build (and carries
+    a remote cache URL that holds a password), and a warning when the shared remote cache or
+    the cluster does not answer (ccache then just misses, sccache compiles here)."""
     launcher = checkout.launcher
     env = ccache.environment(launcher, environ, warn)
     storage = checkout.preset_environment.get("CCACHE_REMOTE_STORAGE")
+    secret = settings.remote_cache and has_credentials(settings.remote_cache)
+    if (
+        secret
+        and launcher
+        and Path(launcher).name == "ccache"
+        and "CCACHE_REMOTE_STORAGE" not in environ
+    ):
+        storage = env["CCACHE_REMOTE_STORAGE"] = remote_storage(settings)
     why = remote.unreachable(storage) if storage and launcher and not dry_run else None
     if why:
         warn(
-            f"the remote compiler cache {storage} cannot be used: {why}; building with the "
-            "local cache only"
+            f"the remote compiler cache {redact(storage or '')} cannot be used: {why}; "
+            "building with the local cache only"
         )
+    dist_scheduler = settings.dist_scheduler if settings.dist else ""
     why = remote.unreachable(dist_scheduler) if dist_scheduler and not dry_run else None
     if why:
         warn(

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from build_tools.cmake.listfile import commands
 
@@ -18,6 +19,38 @@ _LIST = re.compile(r'^\s*CUDA_SUPPORTED_ARCHS\s+"([^"]+)"')
 def items(arch_list: str) -> list[str]:
     """TORCH_CUDA_ARCH_LIST's entries ("8.0 9.0+PTX", "9.0a;10.0"), as written."""
     return [item for item in re.split(r"[;\s]+", arch_list) if item]
+
+
+_ITEM = re.compile(r"(\d+)\.(\d+)[af]?(\+PTX)?")
+
+
+def problems(arch_list: str, supported: tuple[str, ...]) -> list[str]:
+    """What is wrong with a TORCH_CUDA_ARCH_LIST for an nvcc that builds `supported` ("8.0",
+    ...; empty: not known, only the syntax is checked): [] when nothing is."""
+    found = []
+    entries = items(arch_list)
+    if not entries:
+        return ["it names no arch"]
+    for item in entries:
+        match = _ITEM.fullmatch(item)
+        if match is None:
+            found.append(f"{item!r} is not X.Y, X.Ya, X.Yf or X.Y+PTX")
+        elif supported and f"{int(match.group(1))}.{match.group(2)}" not in supported:
+            found.append(f"{item} is not an arch this nvcc builds")
+    return found
+
+
+_SM = re.compile(r"\b(?:sm|compute)_(\d+)[af]?\b")
+
+
+def compiled(entries: Iterable[Mapping[str, Any]]) -> set[int]:
+    """The sm numbers the CUDA units of a compilation database compile for."""
+    found: set[int] = set()
+    for entry in entries:
+        if str(entry.get("file", "")).endswith(".cu"):
+            command = entry.get("command") or " ".join(entry.get("arguments") or [])
+            found.update(int(n) for n in _SM.findall(str(command)))
+    return found
 
 
 def sm_numbers(arch_list: str) -> set[int]:

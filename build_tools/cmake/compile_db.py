@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
 from build_tools.cmake.build_dir import PREFIX
 from build_tools.cmake.project import COMPILE_COMMANDS
+from build_tools.process.runner import Git
 
 RECORD = "compile_commands.ours"  # in the state dir: the link target or copy digest we wrote
 EXCLUDE_NOTE = "# added by vllm-build-tools: the compile_commands.json link for clangd\n"
@@ -47,10 +48,6 @@ def ours(path: Path, root: Path, state_dir: Path) -> bool:
     if not path.exists():
         return True
     return path.is_file() and _digest(path) == _recorded(state_dir)
-
-
-# Runs git with these arguments: (exit code, output). None where there is no git.
-Git = Optional[Callable[[Sequence[object]], tuple[int, str]]]
 
 
 def publish(
@@ -109,9 +106,9 @@ def hide_from_git(path: Path, *, warn: Callable[[str], None], git: Git) -> None:
     relative = path.relative_to(top).as_posix()
     exclude = top / ".git" / "info" / "exclude"
     if git is not None:
-        if git(["-C", top, "check-ignore", "-q", relative])[0] == 0:
+        if git(["-C", str(top), "check-ignore", "-q", relative])[0] == 0:
             return
-        code, where = git(["-C", top, "rev-parse", "--git-path", "info/exclude"])
+        code, where = git(["-C", str(top), "rev-parse", "--git-path", "info/exclude"])
         if code == 0 and where.strip():
             exclude = top / where.strip()
     if not exclude.parent.parent.is_dir():  # a worktree's .git file without git to read it

@@ -91,7 +91,8 @@ def local_source(
         return Path(environ[dep.variable])
     if deps_dir is not None and deps_dir.is_dir() and dep.variable:
         for child in sorted(deps_dir.iterdir()):
-            if child.is_dir() and canonicalize_name(child.name) in _names(dep):
+            named = canonicalize_name(child.name) in _names(dep)
+            if named and child.is_dir() and any(child.iterdir()):  # an empty folder is no source
                 return child
     return None
 

@@ -64,6 +64,8 @@ def validate_shape(data: Any, path: Path) -> None:
             for key in ("binaryDir", "generator", "installDir", "toolchainFile"):
                 if not isinstance(entry.get(key, ""), str):
                     raise _bad(f"{where}.{key}", path, entry[key], "a string")
+            if kind == "buildPresets":
+                _check_build_preset(entry, where, path)
             for key in ("environment", "cacheVariables"):
                 if not isinstance(table := entry.get(key, {}), dict):
                     raise _bad(f"{where}.{key}", path, table, "an object")
@@ -73,6 +75,17 @@ def validate_shape(data: Any, path: Path) -> None:
                     kinds = (str, bool) if key == "cacheVariables" else str
                     if not (isinstance(value, kinds) or table[var] is None):
                         raise _bad(f"{where}.{key}.{var}", path, table[var], "a string or null")
+
+
+def _check_build_preset(entry: dict[str, Any], where: str, path: Path) -> None:
+    if not isinstance(entry.get("configurePreset", ""), str):
+        raise _bad(f"{where}.configurePreset", path, entry["configurePreset"], "a string")
+    jobs = entry.get("jobs", 0)
+    if type(jobs) is not int or jobs < 0:
+        raise _bad(f"{where}.jobs", path, jobs, "a whole number of jobs")
+    targets = entry.get("targets", [])
+    if not (isinstance(targets, str) or _strings(targets)):
+        raise _bad(f"{where}.targets", path, targets, "a string or a list of strings")
 
 
 def read_object(path: Path) -> Optional[dict[str, Any]]:
@@ -189,4 +202,15 @@ def load(source_dir: Path, *, environ: Optional[Mapping[str, str]] = None) -> Pr
                         "rename or remove one of them",
                     )
                 seen[key] = path
+    configures = {name for kind, name in seen if kind == "configurePresets"}
+    for path, data in files:
+        for preset in data.get("buildPresets", []):
+            wanted = preset.get("configurePreset")
+            if wanted is not None and wanted not in configures:
+                raise BuildToolsError(
+                    f"build preset {preset['name']!r} in {path} names configure preset "
+                    f"{wanted!r}, which no presets file defines.",
+                    f"fix its configurePreset in {path} (cmake would refuse the file too)",
+                    kind="bad input",
+                )
     return Presets(src, tuple(files), includes)

@@ -19,7 +19,6 @@ from typing import Any, Optional
 
 from build_tools.cmake.build_dir import default_name
 from build_tools.cmake.project import launcher_variable
-from build_tools.errors import BuildToolsError
 from build_tools.jobs import JobPlan
 
 VENDOR = "vllm-build-tools"
@@ -166,7 +165,6 @@ class Merge:
     data: dict[str, Any]
     replaced: list[Entry]
     added: list[Entry]
-    conflicts: list[Entry]
     kept: list[Entry]
 
     @property
@@ -180,12 +178,14 @@ def merge(
     minimum: tuple[int, int, int],
     *,
     force: bool = False,
-    required: Optional[str] = None,
+    asked: Optional[str] = None,
 ) -> Merge:
     """Put our presets into the user's file: theirs survive, ours are replaced in place.
 
-    A preset with one of our names that is not ours (or was edited by hand) is a conflict when
-    it is the `required` one (or `required` is None), and is otherwise kept as it is.
+    A preset with one of our names that is not ours, or was edited by hand, is kept as it is
+    (never a reason to stop: the build goes on with it); `force` replaces it. Their configure
+    preset gets no build preset of ours, unless it is the `asked` one and has none (a build
+    needs one).
     """
     data: dict[str, Any] = copy.deepcopy(dict(existing)) if existing else {}
     version = data.get("version")
@@ -193,13 +193,12 @@ def merge(
     data["cmakeMinimumRequired"] = _max_minimum(data.get("cmakeMinimumRequired"), minimum)
     replaced: list[Entry] = []
     added: list[Entry] = []
-    conflicts: list[Entry] = []
     kept: list[Entry] = []
     theirs: set[str] = set()
     for kind in KINDS:
         presets = data.setdefault(kind, [])  # its shape was checked when the file was read
         for new in generated.get(kind, []):
-            if new["name"] in theirs:  # their configure preset: its build preset is theirs too
+            if new["name"] in theirs and new["name"] != asked:  # their build preset is theirs
                 continue
             label = Entry(kind[: -len("Presets")], new["name"])
             index = next(
@@ -218,15 +217,12 @@ def merge(
             elif ours(presets[index]) or force:
                 presets[index] = new
                 replaced.append(label)
-            elif required is None or new["name"] == required:
-                conflicts.append(label)
-                theirs.add(new["name"])
             else:
                 kept.append(label)
                 theirs.add(new["name"])
     # Keys in a fixed order so an unchanged file renders byte for byte the same.
     head: dict[str, Any] = {k: data.pop(k) for k in ("version", "cmakeMinimumRequired")}
-    return Merge({**head, **data}, replaced, added, conflicts, kept)
+    return Merge({**head, **data}, replaced, added, kept)
 
 
 def _max_minimum(current: Any, minimum: tuple[int, int, int]) -> dict[str, int]:
@@ -250,16 +246,6 @@ def unified_diff(path: Path, old: str, new: str) -> str:
         tofile=f"{path} (new)",
     )
     return "".join(lines)
-
-
-def conflict_error(path: Path, conflicts: list[Entry]) -> BuildToolsError:
-    names = ", ".join(map(str, conflicts))
-    return BuildToolsError(
-        f"{path} already has {names}, not written by vllm-build-tools or edited by hand since; "
-        "it was left untouched.",
-        f"rerun with --force to regenerate it (the old file is kept as {path.name}.<time>.bak), "
-        "or choose another --preset name",
-    )
 
 
 def pools_script(targets: tuple[str, ...]) -> str:

@@ -17,8 +17,19 @@ from build_tools.errors import BuildToolsError
 
 CLIENT = "client-vllm-build-tools"
 QUERY = {"requests": [{"kind": "codemodel", "version": 2}]}
-# What `cmake --build --target` accepts besides the project's own targets.
-BUILTIN_TARGETS = ("all", "install", "install/local", "install/strip", "clean")
+# What the generator adds besides the project's own targets, and the task that does what a
+# person asking for one of them wants (never `cmake --build --target clean` behind our back).
+GENERATOR_TARGETS = {
+    "all": "`invoke build` (no --target) builds and installs every target",
+    "install": "`invoke build` (no --target) builds and installs every target",
+    "install/local": "`invoke build` (no --target) builds and installs every target",
+    "install/strip": "`invoke build` (no --target) builds and installs every target",
+    "clean": "`invoke clean-build` starts the build dir afresh (after checking it)",
+    "help": "`invoke targets` lists the extension targets",
+    "rebuild_cache": "`invoke configure` runs cmake again",
+    "edit_cache": "`invoke configure` runs cmake again (edit the preset to change a value)",
+    "list_install_components": "`invoke targets` lists the extension targets",
+}
 
 
 def launcher_variable(language: str) -> str:
@@ -37,8 +48,8 @@ class CMake:
     binary: Path
     source: Path
 
-    def configure(self, preset: str, *, fresh: bool = False) -> list[object]:
-        return [self.binary, "--preset", preset, *(["--fresh"] if fresh else [])]
+    def configure(self, preset: str) -> list[object]:
+        return [self.binary, "--preset", preset]
 
     def build(self, preset: str, target: str = "install") -> list[object]:
         return [self.binary, "--build", "--preset", preset, "--target", target]
@@ -74,13 +85,20 @@ class CodeModel:
         """Install components that are also build targets (vLLM's _C, _moe_C, ...)."""
         return [c for c in self.components if c in self.targets] or list(self.components)
 
-    def knows(self, target: str) -> bool:
-        return target in self.targets or target in BUILTIN_TARGETS
-
     def require(self, target: str, where: Path) -> None:
-        """BuildToolsError naming the closest targets when `target` is not one of `where`."""
-        if self.knows(target):
+        """BuildToolsError unless `target` is one of the project's own targets: a generator's
+        target (clean, all, help, ...) is refused with the task that does it, an unknown one
+        with the closest names."""
+        if target in self.targets:
             return
+        if target in GENERATOR_TARGETS or target.startswith(("install/", "CMakeFiles/")):
+            task = GENERATOR_TARGETS.get(target, GENERATOR_TARGETS["install"])
+            raise BuildToolsError(
+                f"--target {target} is not an extension target but one of CMake's own; "
+                "`build --target` builds and installs one extension.",
+                f"{task}; extension targets here: {', '.join(self.extension_targets) or 'none'}",
+                kind="bad input",
+            )
         candidates = self.extension_targets
         names = list(dict.fromkeys(candidates + list(self.targets)))
         close = difflib.get_close_matches(target, names, 3, 0.5)

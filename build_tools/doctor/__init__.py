@@ -53,11 +53,16 @@ def exit_code(findings: Sequence[Finding]) -> int:
     return 1 if verdict(findings) is Verdict.ERROR else 0
 
 
-def as_json_data(findings: Sequence[Finding]) -> dict[str, Any]:
+def as_json_data(findings: Sequence[Finding], console: Console) -> dict[str, Any]:
     return {
         "verdict": verdict(findings).value,
         "findings": [
-            {"name": f.name, "verdict": f.verdict.value, "detail": f.detail, "fix": f.fix}
+            {
+                "name": f.name,
+                "verdict": f.verdict.value,
+                "detail": f.detail,
+                "fix": console.ours(f.fix),
+            }
             for f in findings
         ],
     }
@@ -72,7 +77,7 @@ def show(console: Console, findings: Sequence[Finding], title: str) -> None:
     )
     for f in findings:
         if f.verdict is not Verdict.OK:
-            console.output(f"{f.verdict.value}: {f.name}: {f.detail}\n  fix: {f.fix}")
+            console.output(f"{f.verdict.value}: {f.name}: {f.detail}\n  fix: {console.ours(f.fix)}")
     counts = {v: sum(1 for f in findings if f.verdict is v) for v in Verdict}
     console.output(
         f"doctor: {verdict(findings).value} ({counts[Verdict.ERROR]} error(s), "
@@ -85,16 +90,18 @@ def main(flags: dict[str, Any], *, as_json: bool, machine: Optional[tc.Machine] 
     from build_tools import settings
     from build_tools.console import make_console
 
+    console = Console() if as_json else make_console()  # JSON: plain on every stream
     try:
         resolved = settings.resolve(flags)
     except BuildToolsError as exc:
         findings = [error("settings", exc.problem, exc.fix)]
         title = "doctor"
     else:
+        console.flags = settings.command_flags(resolved)
         findings = diagnose(resolved, machine)
         title = f"doctor: {resolved.source} (preset {resolved.preset!r})"
-    if as_json:  # plain on every stream: nothing but the JSON document
-        Console().output(json.dumps(as_json_data(findings), indent=1))
+    if as_json:
+        console.output(json.dumps(as_json_data(findings, console), indent=1))
     else:
-        show(make_console(), findings, title)
+        show(console, findings, title)
     return exit_code(findings)

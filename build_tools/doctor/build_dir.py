@@ -4,17 +4,12 @@ of an interrupted clean), and whether its CMakeCache.txt still says what the pre
 
 from __future__ import annotations
 
-import re
-from typing import Optional
+from typing import Any, Optional
 
 from build_tools.cmake import archs
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake.project import CACHE_FILE, LAUNCHERS, compile_commands, read_cache
 from build_tools.doctor.findings import Finding, Subject, ok, warn
-from build_tools.doctor.tools import nvcc_path
-from build_tools.machine import toolchain as tc
-
-_SM = re.compile(r"\b(?:sm|compute)_(\d+)[af]?\b")
 
 
 def state(c: Subject) -> list[Finding]:
@@ -54,35 +49,26 @@ def state(c: Subject) -> list[Finding]:
     return found or [ok("build dir", f"{directory} is configured")]
 
 
-def compiled_archs(c: Subject) -> Optional[set[int]]:
-    """The sm numbers the CUDA units of the build dir compile for (its compile_commands.json)."""
-    entries = compile_commands(c.build_dir) if c.build_dir else None
-    if entries is None:
+def _arch_drift(c: Subject, stamp: Any) -> Optional[str]:
+    """The arch list against the one the build dir was configured for. The project's CMake
+    derives its own per-kernel subsets from the asked list (vLLM builds some kernels for
+    8.0-8.9 whatever is asked), so the asked list is compared with the asked list of our last
+    configure, and what the build dir compiles for with what it compiled for then; never the
+    asked list with the compiled one."""
+    if not isinstance(stamp, dict) or "archs" not in stamp or c.build_dir is None:
         return None
-    found: set[int] = set()
-    for entry in entries:
-        if str(entry.get("file", "")).endswith(".cu"):
-            command = entry.get("command") or " ".join(entry.get("arguments") or [])
-            found.update(int(n) for n in _SM.findall(str(command)))
-    return found
-
-
-def _arch_drift(c: Subject) -> Optional[str]:
-    wanted = c.environment.get("TORCH_CUDA_ARCH_LIST", "").strip()
-    compiled = compiled_archs(c)
-    if not wanted or not compiled:
-        return None
-    asked = archs.sm_numbers(wanted)
-    nvcc = nvcc_path(c)
-    version = tc.tool_version(str(nvcc)) if nvcc and nvcc.is_file() else None
-    supported = None
-    if c.tree is not None and version is not None:
-        supported = archs.supported_archs(c.tree.root / "CMakeLists.txt", version)
-    if supported:  # the project drops what this nvcc cannot build
-        asked &= archs.sm_numbers(supported)
-    if compiled - asked or asked - compiled:
-        have = " ".join(f"{n // 10}.{n % 10}" for n in sorted(compiled))
-        return f"TORCH_CUDA_ARCH_LIST is {wanted!r}, the build dir compiles for {have}"
+    wanted = c.environment.get("TORCH_CUDA_ARCH_LIST", "")
+    if wanted != stamp["archs"]:
+        return (
+            f"TORCH_CUDA_ARCH_LIST is {wanted or '(unset)'!r}, the build dir was configured "
+            f"for {stamp['archs'] or '(unset)'!r}"
+        )
+    entries = compile_commands(c.build_dir)
+    then = stamp.get("compiled_archs")
+    now = sorted(archs.compiled(entries)) if entries is not None else None
+    if isinstance(then, list) and now is not None and now != then:
+        shown = " ".join(f"{n // 10}.{n % 10}" for n in now)
+        return f"the build dir now compiles for {shown}: configured again outside our tasks"
     return None
 
 
@@ -102,19 +88,16 @@ def preset_vs_cache(c: Subject) -> list[Finding]:
         have = cache.get(key, "")
         if want is not None and want != have:
             differ.append(f"{key}: preset {want or '(unset)'}, cache {have or '(unset)'}")
-    arch = _arch_drift(c)
+    stamp = bd.read_stamp(directory)
+    arch = _arch_drift(c, stamp)
     if arch:
         differ.append(arch)
     if not differ:
         return [ok("preset vs cache", f"{directory.name} matches preset {c.settings.preset!r}")]
-    stamp = bd.read_stamp(directory)
     if isinstance(stamp, dict) and stamp.get("preset") != bd.preset_digest(preset):
         fix = "run `invoke build`: the preset changed since the last configure, so it reconfigures"
     else:
-        fix = (
-            f"run `invoke clean-build`, or `cmake --preset {c.settings.preset}` to apply the "
-            "preset again"
-        )
+        fix = "run `invoke configure --force`: it applies the preset again (objects are kept)"
     return [warn("preset vs cache", "; ".join(differ), fix)]
 
 

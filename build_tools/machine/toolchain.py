@@ -57,8 +57,19 @@ def parse_version(text: str) -> Optional[tuple[int, int, int]]:
 
 @cache
 def tool_version(path: str) -> Optional[tuple[int, int, int]]:
-    """`<tool> --version`, parsed; cached per path for the life of the process."""
-    return parse_version(probe([path, "--version"]))
+    """`<tool> --version`, parsed; cached per path for the life of the process. nvcc's full
+    version is its "V13.0.88", not the "release 13.0" before it."""
+    text = probe([path, "--version"])
+    full = re.search(r"\bV(\d+\.\d+\.\d+)", text)
+    return parse_version(full.group(1) if full else text)
+
+
+@cache
+def nvcc_archs(path: str) -> tuple[str, ...]:
+    """The archs this nvcc compiles for (`--list-gpu-arch`) as X.Y, e.g. ('7.5', '12.1');
+    () when it does not say (an nvcc older than 11 or a stand-in)."""
+    found = re.findall(r"compute_(\d+?)(\d)\b", probe([path, "--list-gpu-arch"]))
+    return tuple(f"{major}.{minor}" for major, minor in found)
 
 
 def version_text(version: tuple[int, ...]) -> str:

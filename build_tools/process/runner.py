@@ -23,6 +23,7 @@ from typing import IO, Any, Optional, Protocol, Union
 
 from build_tools.errors import BuildToolsError, Interrupted, classify
 from build_tools.process.signals import GRACE_S, Forwarder
+from build_tools.secrets import redact
 
 NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (.*)")
 # Edges ninja runs on every build (the install step): not work a person waits for.
@@ -47,9 +48,10 @@ class Command:
         return cls(tuple(str(a) for a in argv), cwd, dict(env or {}))
 
     def text(self) -> str:
-        """The command as a person would paste it into a POSIX shell."""
+        """The command as a person would paste it into a POSIX shell (a password in a URL
+        masked: this text is printed and logged)."""
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
-        return " ".join(p for p in (env, shlex.join(self.argv)) if p)
+        return redact(" ".join(p for p in (env, shlex.join(self.argv)) if p))
 
 
 class Sink(Protocol):
@@ -91,6 +93,8 @@ class CommandFailed(BuildToolsError):
 
 # The fix line of a failure: fixed text, or chosen from the output's last lines.
 Fix = Union[str, Callable[[Sequence[str]], str]]
+# git run to completion with these arguments: (exit code, output); None where there is no git.
+Git = Optional[Callable[[Sequence[str]], tuple[int, str]]]
 # A front door may route package installs elsewhere (nox: session.run_install, so -R skips them).
 Installer = Callable[[Command], None]
 
@@ -138,10 +142,10 @@ class Runner:
         with self._open_log(command) as log, self._spawn(command, fix) as (proc, forwarder):
             assert proc.stdout is not None
             for raw in proc.stdout:
-                line = raw.rstrip("\n")
+                line = redact(raw.rstrip("\n"))
                 tail.append(line)
                 if log:
-                    log.write(raw)
+                    log.write(line + "\n")
                 match = NINJA_PROGRESS.match(line)
                 if match:
                     edges += not match.group(3).startswith(ALWAYS_RUN)
@@ -180,6 +184,7 @@ class Runner:
         except subprocess.TimeoutExpired as exc:
             code, output = 124, _text(exc.output) + f"\ntimed out after {timeout}s\n"
         seconds = time.monotonic() - start
+        output = redact(output)
         with self._open_log(command) as log:
             if log:
                 log.write(output)

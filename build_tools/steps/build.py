@@ -8,8 +8,9 @@ from typing import Optional
 
 from build_tools.cache import policy, sccache
 from build_tools.cmake.project import CMake, CodeModel, read_codemodel
-from build_tools.errors import classify
+from build_tools.errors import BUILD_FILES, classify
 from build_tools.insight import last_build, memory
+from build_tools.process.runner import Command, CommandFailed, Fix, Outcome
 from build_tools.run import Run
 
 
@@ -29,14 +30,16 @@ def build(ctx: Run) -> None:
         before = sccache.count(client.binary, client.environ) if client else None
         argv = cmake.build(ctx.preset, target or "install")
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
-        sampler = memory.Sampler()  # each unit's peak memory: the next plan's budget
-        ctx.runner.observers.append(sampler.observe)
         try:
-            outcome = ctx.runner.run(ctx.command(argv, env), fix=fix_for)
-        finally:
-            ctx.runner.observers.remove(sampler.observe)
-            if not ctx.dry_run:
-                memory.record(ctx.tree.state_dir, directory, sampler.peaks)
+            outcome = _measured(ctx, ctx.command(argv, env), fix_for)
+        except CommandFailed as exc:
+            if exc.kind != BUILD_FILES.kind:
+                raise
+            # Regenerating what cmake generated costs seconds and keeps every object.
+            ctx.console.note("the build files are damaged: regenerating them (objects are kept)")
+            configure = ctx.command(cmake.configure(ctx.preset), ctx.cache_env())
+            ctx.runner.run(configure, fix=_after_regenerating)
+            outcome = _measured(ctx, ctx.command(argv, env), _after_regenerating)
         kept = outcome.kept
         if target is not None:
             kept = ctx.runner.run(ctx.command(cmake.install(directory, target)), fix=fix_for).kept
@@ -52,6 +55,25 @@ def build(ctx: Run) -> None:
             step.ran(f"{what}: up to date")
         else:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
+
+
+def _after_regenerating(tail: Sequence[str]) -> str:
+    found = classify(tail)
+    if found is not BUILD_FILES:
+        return found.fix
+    return "regenerating the build files did not help: `invoke clean-build` starts afresh"
+
+
+def _measured(ctx: Run, command: Command, fix: Fix) -> Outcome:
+    """Run the build while sampling each unit's peak memory (the next plan's budget)."""
+    sampler = memory.Sampler()
+    ctx.runner.observers.append(sampler.observe)
+    try:
+        return ctx.runner.run(command, fix=fix)
+    finally:
+        ctx.runner.observers.remove(sampler.observe)
+        if not ctx.dry_run:
+            memory.record(ctx.tree.state_dir, ctx.checkout.build_dir, sampler.peaks)
 
 
 def _sccache_result(

@@ -14,7 +14,7 @@ def clean(ctx: Run) -> None:
     delete it (an interrupt never leaves half a build dir in place)."""
     with ctx.step("clean") as step:
         directory = ctx.checkout.build_dir
-        bd.check_deletable(directory, ctx.tree.root, ctx.machine.home)
+        bd.check_deletable(directory, ctx.tree.root, ctx.machine.home, ctx.git())
         target = ctx.settings.target
         if target and directory.exists():
             model = read_codemodel(directory)

@@ -7,13 +7,21 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools import drift
+from build_tools.cmake import archs, compile_db
 from build_tools.cmake import build_dir as bd
-from build_tools.cmake import compile_db
-from build_tools.cmake.project import CACHE_FILE, read_codemodel, request_codemodel
+from build_tools.cmake.project import (
+    CACHE_FILE,
+    compile_commands,
+    read_codemodel,
+    request_codemodel,
+)
 from build_tools.errors import DISK_FULL, READ_ONLY, BuildToolsError, classify
 from build_tools.run import Run
 
-FIX = "read the CMake error above; `invoke clean-build` starts afresh"
+FIX = (
+    "read the CMake error above: it names the file and line (a preset value, a dependency, "
+    "an arch); fix that and run `invoke configure` again"
+)
 
 
 def _fix(tail: Sequence[str]) -> str:
@@ -22,21 +30,26 @@ def _fix(tail: Sequence[str]) -> str:
 
 
 def _stamp(ctx: Run, preset: dict[str, Any]) -> dict[str, Any]:
+    """What a configure is from: compared whole to tell whether it must run again."""
     return {
         "preset": bd.preset_digest(preset),
         "cmake": str(ctx.cmake().binary),
         "cache_keys": sorted(preset.get("cacheVariables") or {}),
         "generator": preset.get("generator", ""),
+        "archs": ctx.checkout.environment.get("TORCH_CUDA_ARCH_LIST", ""),
     }
 
 
-def needs_fresh(old: Any, new: dict[str, Any]) -> Optional[str]:
-    """Why CMake's cache would keep stale values (None when a plain configure is right)."""
+def new_cache_needed(directory: Path, old: Any, new: dict[str, Any]) -> Optional[str]:
+    """Why CMake's cache must be started anew (None when a plain configure is right): it
+    would keep values the preset no longer sets, or it cannot be read."""
+    if (directory / CACHE_FILE).is_file() and not bd.cache_readable(directory):
+        return f"{directory / CACHE_FILE} is damaged"
     if not isinstance(old, dict):
         return None
     removed = sorted(set(old.get("cache_keys") or ()) - set(new["cache_keys"]))
     if removed:
-        return f"the preset no longer sets {', '.join(removed)}"
+        return f"the preset no longer sets {', '.join(removed)}, and CMake keeps old values"
     if old.get("generator") not in (None, new["generator"]):
         return f"the generator changed from {old['generator'] or 'the default'}"
     return None
@@ -44,10 +57,12 @@ def needs_fresh(old: Any, new: dict[str, Any]) -> Optional[str]:
 
 def configured(directory: Path, stamp: dict[str, Any]) -> bool:
     """Configured by us from exactly this preset, with its generator's files and targets."""
+    recorded = bd.read_stamp(directory)
     return (
-        (directory / CACHE_FILE).is_file()
+        bd.cache_readable(directory)
         and bd.has_generator_files(directory)
-        and bd.read_stamp(directory) == stamp
+        and isinstance(recorded, dict)
+        and {k: recorded.get(k) for k in stamp} == stamp
         and read_codemodel(directory) is not None
     )
 
@@ -67,21 +82,25 @@ def configure(ctx: Run) -> None:
         if not ctx.dry_run:
             bd.finish_removals(directory, ctx.console.note)
         stamp = _stamp(ctx, preset)
-        if not ctx.assume_undone() and configured(directory, stamp):
+        again = ctx.settings.force or ctx.assume_undone()
+        if not again and configured(directory, stamp):
             step.skipped(f"{directory.name} is configured for preset {ctx.preset!r}")
             return
-        fresh = needs_fresh(bd.read_stamp(directory), stamp)
-        if fresh:
-            ctx.console.note(f"configuring with --fresh: {fresh}, and CMake keeps old values")
+        anew = new_cache_needed(directory, bd.read_stamp(directory), stamp)
+        if anew and not ctx.dry_run:
+            backup = bd.reset_cache(directory)
+            kept = f" (the old one is kept as {backup.name})" if backup else ""
+            ctx.console.note(f"configuring from a new cache{kept}: {anew}; objects are kept")
         if warning := drift.torch_pin(ctx.tree).warning:
             ctx.console.warn(warning)
         _warn_network(ctx)
         if not ctx.dry_run:
             request_codemodel(directory)
-        command = ctx.cmake().configure(ctx.preset, fresh=fresh is not None)
+        command = ctx.cmake().configure(ctx.preset)
         ctx.runner.run(ctx.command(command, ctx.cache_env()), fix=_fix)
         if not ctx.dry_run:
-            bd.write_stamp(directory, stamp)
+            compiled = sorted(archs.compiled(compile_commands(directory) or []))
+            bd.write_stamp(directory, {**stamp, "compiled_archs": compiled})
             compile_db.publish(
                 ctx.tree.root, ctx.tree.state_dir, directory, warn=ctx.console.warn, git=ctx.git()
             )

@@ -32,17 +32,25 @@ def presets(ctx: Run) -> None:
         for note in notes:
             ctx.console.note(note)
         family = [name for name in gen.family(ctx.preset) if name not in taken]
+        ours = {p["name"]: p for p in (existing or {}).get("configurePresets", [])}
+        parts, notices = [], []
+        for name in family:
+            kept, said = facts.keep_configured(ctx, name, found, ours.get(name))
+            parts.append(gen.generate(name, kept))
+            notices += said
+        facts.say_once(ctx, notices)
         merged = gen.merge(
             existing,
-            gen.generate(family, found),
+            {kind: [p for part in parts for p in part[kind]] for kind in gen.KINDS},
             ctx.tree.cmake_minimum,
             force=ctx.settings.force,
-            required=ctx.preset,
+            asked=ctx.preset,
         )
-        if merged.conflicts:
-            raise gen.conflict_error(path, merged.conflicts)
         for entry in merged.kept:
-            ctx.console.note(f"kept your {entry} (not ours, or edited by hand; --force replaces)")
+            ctx.console.note(
+                f"kept your {entry} as it is (not written by us, or edited since): builds use "
+                "it; `invoke presets --force` regenerates it (your file is backed up first)"
+            )
         if not ctx.dry_run:
             _write_pools_script(found)
         old = path.read_text(encoding="utf-8") if existing is not None else ""

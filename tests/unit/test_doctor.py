@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from build_tools import doctor
-from build_tools.cmake import presets_resolve
+from build_tools.cmake import presets_file, presets_resolve
 from build_tools.cmake.build_dir import STAMP, preset_digest
+from build_tools.console import Console
 from build_tools.doctor.findings import Finding, Verdict
 from build_tools.machine import toolchain as tc
 from build_tools.settings import Settings
@@ -119,7 +121,7 @@ def test_a_healthy_checkout_has_no_error_and_exits_0(example_copy: Path, tmp_pat
     assert "ccache-dir" in one(findings, "compiler cache").detail
     assert "2 jobs" in one(findings, "jobs").detail
     assert doctor.exit_code(findings) == 0
-    data = json.loads(json.dumps(doctor.as_json_data(findings)))
+    data = json.loads(json.dumps(doctor.as_json_data(findings, Console())))
     assert data["verdict"] == "ok" and len(data["findings"]) == len(findings)
 
 
@@ -167,21 +169,57 @@ def test_a_drifted_cmake_cache_names_each_key(example_copy: Path, tmp_path: Path
     cache.write_text(text.replace(str(machine.which("ccache")), "/usr/bin/sccache"))
     settings = Settings(source=example_copy)
     found = one(doctor.diagnose(settings, machine), "preset vs cache")
-    assert found.verdict is Verdict.WARN
-    assert "generator: preset Ninja, cache Unix Makefiles" in found.detail
+    assert found.verdict is Verdict.WARN, found
+    assert "generator: preset Ninja, cache Unix Makefiles" in found.detail, found.detail
     assert "CMAKE_CXX_COMPILER_LAUNCHER" in found.detail and "/usr/bin/sccache" in found.detail
-    assert "TORCH_CUDA_ARCH_LIST is '9.0', the build dir compiles for 8.0" in found.detail
-    assert "VLLM_PYTHON_EXECUTABLE" not in found.detail
-    # Configured from this very preset: only a configure from the preset again helps.
-    from build_tools.cmake import presets_file
-
+    assert "TORCH_CUDA_ARCH_LIST" not in found.detail, "no stamp: the archs are not judged"
+    assert "VLLM_PYTHON_EXECUTABLE" not in found.detail, found.detail
+    # Configured from this very preset: only applying the preset again helps, and never by
+    # deleting the build dir.
     resolved = presets_resolve.resolve_configure(
         presets_file.load(example_copy), "release", machine.environ
     )
     (build / STAMP).write_text(json.dumps({"preset": preset_digest(resolved)}))
-    assert "clean-build" in one(doctor.diagnose(settings, machine), "preset vs cache").fix
+    fix = one(doctor.diagnose(settings, machine), "preset vs cache").fix
+    assert "invoke configure --force" in fix and "clean-build" not in fix, fix
     (build / STAMP).write_text(json.dumps({"preset": "an older preset"}))
     assert "reconfigures" in one(doctor.diagnose(settings, machine), "preset vs cache").fix
+
+
+@pytest.mark.parametrize(
+    ("asked", "stamp", "drift"),
+    [
+        # vLLM derives per-kernel subsets: 9.0a asked, 8.0 8.9 9.0 compiled is healthy.
+        ("9.0a", {"archs": "9.0a", "compiled_archs": [80, 89, 90]}, None),
+        ("9.0a", {"archs": "8.0", "compiled_archs": [80, 89, 90]}, "configured for '8.0'"),
+        ("9.0a", {"archs": "9.0a", "compiled_archs": [90]}, "configured again outside"),
+    ],
+)
+def test_archs_are_judged_against_what_the_last_configure_derived(
+    example_copy: Path, tmp_path: Path, asked: str, stamp: dict[str, Any], drift: str | None
+) -> None:
+    """issue 17: a healthy real vLLM 0.20.0 build dir (9.0a asked) was reported as drifted
+    because its kernels compile for 8.0 8.9 9.0 too."""
+    machine = fake_machine(tmp_path)
+    build = configured_tree(example_copy, machine)
+    data = json.loads((example_copy / "CMakeUserPresets.json").read_text())
+    data["configurePresets"][0]["environment"]["TORCH_CUDA_ARCH_LIST"] = asked
+    (example_copy / "CMakeUserPresets.json").write_text(json.dumps(data))
+    entries = [
+        {"directory": str(build), "command": f"nvcc -gencode arch=compute_{n},code=sm_{n} "
+         "-c k.cu", "file": str(example_copy / f"csrc/k{n}.cu")}
+        for n in (80, 89, 90)
+    ]  # fmt: skip
+    (build / "compile_commands.json").write_text(json.dumps(entries))
+    resolved = presets_resolve.resolve_configure(
+        presets_file.load(example_copy), "release", machine.environ
+    )
+    (build / STAMP).write_text(json.dumps({"preset": preset_digest(resolved), **stamp}))
+    found = one(doctor.diagnose(Settings(source=example_copy), machine), "preset vs cache")
+    if drift is None:
+        assert found.verdict is Verdict.OK, found
+    else:
+        assert found.verdict is Verdict.WARN and drift in found.detail, found
 
 
 def test_torch_built_for_another_cuda_major_is_an_error(example_copy: Path, tmp_path: Path) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from build_tools.errors import BuildToolsError
-from build_tools.lock import hold, lock_path
+from build_tools.lock import hold, identity, lock_path
 from build_tools.process.signals import session_members
 
 
@@ -34,7 +37,7 @@ def test_no_wait_names_the_holder(tmp_path: Path) -> None:
             check=False,
         )
     assert child.returncode == 1
-    assert "build dir b is in use by pid" in child.stderr and "(`invoke build`)" in child.stderr
+    assert "build dir b is in use by pid" in child.stderr and "(invoke build)" in child.stderr
 
 
 def test_a_waiter_says_who_it_waits_for_then_gets_it(tmp_path: Path) -> None:
@@ -53,7 +56,7 @@ def test_a_waiter_says_who_it_waits_for_then_gets_it(tmp_path: Path) -> None:
         order.append("first done")
     thread.join(10)
     assert order == ["first done", "second"]
-    assert said and "waiting for build dir b: in use by pid" in said[0] and "`first`" in said[0]
+    assert said and "waiting for build dir b: in use by pid" in said[0] and "(first)" in said[0]
 
 
 def test_a_lock_that_cannot_be_made_warns_and_goes_on(tmp_path: Path) -> None:
@@ -105,3 +108,35 @@ def test_no_wait_error_is_a_build_tools_error(tmp_path: Path) -> None:
         threading.Thread(target=other).start()
         done.wait(5)
     assert errors and "fix:" in str(errors[0])
+
+
+def _stranger() -> subprocess.Popen[bytes]:
+    """An unrelated process in a session of its own (what `setsid sleep 1000` starts)."""
+    return subprocess.Popen(["sleep", "1000"], start_new_session=True)
+
+
+@pytest.mark.parametrize("record", ["bare pid", "another start time", "another command"])
+def test_a_stale_record_never_gets_a_strangers_process_killed(tmp_path: Path, record: str) -> None:
+    """issue 17: a holder file naming a pid that now belongs to someone else (pid reuse, a
+    reboot, a hand-written record) leaves that process alone and says so."""
+    stranger = _stranger()
+    try:
+        path = tmp_path / "b.lock"
+        path.parent.mkdir(exist_ok=True)
+        found = identity(stranger.pid)
+        assert found is not None, "the stranger should be running"
+        group: object = {
+            "bare pid": stranger.pid,
+            "another start time": {**found, "start": found["start"] - 100},
+            "another command": {**found, "argv0": "ninja"},
+        }[record]
+        holder = {"pid": 1, "command": "invoke build", "since": 0, "group": group}
+        path.with_suffix(".holder.json").write_text(json.dumps(holder))
+        said: list[str] = []
+        with hold(path, "build dir b", wait=True, say=said.append, warn=quiet):
+            pass
+        assert stranger.poll() is None, "the unrelated process was killed"
+        assert any("left it alone" in line for line in said), said
+    finally:
+        stranger.kill()
+        stranger.wait()

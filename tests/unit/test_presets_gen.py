@@ -82,7 +82,6 @@ def user_file() -> dict[str, Any]:
 
 def test_merge_keeps_user_presets_and_keys() -> None:
     merged = ps.merge(user_file(), ps.generate("release", FACTS), (3, 26, 1))
-    assert not merged.conflicts
     assert merged.data["version"] == 6
     assert merged.data["cmakeMinimumRequired"] == {"major": 3, "minor": 28, "patch": 0}
     assert merged.data["vendor"] == {"someone": {"x": 1}}
@@ -95,7 +94,7 @@ def test_merge_replaces_ours_in_place_and_is_stable() -> None:
     first = ps.merge(user_file(), ps.generate("release", FACTS), (3, 26, 1)).data
     changed = ps.Facts(**{**FACTS.__dict__, "arch_list": "8.0;9.0"})
     second = ps.merge(first, ps.generate("release", changed), (3, 26, 1))
-    assert second.replaced and not second.conflicts
+    assert second.replaced and not second.kept
     env = second.data["configurePresets"][1]["environment"]
     assert env["TORCH_CUDA_ARCH_LIST"] == "8.0;9.0"
     again = ps.merge(second.data, ps.generate("release", changed), (3, 26, 1))
@@ -103,17 +102,20 @@ def test_merge_replaces_ours_in_place_and_is_stable() -> None:
     assert not again.replaced and not again.added
 
 
-def test_hand_edited_or_foreign_preset_is_a_conflict_unless_forced() -> None:
+def test_hand_edited_or_foreign_preset_is_kept_unless_forced() -> None:
+    """issue 17: a hand edit of our preset never blocks a bootstrap; --force regenerates."""
     data = ps.merge(None, ps.generate("release", FACTS), (3, 26, 1)).data
-    data["configurePresets"][0]["cacheVariables"]["CMAKE_CUDA_FLAGS"] = "-lineinfo"
-    merged = ps.merge(data, ps.generate("release", FACTS), (3, 26, 1))
-    assert list(map(str, merged.conflicts)) == ["configure preset 'release'"]
+    data["configurePresets"][0]["cacheVariables"]["NVCC_THREADS"] = "8"
+    merged = ps.merge(data, ps.generate("release", FACTS), (3, 26, 1), asked="release")
+    assert list(map(str, merged.kept)) == ["configure preset 'release'"], merged.kept
+    assert merged.data["configurePresets"][0]["cacheVariables"]["NVCC_THREADS"] == "8"
     forced = ps.merge(data, ps.generate("release", FACTS), (3, 26, 1), force=True)
-    assert not forced.conflicts and list(map(str, forced.replaced)) == [
-        "configure preset 'release'"
-    ]
+    assert not forced.kept and list(map(str, forced.replaced)) == ["configure preset 'release'"]
     foreign = {"version": 6, "configurePresets": [{"name": "release"}]}
-    assert ps.merge(foreign, ps.generate("release", FACTS), (3, 26, 1)).conflicts
+    theirs = ps.merge(foreign, ps.generate("release", FACTS), (3, 26, 1), asked="release")
+    assert theirs.data["configurePresets"] == [{"name": "release"}], "theirs stays as it is"
+    builds = [p["name"] for p in theirs.data["buildPresets"]]
+    assert builds == ["release"], f"the asked preset needs a build preset: {builds}"
 
 
 def test_write_atomic_keeps_a_backup(tmp_path: Path) -> None:
@@ -157,13 +159,14 @@ def test_a_foreign_preset_we_were_not_asked_for_is_kept() -> None:
     theirs = {"name": "debug", "binaryDir": "${sourceDir}/my-debug"}
     existing = {"version": 6, "configurePresets": [theirs]}
     merged = ps.merge(
-        existing, ps.generate(ps.family("release"), FACTS), (3, 26, 1), required="release"
+        existing, ps.generate(ps.family("release"), FACTS), (3, 26, 1), asked="release"
     )
-    assert not merged.conflicts and list(map(str, merged.kept)) == ["configure preset 'debug'"]
+    assert list(map(str, merged.kept)) == ["configure preset 'debug'"], merged.kept
     assert theirs in merged.data["configurePresets"]
     assert "debug" not in [p["name"] for p in merged.data["buildPresets"]]
-    asked = ps.merge(existing, ps.generate(ps.family("debug"), FACTS), (3, 26, 1), required="debug")
-    assert list(map(str, asked.conflicts)) == ["configure preset 'debug'"]
+    asked = ps.merge(existing, ps.generate(ps.family("debug"), FACTS), (3, 26, 1), asked="debug")
+    assert list(map(str, asked.kept)) == ["configure preset 'debug'"], asked.kept
+    assert "debug" in [p["name"] for p in asked.data["buildPresets"]], "asked: needs a build one"
 
 
 def test_the_dev_preset_lowers_host_optimisation_and_splits_only_when_asked() -> None:

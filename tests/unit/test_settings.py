@@ -58,7 +58,12 @@ def test_relative_source_flag_is_relative_to_cwd(tmp_path: Path) -> None:
         ({"VLLM_BUILD_LAUNCHER": "distcc"}, "not one of"),
         ({"VLLM_BUILD_DEVICE": "tpu"}, "not one of"),
         ({"VLLM_BUILD_FORCE": "perhaps"}, "not a valid bool"),
-        ({"VLLM_BUILD_JOBS": "-2"}, "must be 0"),
+        ({"VLLM_BUILD_JOBS": "-2"}, "is negative"),
+        ({"VLLM_BUILD_MEM_PER_JOB_GB": "nan"}, "not a positive number"),
+        ({"VLLM_BUILD_MEM_PER_JOB_GB": "inf"}, "not a positive number"),
+        ({"VLLM_BUILD_MEM_PER_JOB_GB": "0"}, "not a positive number"),
+        ({"VLLM_BUILD_DEPS_DIR": "/nonexistent/deps"}, "is not a directory"),
+        ({"VLLM_BUILD_CONFIG": "/nonexistent/settings.toml"}, "is not a file"),
     ],
 )
 def test_bad_values_are_explained(tmp_path: Path, env: dict[str, str], message: str) -> None:
