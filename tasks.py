@@ -174,6 +174,7 @@ configure = plan_task(
     "configure",
     "CONFIGURE_ONLY",
     "cmake --preset <name>, skipped when already configured for the current presets.",
+    "force",
     "no_wait",
 )
 build = plan_task(

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, get_args
+from urllib.parse import urlsplit
 
 from build_tools.errors import BuildToolsError
 from build_tools.secrets import redact
@@ -72,7 +73,9 @@ class Settings:
     install_prefix: str = setting("", "CMAKE_INSTALL_PREFIX of our presets (empty: the tree)")
     target: str = setting("", "build this target and install only its component (empty: all)")
     wait: bool = setting(True, "wait while another build holds the build dir (false: fail)")
-    force: bool = setting(False, "redo what looks done: rewrite edited presets, reinstall")
+    force: bool = setting(
+        False, "redo what looks done: rewrite edited presets, configure again, reinstall"
+    )
     dry_run: bool = setting(False, "print the exact commands and environment, run nothing")
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -231,8 +234,13 @@ def resolve(
     return settings
 
 
+# ccache's remote storage backends we use, and their default ports.
+REMOTE_PORTS = {"redis": 6379, "rediss": 6379, "http": 80, "https": 443}
+REMOTE_SCHEMES = tuple(REMOTE_PORTS)
+
+
 def _bad(settings: Settings, key: str, why: str, fix: str) -> BuildToolsError:
-    value = getattr(settings, key)
+    value = redact(str(getattr(settings, key)))
     return BuildToolsError(
         f"{key} = {value!r} from {settings.origin(key)} {why}.", fix, kind="bad input"
     )
@@ -253,6 +261,14 @@ def _validate(settings: Settings) -> None:
         )
     if not settings.preset or "/" in settings.preset or not settings.preset.isprintable():
         raise _bad(settings, "preset", "is not a preset name", "use e.g. --preset release")
+    remote = urlsplit(settings.remote_cache.split("|", 1)[0]) if settings.remote_cache else None
+    if remote is not None and (remote.scheme not in REMOTE_SCHEMES or not remote.hostname):
+        raise _bad(
+            settings,
+            "remote_cache",
+            "is not a URL ccache can use",
+            f"use {' or '.join(s + '://host:port' for s in REMOTE_SCHEMES)}",
+        )
     deps_dir = Path(settings.deps_dir).expanduser() if settings.deps_dir else None
     if deps_dir is not None and not deps_dir.is_dir():
         raise _bad(

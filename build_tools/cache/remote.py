@@ -10,16 +10,16 @@ import socket
 from typing import Optional
 from urllib.parse import urlsplit
 
-DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "http": 80, "https": 443}
+from build_tools.settings import REMOTE_PORTS
 
 
 def address(url: str) -> Optional[tuple[str, int]]:
     """host and port of a ccache remote storage URL ("redis://h:6379|read-only"), if any."""
     parts = urlsplit(url.split("|", 1)[0].strip())
-    if not parts.hostname or parts.scheme not in DEFAULT_PORTS:
+    if not parts.hostname or parts.scheme not in REMOTE_PORTS:
         return None
     try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
+        port = parts.port or REMOTE_PORTS[parts.scheme]
     except ValueError:
         return None
     return parts.hostname, port

@@ -68,8 +68,23 @@ def probe_interpreter(path: Path) -> Optional[Interpreter]:
     return Interpreter(path, version) if version else None
 
 
+OLDEST = (3, 8)  # the oldest Python uv makes a venv with
+
+
 def find_interpreter(machine: Machine, request: str, uv: Optional[Path]) -> Interpreter:
     """An interpreter for `request` (a version like 3.12, or a path), never downloading one."""
+    found = _find_interpreter(machine, request, uv)
+    if found.version[:2] < OLDEST:
+        raise BuildToolsError(
+            f"Python {version_text(found.version)} ({found.path}) is too old for a venv: uv "
+            f"needs Python {version_text(OLDEST)} or newer.",
+            "pass --python with a newer version, e.g. --python 3.12",
+            kind="bad input",
+        )
+    return found
+
+
+def _find_interpreter(machine: Machine, request: str, uv: Optional[Path]) -> Interpreter:
     if os.sep in request or request.startswith("python"):
         path = Path(request).expanduser() if os.sep in request else machine.which(request)
         interp = probe_interpreter(path) if path else None

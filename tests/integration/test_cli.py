@@ -112,3 +112,42 @@ def test_python_that_cannot_be_found(example_copy: Path, env: dict[str, str]) ->
     assert run.returncode == 1
     assert "Python 3.4 was not found" in run.output and "--python" in run.output
     assert not (example_copy / ".venv").exists()
+
+
+def tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if not p.is_symlink()
+    }
+
+
+@pytest.mark.parametrize("task", ["bootstrap", "presets", "build", "clean-build", "install"])
+def test_a_dry_run_writes_nothing_into_the_checkout(
+    example_copy: Path, env: dict[str, str], task: str
+) -> None:
+    """issue 17: --dry-run shows the exact commands and changes no file (no state dir, no
+    log, no presets, no caches of ours)."""
+    before = tree_state(example_copy)
+    out = ok(task, "--source", str(example_copy), "--dry-run", env=env)
+    assert "would run" in out or "would write" in out, out
+    after = tree_state(example_copy)
+    changed = sorted(set(before.items()) ^ set(after.items()))
+    assert changed == [], f"a dry run of {task} wrote {changed}"
+
+
+def test_a_password_in_the_remote_cache_url_is_never_printed_logged_or_written(
+    example_copy: Path, env: dict[str, str]
+) -> None:
+    url = "redis://builder:s3cret@127.0.0.1:9"
+    args = ("--source", str(example_copy), "--launcher", "ccache", "--remote-cache", url)
+    out = ok("presets", *args, env=env)
+    assert "s3cret" not in out and "redis://builder:***@127.0.0.1:9" in out, out
+    presets = (example_copy / "CMakeUserPresets.json").read_text()
+    assert "s3cret" not in presets and "CCACHE_REMOTE_STORAGE" not in presets, presets
+    for log in (example_copy / ".vllm-build-tools").glob("*.log"):
+        assert "s3cret" not in log.read_text(), log
+    shown = ok("config", "--source", str(example_copy), env={**env, "VLLM_BUILD_REMOTE_CACHE": url})
+    assert "s3cret" not in shown and "builder:***@" in shown, shown
+    bad = invoke("presets", "--source", str(example_copy), "--remote-cache", "ftp://u:s3cret@h")
+    assert bad.returncode == 1 and "s3cret" not in bad.output, bad.output

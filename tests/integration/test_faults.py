@@ -10,21 +10,19 @@ of cycles is printed (run pytest with -s to see it; CI prints it) and written to
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import copy_example
-from tests.integration.tools import build_env, digest, invoke, ok
+from tests.integration.tools import build_env, digest, invoke, mounted, ok
 from tests.integration.tools import start as start_invoke
 
 CYCLES = int(os.environ.get("VLLM_BUILD_FAULT_CYCLES", "32"))
@@ -194,17 +192,6 @@ def test_clean_build_racing_build(ws: Workspace) -> None:
     outputs = [build.communicate(timeout=300)[0], clean.communicate(timeout=300)[0]]
     assert (build.returncode, clean.returncode) == (0, 0), "\n".join(outputs)
     assert matches_reference(ws) and not user_files_intact(ws) and not wait_gone(ws)
-
-
-@contextlib.contextmanager
-def mounted(*argv: str) -> Iterator[None]:
-    done = subprocess.run(["mount", *argv], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount here ({done.stderr.strip()}): needs root and mount rights")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", argv[-1]], check=False)
 
 
 def test_a_full_disk_is_named_and_the_build_resumes_after(ws: Workspace) -> None:

@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,11 +74,12 @@ class Run:
 HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").is_file()
 
 
-def _like_a_shell(env: dict[str, str] | None) -> dict[str, Any]:
+def _like_a_shell(env: dict[str, str] | None, unset: tuple[str, ...] = ()) -> dict[str, Any]:
     """How a user's shell runs invoke: from the suite root, no stdin, output to one pipe."""
+    merged = {**os.environ, **(env or {})}
     return {
         "cwd": SUITE_ROOT,
-        "env": {**os.environ, **(env or {})},
+        "env": {k: v for k, v in merged.items() if k not in unset},
         "stdin": subprocess.DEVNULL,
         "stdout": subprocess.PIPE,
         "stderr": subprocess.STDOUT,
@@ -84,10 +87,14 @@ def _like_a_shell(env: dict[str, str] | None) -> dict[str, Any]:
     }
 
 
-def invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> Run:
-    """`python -m invoke <args>` from the suite root, as a user types it, with no stdin."""
+def invoke(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900, unset: tuple[str, ...] = ()
+) -> Run:
+    """`python -m invoke <args>` from the suite root, as a user types it, with no stdin
+    (`unset`: variables the shell does not have, whatever the tests' environment holds)."""
+    shell = _like_a_shell(env, unset)
     done = subprocess.run(
-        [sys.executable, "-m", "invoke", *args], **_like_a_shell(env), timeout=timeout, check=False
+        [sys.executable, "-m", "invoke", *args], **shell, timeout=timeout, check=False
     )
     return Run(done.returncode, done.stdout)
 
@@ -143,3 +150,14 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         "CI": "true",
         "VLLM_BUILD_PYTHON": venv_python(),
     }
+
+
+@contextmanager
+def mounted(*argv: str) -> Iterator[None]:
+    done = subprocess.run(["mount", *argv], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here ({done.stderr.strip()}): needs root and mount rights")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", argv[-1]], check=False)
