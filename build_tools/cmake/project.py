@@ -1,35 +1,12 @@
-"""The one owner of CMake command lines, and what a configured build dir holds (File API).
-
-Targets and install components come from the CMake File API's codemodel reply (a query file we
-write into the build dir before configure; any later configure, ours or a raw `cmake --preset`,
-refreshes the reply), never from parsing generated files.
-"""
+"""The one owner of CMake command lines, and the files a configured build dir holds for us to
+read: CMakeCache.txt and compile_commands.json (targets and installs: codemodel.py)."""
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
-
-from build_tools.errors import BuildToolsError
-
-CLIENT = "client-vllm-build-tools"
-QUERY = {"requests": [{"kind": "codemodel", "version": 2}]}
-# What the generator adds besides the project's own targets, and the task that does what a
-# person asking for one of them wants (never `cmake --build --target clean` behind our back).
-GENERATOR_TARGETS = {
-    "all": "`invoke build` (no --target) builds and installs every target",
-    "install": "`invoke build` (no --target) builds and installs every target",
-    "install/local": "`invoke build` (no --target) builds and installs every target",
-    "install/strip": "`invoke build` (no --target) builds and installs every target",
-    "clean": "`invoke clean-build` starts the build dir afresh (after checking it)",
-    "help": "`invoke targets` lists the extension targets",
-    "rebuild_cache": "`invoke configure` runs cmake again",
-    "edit_cache": "`invoke configure` runs cmake again (edit the preset to change a value)",
-    "list_install_components": "`invoke targets` lists the extension targets",
-}
 
 
 def launcher_variable(language: str) -> str:
@@ -61,83 +38,6 @@ class CMake:
         return [self.binary, "--list-presets=all"]
 
 
-def api_dir(build_dir: Path) -> Path:
-    return build_dir / ".cmake" / "api" / "v1"
-
-
-def request_codemodel(build_dir: Path) -> None:
-    """Ask the next configure of `build_dir` for a codemodel reply."""
-    query = api_dir(build_dir) / "query" / CLIENT / "query.json"
-    if not query.is_file():
-        query.parent.mkdir(parents=True, exist_ok=True)
-        query.write_text(json.dumps(QUERY) + "\n", encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class CodeModel:
-    """The configured project: its targets (name -> CMake type) and install components."""
-
-    targets: dict[str, str]
-    components: tuple[str, ...]
-
-    @property
-    def extension_targets(self) -> list[str]:
-        """Install components that are also build targets (vLLM's _C, _moe_C, ...)."""
-        return [c for c in self.components if c in self.targets] or list(self.components)
-
-    def require(self, target: str, where: Path) -> None:
-        """BuildToolsError unless `target` is one of the project's own targets: a generator's
-        target (clean, all, help, ...) is refused with the task that does it, an unknown one
-        with the closest names."""
-        if target in self.targets:
-            return
-        if target in GENERATOR_TARGETS or target.startswith(("install/", "CMakeFiles/")):
-            task = GENERATOR_TARGETS.get(target, GENERATOR_TARGETS["install"])
-            raise BuildToolsError(
-                f"--target {target} is not an extension target but one of CMake's own; "
-                "`build --target` builds and installs one extension.",
-                f"{task}; extension targets here: {', '.join(self.extension_targets) or 'none'}",
-                kind="bad input",
-            )
-        candidates = self.extension_targets
-        names = list(dict.fromkeys(candidates + list(self.targets)))
-        close = difflib.get_close_matches(target, names, 3, 0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else "none is close"
-        raise BuildToolsError(
-            f"{target!r} is not a target of {where.name} ({hint}).",
-            f"extension targets here: {', '.join(candidates) or 'none'} "
-            "(`invoke targets` lists them)",
-        )
-
-
-def _read(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def read_codemodel(build_dir: Path) -> Optional[CodeModel]:
-    """The codemodel of the last configure, None when there is no reply (or it is unreadable)."""
-    reply = api_dir(build_dir) / "reply"
-    try:
-        index = _read(max(reply.glob("index-*.json")))
-        responses = index["reply"][CLIENT]["query.json"]["responses"]
-        model_file = next(r["jsonFile"] for r in responses if r.get("kind") == "codemodel")
-        config = _read(reply / model_file)["configurations"][0]
-        targets: dict[str, str] = {}
-        for entry in config["targets"]:
-            targets[entry["name"]] = _read(reply / entry["jsonFile"]).get("type", "")
-        components: dict[str, None] = {}
-        for directory in config.get("directories", []):
-            if "jsonFile" not in directory:
-                continue
-            for installer in _read(reply / directory["jsonFile"]).get("installers", []):
-                name = installer.get("component")
-                if name and name != "Unspecified":
-                    components.setdefault(name)
-    except (OSError, ValueError, KeyError, IndexError, StopIteration, TypeError):
-        return None
-    return CodeModel(targets, tuple(components))
-
-
 CACHE_FILE = "CMakeCache.txt"
 COMPILE_COMMANDS = "compile_commands.json"  # with CMAKE_EXPORT_COMPILE_COMMANDS=ON
 
@@ -157,10 +57,24 @@ def read_cache(build_dir: Path) -> Optional[dict[str, str]]:
     return values
 
 
+def make_program(build_dir: Path) -> Optional[str]:
+    """The build tool the build dir was generated for (CMAKE_MAKE_PROGRAM: our presets make it
+    ninja's absolute path), None when the cache does not say."""
+    return (read_cache(build_dir) or {}).get("CMAKE_MAKE_PROGRAM") or None
+
+
+def launchers(build_dir: Path) -> list[str]:
+    """The compiler launchers the cache puts in front of the compilers (ccache, sccache):
+    every word of every `CMAKE_<LANG>_COMPILER_LAUNCHER` (a CMake list)."""
+    cache = read_cache(build_dir) or {}
+    words = (w for name in LAUNCHERS for w in (cache.get(name) or "").split(";"))
+    return list(dict.fromkeys(w for w in words if w))
+
+
 def compile_commands(build_dir: Path) -> Optional[list[dict[str, Any]]]:
     """The build dir's compilation database (None when absent or unreadable)."""
     try:
-        data = _read(build_dir / COMPILE_COMMANDS)
+        data = json.loads((build_dir / COMPILE_COMMANDS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else None

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Optional
 
 from build_tools.cache import policy, sccache
-from build_tools.cmake.project import CMake, CodeModel, read_codemodel
+from build_tools.cmake.codemodel import CodeModel, read_codemodel
+from build_tools.cmake.project import CMake
 from build_tools.errors import BUILD_FILES, classify
 from build_tools.insight import last_build, memory
 from build_tools.process.runner import Command, CommandFailed, Fix, Outcome

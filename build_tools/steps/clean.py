@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from build_tools.cmake import build_dir as bd
-from build_tools.cmake.project import read_codemodel
+from build_tools.cmake.codemodel import read_codemodel
 from build_tools.errors import BuildToolsError
 from build_tools.process.runner import Command
 from build_tools.run import Run

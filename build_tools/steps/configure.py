@@ -9,12 +9,8 @@ from typing import Any, Optional
 from build_tools import drift
 from build_tools.cmake import archs, compile_db
 from build_tools.cmake import build_dir as bd
-from build_tools.cmake.project import (
-    CACHE_FILE,
-    compile_commands,
-    read_codemodel,
-    request_codemodel,
-)
+from build_tools.cmake.codemodel import read_codemodel, request_codemodel
+from build_tools.cmake.project import CACHE_FILE, compile_commands
 from build_tools.errors import DISK_FULL, READ_ONLY, BuildToolsError, classify
 from build_tools.run import Run
 

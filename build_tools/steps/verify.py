@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from build_tools import drift
-from build_tools.cmake.project import read_codemodel
+from build_tools.cmake.codemodel import read_codemodel
 from build_tools.errors import BuildToolsError
 from build_tools.run import Run
 
