@@ -9,8 +9,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from build_tools.machine.toolchain import Machine, find_uv
 from build_tools.settings import SUITE_ROOT
-from build_tools.toolchain import Machine, find_uv
 from tests.helpers import copy_example
 from tests.integration.tools import venv_python
 

@@ -14,13 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from build_tools.machine.toolchain import Machine, find_uv
 from build_tools.settings import SUITE_ROOT
-from build_tools.toolchain import Machine, find_uv
 from tests.helpers import copy_example
 from tests.integration.example_wheel import NOT_FOR_A_RELEASE, build_example_wheel
 from tests.integration.tools import HAS_NVCC, Run, venv_python
-
-pytestmark = pytest.mark.integration
 
 EXTENSIONS = ("minivllm/_C.abi3.so", "minivllm/_moe_C.abi3.so")
 
