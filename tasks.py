@@ -78,7 +78,7 @@ def _errors(settings: Any = None) -> Iterator[None]:
     try:
         yield
     except BuildToolsError as exc:
-        from build_tools.secrets import redact
+        from build_tools.safety.secrets import redact
 
         fix = exc.fix
         if settings is not None:

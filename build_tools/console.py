@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, TextIO
 
 from build_tools.process.runner import Command
-from build_tools.secrets import redact
+from build_tools.safety.secrets import redact
 
 
 class StepStatus(enum.Enum):

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
-from build_tools import drift, jobs
+from build_tools import drift
 from build_tools.cache import dist, policy
 from build_tools.cmake import archs
 from build_tools.cmake import build_dir as bd
@@ -23,6 +23,7 @@ from build_tools.errors import BuildToolsError
 from build_tools.insight import memory
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
+from build_tools.plan import jobs
 from build_tools.run import Run
 from build_tools.settings import Settings
 
@@ -257,7 +258,8 @@ def keep_configured(
     if not settings.nvcc_threads and found.nvcc and threads and threads.isdigit():
         new_threads = found.parallelism.nvcc_threads
         if int(threads) != new_threads:
-            kept = replace(kept, parallelism=replace(kept.parallelism, nvcc_threads=int(threads)))
+            plan = replace(job_plan_of(kept), nvcc_threads=int(threads))
+            kept = replace(kept, parallelism=plan)
             switch("NVCC_THREADS", threads, str(new_threads),
                    f"invoke presets --nvcc-threads {new_threads}")  # fmt: skip
     old_nvcc = cache.get("CMAKE_CUDA_COMPILER")
@@ -265,6 +267,12 @@ def keep_configured(
         kept = replace(kept, nvcc=Path(old_nvcc))
         switch("nvcc", old_nvcc, str(found.nvcc), "invoke presets --force")
     return kept, said
+
+
+def job_plan_of(found: Facts) -> jobs.JobPlan:
+    plan = found.parallelism
+    assert isinstance(plan, jobs.JobPlan), plan  # gather puts one there
+    return plan
 
 
 def say_once(ctx: Run, notices: list[str]) -> None:

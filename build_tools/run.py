@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from build_tools import lock, safe_paths
+from build_tools import lock
 from build_tools.cache import policy
 from build_tools.checkout import source_tree
 from build_tools.checkout.view import Checkout
@@ -27,6 +27,7 @@ from build_tools.console import Console, StepResult, StepStatus, make_console
 from build_tools.errors import BuildToolsError, as_error
 from build_tools.machine import toolchain as tc
 from build_tools.process.runner import Command, Git, Runner
+from build_tools.safety import safe_paths
 from build_tools.settings import Settings, command_flags
 
 LAST_LOG, PREVIOUS_LOG, SUMMARY = "last-run.log", "previous-run.log", "last-summary.json"

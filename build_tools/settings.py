@@ -19,7 +19,7 @@ from typing import Any, Literal, Optional, get_args
 from urllib.parse import urlsplit
 
 from build_tools.errors import BuildToolsError
-from build_tools.secrets import redact
+from build_tools.safety.secrets import redact
 
 if sys.version_info >= (3, 11):
     import tomllib

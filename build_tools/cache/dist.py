@@ -14,7 +14,7 @@ from typing import Optional
 
 from build_tools.cache.sccache import sccache_json
 from build_tools.errors import BuildToolsError
-from build_tools.secrets import write_private
+from build_tools.safety.secrets import write_private
 
 CONFIG = "sccache-dist.toml"
 

@@ -13,7 +13,7 @@ from typing import Optional
 from build_tools.cache import ccache, dist, remote
 from build_tools.checkout.view import Checkout
 from build_tools.errors import BuildToolsError
-from build_tools.secrets import has_credentials, redact
+from build_tools.safety.secrets import has_credentials, redact
 from build_tools.settings import Settings
 
 

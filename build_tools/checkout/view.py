@@ -15,11 +15,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional
 
-from build_tools import safe_paths
 from build_tools.checkout.source_tree import SourceTree
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake import presets_file, presets_resolve
 from build_tools.cmake.project import LAUNCHERS
+from build_tools.safety import safe_paths
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 from build_tools.cmake.build_dir import default_name
 from build_tools.cmake.project import launcher_variable
-from build_tools.jobs import JobPlan
 
 VENDOR = "vllm-build-tools"
 PRESETS_VERSION = 6
@@ -34,13 +33,28 @@ BUILD_TYPES = {
 KINDS = ("configurePresets", "buildPresets")
 
 
+class JobPools(Protocol):
+    """What the presets write of the jobs plan (plan/jobs.py's JobPlan has it)."""
+
+    @property
+    def jobs(self) -> int: ...
+    @property
+    def nvcc_threads(self) -> int: ...
+    @property
+    def link_jobs(self) -> Optional[int]: ...
+    @property
+    def heavy_jobs(self) -> int: ...
+    @property
+    def heavy_targets(self) -> tuple[str, ...]: ...
+
+
 @dataclass(frozen=True)
 class Facts:
     """What the presets are made of: decided by the toolchain and settings, not here."""
 
     python: Path
     cmake_minimum: tuple[int, int, int]
-    parallelism: JobPlan
+    parallelism: JobPools
     ninja: Path  # the generator is always Ninja: a build dir never silently falls back to Make
     nvcc: Optional[Path] = None
     launcher: Optional[Path] = None

@@ -23,7 +23,7 @@ from typing import IO, Any, Optional, Protocol, Union
 
 from build_tools.errors import BuildToolsError, Interrupted, classify
 from build_tools.process.signals import GRACE_S, Forwarder
-from build_tools.secrets import redact
+from build_tools.safety.secrets import redact
 
 NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (.*)")
 # Edges ninja runs on every build (the install step): not work a person waits for.

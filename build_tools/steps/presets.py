@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from build_tools import atomic_file, facts, lock
+from build_tools import facts, lock
 from build_tools.cmake import presets_file
 from build_tools.cmake import presets_gen as gen
 from build_tools.errors import BuildToolsError
 from build_tools.run import Run
+from build_tools.safety import atomic_file
 
 
 def presets(ctx: Run) -> None:

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.affected import Affected, affected
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import make_program
 from build_tools.cmake.unit_deps import UnitDeps, runner_capture
 from build_tools.console import Console
+from build_tools.plan.affected import Affected, affected
 from build_tools.process.runner import Runner
 from tests.helpers import copy_example
 from tests.integration.tools import HAS_NVCC, bootstrap_copy, ok

@@ -9,9 +9,9 @@ from typing import Optional
 
 import pytest
 
-from build_tools.affected import COMPILES, INCLUDES, LINKS, UNSCANNABLE, Reason, affected
 from build_tools.cmake.codemodel import CodeModel, Target
 from build_tools.cmake.unit_deps import Files, Graph, Unit
+from build_tools.plan.affected import COMPILES, INCLUDES, LINKS, UNSCANNABLE, Reason, affected
 
 ROOT = Path("/src")
 SOURCES = {

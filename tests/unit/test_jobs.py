@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from build_tools import jobs
 from build_tools.cmake import presets_gen
-from build_tools.jobs import GiB
+from build_tools.plan import jobs
+from build_tools.plan.jobs import GiB
 
 
 @pytest.mark.parametrize(

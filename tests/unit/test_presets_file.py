@@ -22,10 +22,10 @@ from typing import Any, Optional, Union
 
 import pytest
 
-from build_tools import atomic_file
 from build_tools.cmake import presets_file as pf
 from build_tools.cmake import presets_resolve
 from build_tools.errors import BuildToolsError
+from build_tools.safety import atomic_file
 
 MINIMUM = (3, 26)
 LISTS = "cmake_minimum_required(VERSION 3.26)\nproject(p NONE)\n"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from build_tools import atomic_file
 from build_tools.cmake import presets_gen as ps
-from build_tools.jobs import JobPlan
+from build_tools.plan.jobs import JobPlan
+from build_tools.safety import atomic_file
 
 FACTS = ps.Facts(
     python=Path("/src/.venv/bin/python"),

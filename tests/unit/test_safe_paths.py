@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from build_tools.errors import BuildToolsError
-from build_tools.safe_paths import UNSAFE, check
+from build_tools.safety.safe_paths import UNSAFE, check
 
 
 @pytest.mark.parametrize("char", sorted(UNSAFE))

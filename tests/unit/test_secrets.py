@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from build_tools.cache import policy
-from build_tools.secrets import has_credentials, redact, write_private
+from build_tools.safety.secrets import has_credentials, redact, write_private
 from build_tools.settings import Settings
 
 

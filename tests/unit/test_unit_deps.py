@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.affected import GENERATES, affected
 from build_tools.cmake.codemodel import CodeModel, api_dir, read_codemodel
 from build_tools.cmake.unit_deps import (
     Node,
@@ -26,6 +25,7 @@ from build_tools.cmake.unit_deps import (
     scan_argv,
 )
 from build_tools.errors import BuildToolsError
+from build_tools.plan.affected import GENERATES, affected
 from tests.helpers import fake_codemodel
 
 # ------------------------------------------------------------------ ninja's output formats

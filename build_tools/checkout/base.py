@@ -1,0 +1,265 @@
+"""The precompiled base: what the installed kernels were built from, recorded at a precompiled
+install, and what changed in the checkout since.
+
+vLLM's setup.py copies the extensions out of a wheel: the one at VLLM_PRECOMPILED_WHEEL_LOCATION,
+else the one of VLLM_PRECOMPILED_WHEEL_COMMIT, else the one of the merge-base of the branch with
+vLLM's main (asked of GitHub). The base records, once the install ran:
+
+- where the kernels came from (`source`) and, where it can be known, the commit they were
+  built from (`commit`: the asked commit, a `+g<sha>` in the wheel's version, the release tag,
+  or the merge-base with a remote of vllm-project/vllm), and the checkout's HEAD then;
+- which shared libraries the install put into the tree, with their sha256 (`kernels`);
+- the tree as installed (`files`: every file but build outputs, with size, mtime and sha256),
+  which is what an sdist tree without git has to compare against.
+
+Files changed since the base (`changed`) are the tree's files whose content differs from the
+record, new ones and deleted ones, plus (with git) the files changed between the base commit
+and the HEAD of the install. Files a configure writes into the tree (vLLM generates Marlin and
+Machete sources under csrc/) are taken into the base at the first configure after the
+install (`absorb`): they come from the same sources as the wheel's kernels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from build_tools.checkout.source_tree import STATE_DIR, SourceTree, git_head
+from build_tools.cmake.build_dir import PREFIX
+from build_tools.process.runner import Git
+
+RECORD = "precompiled-base.json"  # in the checkout's state dir
+LOCATION, COMMIT = "VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT"
+SKIPPED_DIRS = {".git", STATE_DIR, "build", "dist", ".deps", "__pycache__", ".venv", "venv"}
+SKIPPED_NAMES = re.compile(r"(\.so(\.\d+)*|\.pyc|\.egg-info|CMakeUserPresets\.json.*)$")
+Stamp = tuple[int, int, str]  # size, mtime_ns, sha256
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def listing(tree: SourceTree) -> dict[str, tuple[int, int]]:
+    """Every file of the tree a build could read, relative to its root: (size, mtime_ns)."""
+    found: dict[str, tuple[int, int]] = {}
+    venv = tree.venv_dir.resolve()
+    for top, dirs, files in os.walk(tree.root):
+        here = Path(top)
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in SKIPPED_DIRS
+            and not d.startswith(PREFIX)
+            and not d.endswith(".egg-info")
+            and (here / d).resolve() != venv
+        ]
+        for name in files:
+            path = here / name
+            if SKIPPED_NAMES.search(name) or path.is_symlink():
+                continue
+            info = path.stat()
+            found[str(path.relative_to(tree.root))] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def snapshot(tree: SourceTree, known: Mapping[str, Stamp] = {}) -> dict[str, Stamp]:
+    """The tree's files with their sha256 (a file whose size and mtime are `known` is not read
+    again)."""
+    found: dict[str, Stamp] = {}
+    for rel, (size, mtime) in listing(tree).items():
+        old = known.get(rel)
+        same = old is not None and old[0] == size and old[1] == mtime
+        found[rel] = old if same and old else (size, mtime, _sha256(tree.root / rel))
+    return found
+
+
+@dataclass
+class Base:
+    source: str  # where the kernels came from, in words
+    wheel: str  # the wheel's location ("" when setup.py chose one)
+    commit: Optional[str]  # the commit the kernels were built from, where known
+    head: Optional[str]  # the checkout's commit at the install
+    kernels: dict[str, str]  # installed shared library (relative) -> sha256
+    files: dict[str, Stamp] = field(default_factory=dict)
+    absorbed: bool = False  # the first configure's generated files are in `files`
+
+    def changed(self, tree: SourceTree, git: Git = None) -> list[str]:
+        """Files changed since the base (relative to the root), deleted ones included."""
+        now = snapshot(tree, self.files)
+        found = {rel for rel, stamp in now.items() if self.files.get(rel, stamp)[2] != stamp[2]}
+        found |= set(now) - set(self.files)
+        found |= set(self.files) - set(now)
+        if git is not None and self.commit and self.head and self.commit != self.head:
+            code, out = git(["-C", str(tree.root), "diff", "--name-only", self.commit, self.head])
+            found |= set(out.split()) if code == 0 else set()
+        return sorted(found)
+
+    def absorb(self, tree: SourceTree, before: Mapping[str, tuple[int, int]]) -> list[str]:
+        """Take the files a configure wrote (new, or changed since `before`) into the base."""
+        now = listing(tree)
+        written = [rel for rel, stamp in now.items() if before.get(rel) != stamp]
+        for rel in written:
+            size, mtime = now[rel]
+            self.files[rel] = (size, mtime, _sha256(tree.root / rel))
+        self.absorbed = True
+        return written
+
+
+def path(tree: SourceTree) -> Path:
+    return tree.state_dir / RECORD
+
+
+def load(tree: SourceTree) -> Optional[Base]:
+    try:
+        data = json.loads(path(tree).read_text(encoding="utf-8"))
+        data["files"] = {k: tuple(v) for k, v in data.get("files", {}).items()}
+        return Base(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def save(tree: SourceTree, base: Base) -> None:
+    path(tree).parent.mkdir(parents=True, exist_ok=True)
+    tmp = path(tree).with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(base)) + "\n", encoding="utf-8")
+    os.replace(tmp, path(tree))
+
+
+def forget(tree: SourceTree) -> None:
+    """A source build or another install: the kernels are no longer the wheel's."""
+    path(tree).unlink(missing_ok=True)
+
+
+def kernel_source(tree: SourceTree, environ: Mapping[str, str]) -> tuple[str, str]:
+    """(where the kernels will come from, in words; the wheel's location or ""), as setup.py
+    decides it: said before anything runs."""
+    location = environ.get(LOCATION, "")
+    if location:
+        local = Path(location.removeprefix("file://")).expanduser()
+        where = "a local file" if local.is_file() else "network" if "://" in location else None
+        if where is None:
+            return f"the wheel at {location}, which does not exist (the install fails)", location
+        return f"the wheel at {location} ({where})", location
+    commit = environ.get(COMMIT, "")
+    if tree.kind != "vllm":
+        return f"{tree.name}'s setup.py (no wheel location: it may copy no kernels)", ""
+    if len(commit) == 40:
+        return f"vLLM's wheel of commit {commit[:12]} from wheels.vllm.ai (network)", ""
+    return (
+        "vLLM's wheel of the merge-base of your branch with vLLM's main, which setup.py looks "
+        "up on GitHub and downloads from wheels.vllm.ai (network; without git or network it "
+        "falls back to the nightly wheel)",
+        "",
+    )
+
+
+def shared_libraries(tree: SourceTree) -> dict[str, str]:
+    """Every shared library under the package folder: relative path -> sha256."""
+    package = tree.root / tree.package
+    if not package.is_dir():
+        return {}
+    return {
+        str(p.relative_to(tree.root)): _sha256(p)
+        for p in sorted(package.rglob("*.so"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def base_commit(tree: SourceTree, environ: Mapping[str, str], git: Git) -> Optional[str]:
+    """The commit the kernels were built from, where it can be known (see the module text)."""
+    asked = environ.get(COMMIT, "")
+    if len(asked) == 40 and not environ.get(LOCATION):
+        return asked.lower()
+    if git is None or git_head(tree.root) is None:
+        return None
+    version = _wheel_version(environ.get(LOCATION, ""))
+    candidates = []
+    if version and (found := re.search(r"\+g([0-9a-f]{7,40})", version)):
+        candidates.append(found.group(1))
+    elif version:
+        candidates.append(f"v{version}")
+    elif not environ.get(LOCATION):
+        code, remotes = git(["-C", str(tree.root), "remote", "-v"])
+        names = {line.split()[0] for line in remotes.splitlines() if "vllm-project/vllm" in line}
+        candidates += [f"{name}/main" for name in sorted(names) if code == 0]
+        candidates = [_merge_base(tree, git, c) or "" for c in candidates]
+    for candidate in filter(None, candidates):
+        code, out = git(["-C", str(tree.root), "rev-parse", "--verify", f"{candidate}^{{commit}}"])
+        if code == 0 and out.strip():
+            return out.strip()
+    return None
+
+
+def _merge_base(tree: SourceTree, git: Git, ref: str) -> Optional[str]:
+    assert git is not None
+    code, out = git(["-C", str(tree.root), "merge-base", "HEAD", ref])
+    return out.strip() if code == 0 and out.strip() else None
+
+
+def _wheel_version(location: str) -> Optional[str]:
+    """The version in a wheel's file name (`vllm-0.20.0-cp38-abi3-...whl` -> 0.20.0)."""
+    name = Path(location.split("?", 1)[0]).name
+    parts = name.split("-")
+    return parts[1] if name.endswith(".whl") and len(parts) >= 5 else None
+
+
+def _from_wheel(wheel: Path, installed: Mapping[str, str]) -> dict[str, str]:
+    """The installed libraries that are, byte for byte, the wheel's member of the same path."""
+    found = {}
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if member in installed:
+                    digest = hashlib.sha256(archive.read(member)).hexdigest()
+                    if digest == installed[member]:
+                        found[member] = digest
+    except (OSError, zipfile.BadZipFile):
+        return {}
+    return found
+
+
+def record(
+    tree: SourceTree,
+    environ: Mapping[str, str],
+    before: Mapping[str, str],
+    git: Git,
+    previous: Optional[Base] = None,
+) -> Base:
+    """The base of the precompiled install that just ran (`before`: the shared libraries the
+    tree held before it). The precompiled kernels are the libraries equal to the local wheel's
+    members; without a local wheel, those the install changed or added, and those of the
+    `previous` base it left as they were (a reinstall of the same wheel)."""
+    after = shared_libraries(tree)
+    source, wheel = kernel_source(tree, environ)
+    local = Path(wheel.removeprefix("file://")).expanduser() if wheel else None
+    if local is not None and local.is_file():
+        kernels = _from_wheel(local, after)
+    else:
+        kernels = {rel: sha for rel, sha in after.items() if before.get(rel) != sha}
+        kept = previous.kernels if previous else {}
+        kernels.update({r: s for r, s in kept.items() if after.get(r) == s and r not in kernels})
+    base = Base(
+        source=source,
+        wheel=wheel,
+        commit=base_commit(tree, environ, git),
+        head=git_head(tree.root),
+        kernels=kernels,
+        files=snapshot(tree),
+    )
+    return base
+
+
+def as_json(base: Base) -> dict[str, Any]:
+    """The base as `--json` outputs show it (the file list left out)."""
+    return {k: v for k, v in asdict(base).items() if k != "files"}
