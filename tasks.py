@@ -38,6 +38,8 @@ COMMON_HELP = {
 SWITCHES = ("dry_run", "json")  # task-only flags that are switches
 # Flags that turn a setting off: flag name -> settings key.
 NEGATIVE = {"no_precompiled": "precompiled", "no_wait": "wait"}
+# Flags named otherwise than their settings key: flag name -> settings key.
+RENAMED = {"all": "all_targets"}
 PRESET_KEYS = (
     "dev_split",
     "arch",
@@ -55,7 +57,9 @@ PRESET_KEYS = (
 def _help(*flags: str) -> dict[str, str]:
     """--help text of the common flags and `flags` (settings keys or task-only flags)."""
     names = ("source", "preset", "venv", *flags)
-    return {n.replace("_", "-"): COMMON_HELP.get(n) or DESCRIPTIONS[n] for n in names}
+    return {
+        n.replace("_", "-"): COMMON_HELP.get(n) or DESCRIPTIONS[RENAMED.get(n, n)] for n in names
+    }
 
 
 def settings_flags(given: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +71,7 @@ def settings_flags(given: dict[str, Any]) -> dict[str, Any]:
             if value:
                 flags[NEGATIVE[name]] = False
         elif value is not None and value is not False:
-            flags[name] = value
+            flags[RENAMED.get(name, name)] = value
     return flags
 
 
@@ -119,7 +123,8 @@ def make_task(
         body(given)
 
     def default(flag: str) -> Optional[bool]:
-        switch = flag in NEGATIVE or flag in SWITCHES or DEFAULTS.get(flag) is False
+        key = RENAMED.get(flag, flag)
+        switch = flag in NEGATIVE or flag in SWITCHES or DEFAULTS.get(key) is False
         return False if switch else None
 
     params = [Parameter("c", Parameter.POSITIONAL_OR_KEYWORD)] + [
@@ -180,8 +185,12 @@ configure = plan_task(
 build = plan_task(
     "build",
     "BUILD_ONLY",
-    "Build and install the kernels (cmake --build --preset <name> --target install).",
+    "Build and install the kernels: over precompiled ones, only the targets that differ.\n\n"
+    "--plan says first what would compile and what it costs; --all builds every target "
+    "(cmake --build --preset <name> --target install); --target X builds X alone.",
     "target",
+    "all",
+    "plan",
     "no_wait",
 )
 targets = plan_task(
@@ -202,6 +211,8 @@ bootstrap = plan_task(
     "BOOTSTRAP",
     "venv -> deps -> install -> presets -> configure -> build; each skipped when done.",
     "target",
+    "all",
+    "plan",
     "python",
     "device",
     "no_precompiled",

@@ -72,6 +72,10 @@ class Settings:
     precompiled: bool = setting(True, "install precompiled kernels (false: a full source build)")
     install_prefix: str = setting("", "CMAKE_INSTALL_PREFIX of our presets (empty: the tree)")
     target: str = setting("", "build this target and install only its component (empty: all)")
+    all_targets: bool = setting(
+        False, "build every target, not only those that differ from the precompiled kernels"
+    )
+    plan: bool = setting(False, "say what a build would compile and what it costs; build nothing")
     wait: bool = setting(True, "wait while another build holds the build dir (false: fail)")
     force: bool = setting(
         False, "redo what looks done: rewrite edited presets, configure again, reinstall"

@@ -90,7 +90,7 @@ class Base:
     wheel: str  # the wheel's location ("" when setup.py chose one)
     commit: Optional[str]  # the commit the kernels were built from, where known
     head: Optional[str]  # the checkout's commit at the install
-    kernels: dict[str, str]  # installed shared library (relative) -> sha256
+    kernels: dict[str, Stamp]  # installed shared library (relative) -> its stamp
     files: dict[str, Stamp] = field(default_factory=dict)
     absorbed: bool = False  # the first configure's generated files are in `files`
 
@@ -104,6 +104,12 @@ class Base:
             code, out = git(["-C", str(tree.root), "diff", "--name-only", self.commit, self.head])
             found |= set(out.split()) if code == 0 else set()
         return sorted(found)
+
+    def intact(self, tree: SourceTree, rel: str) -> bool:
+        """Whether the precompiled kernel `rel` is still the wheel's (not rebuilt, not gone)."""
+        known = self.kernels.get(rel)
+        now = stamp(tree.root / rel, known) if known else None
+        return bool(known and now and now[2] == known[2])
 
     def absorb(self, tree: SourceTree, before: Mapping[str, tuple[int, int]]) -> list[str]:
         """Take the files a configure wrote (new, or changed since `before`) into the base."""
@@ -123,7 +129,8 @@ def path(tree: SourceTree) -> Path:
 def load(tree: SourceTree) -> Optional[Base]:
     try:
         data = json.loads(path(tree).read_text(encoding="utf-8"))
-        data["files"] = {k: tuple(v) for k, v in data.get("files", {}).items()}
+        for key in ("files", "kernels"):  # JSON has lists where the stamps are tuples
+            data[key] = {k: tuple(v) for k, v in data.get(key, {}).items()}
         return Base(**data)
     except (OSError, ValueError, TypeError):
         return None
@@ -164,16 +171,29 @@ def kernel_source(tree: SourceTree, environ: Mapping[str, str]) -> tuple[str, st
     )
 
 
-def shared_libraries(tree: SourceTree) -> dict[str, str]:
-    """Every shared library under the package folder: relative path -> sha256."""
+def stamp(path: Path, known: Optional[Stamp] = None) -> Optional[Stamp]:
+    """(size, mtime_ns, sha256) of a file (read only when size or mtime differ from `known`);
+    None when it is gone."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if known and (known[0], known[1]) == (info.st_size, info.st_mtime_ns):
+        return known
+    return (info.st_size, info.st_mtime_ns, _sha256(path))
+
+
+def shared_libraries(tree: SourceTree, known: Mapping[str, Stamp] = {}) -> dict[str, Stamp]:
+    """Every shared library under the package folder: relative path -> stamp."""
     package = tree.root / tree.package
     if not package.is_dir():
         return {}
-    return {
-        str(p.relative_to(tree.root)): _sha256(p)
-        for p in sorted(package.rglob("*.so"))
-        if p.is_file() and not p.is_symlink()
-    }
+    found = {}
+    for lib in sorted(package.rglob("*.so")):
+        rel = str(lib.relative_to(tree.root))
+        if lib.is_file() and not lib.is_symlink() and (now := stamp(lib, known.get(rel))):
+            found[rel] = now
+    return found
 
 
 def base_commit(tree: SourceTree, environ: Mapping[str, str], git: Git) -> Optional[str]:
@@ -214,7 +234,7 @@ def _wheel_version(location: str) -> Optional[str]:
     return parts[1] if name.endswith(".whl") and len(parts) >= 5 else None
 
 
-def _from_wheel(wheel: Path, installed: Mapping[str, str]) -> dict[str, str]:
+def _from_wheel(wheel: Path, installed: Mapping[str, Stamp]) -> dict[str, Stamp]:
     """The installed libraries that are, byte for byte, the wheel's member of the same path."""
     found = {}
     try:
@@ -222,8 +242,8 @@ def _from_wheel(wheel: Path, installed: Mapping[str, str]) -> dict[str, str]:
             for member in archive.namelist():
                 if member in installed:
                     digest = hashlib.sha256(archive.read(member)).hexdigest()
-                    if digest == installed[member]:
-                        found[member] = digest
+                    if digest == installed[member][2]:
+                        found[member] = installed[member]
     except (OSError, zipfile.BadZipFile):
         return {}
     return found
@@ -232,7 +252,7 @@ def _from_wheel(wheel: Path, installed: Mapping[str, str]) -> dict[str, str]:
 def record(
     tree: SourceTree,
     environ: Mapping[str, str],
-    before: Mapping[str, str],
+    before: Mapping[str, Stamp],
     git: Git,
     previous: Optional[Base] = None,
 ) -> Base:
@@ -246,9 +266,9 @@ def record(
     if local is not None and local.is_file():
         kernels = _from_wheel(local, after)
     else:
-        kernels = {rel: sha for rel, sha in after.items() if before.get(rel) != sha}
+        kernels = {r: s for r, s in after.items() if (before.get(r) or (0, 0, ""))[2] != s[2]}
         kept = previous.kernels if previous else {}
-        kernels.update({r: s for r, s in kept.items() if after.get(r) == s and r not in kernels})
+        kernels.update({r: s for r, s in kept.items() if r in after and after[r][2] == s[2]})
     base = Base(
         source=source,
         wheel=wheel,

@@ -28,8 +28,9 @@ class CMake:
     def configure(self, preset: str) -> list[object]:
         return [self.binary, "--preset", preset]
 
-    def build(self, preset: str, target: str = "install") -> list[object]:
-        return [self.binary, "--build", "--preset", preset, "--target", target]
+    def build(self, preset: str, *targets: str) -> list[object]:
+        """Build `targets` (the install target, which builds everything, when none)."""
+        return [self.binary, "--build", "--preset", preset, "--target", *(targets or ["install"])]
 
     def install(self, build_dir: Path, component: str) -> list[object]:
         return [self.binary, "--install", build_dir, "--component", component]

@@ -13,6 +13,7 @@ from typing import Optional
 from packaging.version import Version
 
 from build_tools import drift, facts
+from build_tools.checkout import base, provenance
 from build_tools.doctor.findings import Finding, Subject, error, ok, warn
 from build_tools.doctor.tools import nvcc_path
 from build_tools.machine import toolchain as tc
@@ -220,4 +221,56 @@ def disk(c: Subject) -> list[Finding]:
     return [ok("disk", text)]
 
 
-CHECKS = (venv, torch, cuda_match, precompiled, installed, sources, parallelism, disk)
+def kernels(c: Subject) -> list[Finding]:
+    """Where each installed extension came from, and a mix of bases that may not load
+    together: the wheel's kernels beside ones built here, with sources changed since."""
+    if c.tree is None:
+        return []
+    record = provenance.load(c.tree)
+    if not record:
+        return [ok("extensions", "no provenance recorded (no install or build by us yet)")]
+    found: list[Finding] = []
+    for rel, origin in sorted(record.items()):
+        name = Path(rel).name
+        now = provenance.installed_now(c.tree, rel, origin)
+        if now is None:
+            found.append(warn("extensions", f"{name} is gone ({origin.text()})", _BUILD))
+        elif not now:
+            found.append(warn("extensions", f"{name} changed since it was installed by us", _BUILD))
+        else:
+            found.append(ok("extensions", f"{name}: {origin.text()}"))
+    recorded = base.load(c.tree)
+    changed = recorded.changed(c.tree) if recorded else []
+    kinds = {o.origin for o in record.values()}
+    built = max((o.at for o in record.values() if o.origin == provenance.BUILT), default=0.0)
+    pending = [f for f in changed if _changed_after(c.tree.root / f, built)]
+    if pending and provenance.PRECOMPILED in kinds:
+        more = f" (+{len(pending) - 3} more)" if len(pending) > 3 else ""
+        mixed = " beside extensions built here" if provenance.BUILT in kinds else ""
+        found.append(
+            warn(
+                "extensions",
+                f"{len(pending)} file(s) changed since the precompiled kernels were installed "
+                f"and since the last build ({', '.join(pending[:3])}{more}): the wheel's "
+                f"extensions{mixed} may not match this tree",
+                "run `invoke build --plan` to see which extensions that affects, then "
+                "`invoke build` to build them",
+            )
+        )
+    elif changed:
+        detail = f"{len(changed)} file(s) differ from the precompiled base, all built since"
+        found.append(ok("extensions", detail))
+    return found
+
+
+def _changed_after(path: Path, when: float) -> bool:
+    try:
+        return path.stat().st_mtime > when
+    except OSError:
+        return not when  # deleted: pending until something was built
+
+
+_BUILD = "run `invoke build` (it builds and installs what differs)"
+
+
+CHECKS = (venv, torch, cuda_match, precompiled, installed, kernels, sources, parallelism, disk)

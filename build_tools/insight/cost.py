@@ -26,6 +26,12 @@ class Unit(Entry):
     name: str = ""  # the source of an object ("csrc/x.cu"), else the output
 
 
+def object_of(output: str) -> Optional[tuple[str, str]]:
+    """(target, source) of a CMake object file path (<dir>/CMakeFiles/<target>.dir/<src>.o)."""
+    found = _OBJECT.search(output)
+    return (found.group(1), found.group(2)) if found else None
+
+
 def unit_of(entry: Entry, targets: Sequence[str] = ()) -> Unit:
     """An entry named for people: an object by its source and target, a link by its target."""
     found = _OBJECT.search(entry.output)

@@ -1,4 +1,7 @@
-"""build: build and install everything, or one target and only its install component."""
+"""build: build and install what must be built: over precompiled kernels, only the extension
+targets that differ from them (plan/targets.py); every target with --all or without a
+precompiled base; or one --target. Each installs only its own component, and records where
+every installed library came from (checkout/provenance.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import CMake
 from build_tools.errors import BUILD_FILES, classify
 from build_tools.insight import last_build, memory
+from build_tools.plan import over_base
 from build_tools.process.runner import Command, CommandFailed, Fix, Outcome
 from build_tools.run import Run
 
@@ -20,16 +24,29 @@ def fix_for(tail: Sequence[str]) -> str:
 
 
 def build(ctx: Run) -> None:
-    """Build and install the kernels (`--target X`: build X, install only its component)."""
+    """Build and install the kernels: over precompiled ones, only what differs from them;
+    `--all` everything; `--target X`: build X, install only its component."""
     target = ctx.settings.target or None
     with ctx.step("build") as step:
         cmake, directory = ctx.cmake(), ctx.checkout.build_dir
-        model = None if ctx.dry_run else read_codemodel(directory)
+        model = read_codemodel(directory)
         if target is not None and model is not None:
             model.require(target, directory)
+        targets = [target] if target else []  # none: the install target, every target
+        if not targets and model is not None:
+            choice = over_base.choose_targets(ctx, model)
+            over_base.show_plan(ctx, choice)
+            if not choice.everything:
+                if not choice.build:
+                    step.skipped(over_base.nothing_differs(choice))
+                    return
+                targets = list(choice.build)
+        if ctx.settings.plan:
+            step.ran("planned (--plan: nothing built)")
+            return
         client = None if ctx.dry_run else policy.sccache_client(ctx.checkout, ctx.machine.environ)
         before = sccache.count(client.binary, client.environ) if client else None
-        argv = cmake.build(ctx.preset, target or "install")
+        argv = cmake.build(ctx.preset, *targets)
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
         try:
             outcome = _measured(ctx, ctx.command(argv, env), fix_for)
@@ -41,12 +58,16 @@ def build(ctx: Run) -> None:
             configure = ctx.command(cmake.configure(ctx.preset), ctx.cache_env())
             ctx.runner.run(configure, fix=_after_regenerating)
             outcome = _measured(ctx, ctx.command(argv, env), _after_regenerating)
-        kept = outcome.kept
-        if target is not None:
-            kept = ctx.runner.run(ctx.command(cmake.install(directory, target)), fix=fix_for).kept
+        kept = list(outcome.kept)
+        for component in targets:
+            kept += ctx.runner.run(
+                ctx.command(cmake.install(directory, component)), fix=fix_for
+            ).kept
         stale = [name for name in outcome.linked if name in kept]
         _reinstall_stale(ctx, cmake, directory, model, stale)
-        what = target or "all targets"
+        if model is not None and not ctx.dry_run:
+            over_base.record_built(ctx, model, targets or model.extension_targets)
+        what = ", ".join(targets) or "all targets"
         cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
         if client and before and outcome.edges:
             cache = ", ".join(filter(None, [cache, _sccache_result(ctx, client, before)]))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools import drift
+from build_tools.checkout import base
 from build_tools.cmake import archs, compile_db
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake.codemodel import read_codemodel, request_codemodel
@@ -93,7 +94,11 @@ def configure(ctx: Run) -> None:
         if not ctx.dry_run:
             request_codemodel(directory)
         command = ctx.cmake().configure(ctx.preset)
+        recorded = None if ctx.dry_run else base.load(ctx.tree)
+        before = base.listing(ctx.tree) if recorded and not recorded.absorbed else None
         ctx.runner.run(ctx.command(command, ctx.cache_env()), fix=_fix)
+        if recorded is not None and before is not None:
+            _absorb(ctx, recorded, before)
         if not ctx.dry_run:
             compiled = sorted(archs.compiled(compile_commands(directory) or []))
             bd.write_stamp(directory, {**stamp, "compiled_archs": compiled})
@@ -101,6 +106,18 @@ def configure(ctx: Run) -> None:
                 ctx.tree.root, ctx.tree.state_dir, directory, warn=ctx.console.warn, git=ctx.git()
             )
         step.ran(directory.name)
+
+
+def _absorb(ctx: Run, recorded: base.Base, before: dict[str, tuple[int, int]]) -> None:
+    """The first configure after a precompiled install may write sources into the tree (vLLM
+    generates kernels under csrc/): they come from the wheel's sources, so they join the base."""
+    written = recorded.absorb(ctx.tree, before)
+    base.save(ctx.tree, recorded)
+    if written:
+        ctx.console.note(
+            f"configure wrote {len(written)} file(s) into the tree (e.g. {written[0]}): taken "
+            "as part of the precompiled base"
+        )
 
 
 def _warn_network(ctx: Run) -> None:

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from build_tools import drift
-from build_tools.checkout import source_tree
+from build_tools.checkout import base, provenance, source_tree
 from build_tools.machine import venv_state
 from build_tools.run import Run
 
 PRECOMPILED_VARS = ("VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT")
+
+
+def _record_base(ctx: Run, env: dict[str, str], before: dict[str, base.Stamp]) -> None:
+    """What the kernels were built from and which libraries the wheel put into the tree."""
+    environ = {**ctx.machine.environ, **env}
+    found = base.record(ctx.tree, environ, before, ctx.git(), base.load(ctx.tree))
+    try:
+        base.save(ctx.tree, found)
+        provenance.save(ctx.tree, provenance.precompiled(ctx.tree, found))
+    except OSError as exc:
+        ctx.console.warn(f"could not record the precompiled kernels ({exc}): builds build all")
+        return
+    names = ", ".join(Path(k).name for k in found.kernels) or "none"
+    commit = f" (commit {found.commit[:12]})" if found.commit else ""
+    ctx.console.note(f"precompiled kernels recorded{commit}: {names}")
 
 
 def install(ctx: Run) -> None:
@@ -46,11 +62,17 @@ def install(ctx: Run) -> None:
         if precompiled:
             env = {k: v for k in PRECOMPILED_VARS if (v := ctx.machine.environ.get(k, ""))}
             env["VLLM_USE_PRECOMPILED"] = "1"
+            ctx.console.note(f"precompiled kernels from {base.kernel_source(tree, env)[0]}")
         elif drift.requirements_installed(tree):
             args.append("--no-build-isolation")  # build with the venv's torch, cmake, ninja
+        before = {} if ctx.dry_run else base.shared_libraries(tree)
         ctx.pip_install(args, env)
         if not ctx.dry_run:
             stamp_path.parent.mkdir(parents=True, exist_ok=True)
             venv_state.write_json(stamp_path, stamp)
+            if precompiled:
+                _record_base(ctx, env, before)
+            else:
+                base.forget(tree)
         kind = "precompiled kernels)" if precompiled else "kernels built from source)"
         step.ran(f"{tree.name} (editable, {kind}")

@@ -1,0 +1,140 @@
+"""The build over precompiled kernels, wired to the checkout: which extension targets the build
+step builds (targets.py decides from the base, what changed since, and where each installed
+library came from), the plan it prints before anything compiles, and the provenance it records
+after installing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from build_tools.checkout import base as precompiled
+from build_tools.checkout import provenance, source_tree
+from build_tools.cmake.codemodel import CodeModel
+from build_tools.cmake.project import compile_commands, make_program
+from build_tools.cmake.unit_deps import UnitDeps, runner_capture
+from build_tools.insight import memory, ninja_log
+from build_tools.machine import venv_state
+from build_tools.plan.affected import Affected, affected
+from build_tools.plan.targets import Choice, choose, forecast, objects_in_dry_run
+from build_tools.run import Run
+
+
+def installed_libraries(ctx: Run, model: CodeModel, component: str) -> list[str]:
+    """The shared libraries `component` installs, relative to the checkout (absolute when the
+    install prefix is outside it)."""
+    prefix = Path(ctx.checkout.cache_value("CMAKE_INSTALL_PREFIX") or ctx.tree.root)
+    found = []
+    for rule in model.installed_by(component):
+        for rel in rule.installed():
+            path = prefix / rel
+            if path.suffix == ".so" or ".so." in path.name:
+                inside = ctx.tree.root in path.parents
+                found.append(str(path.relative_to(ctx.tree.root)) if inside else str(path))
+    return found
+
+
+def choose_targets(ctx: Run, model: CodeModel) -> Choice:
+    """The extension targets this build builds, and why (see plan/targets.py)."""
+    extensions = model.extension_targets
+    base = precompiled.load(ctx.tree)
+    everything = ""
+    if ctx.settings.all_targets:
+        everything = "--all: every target is built"
+    elif base is None or not base.kernels:
+        everything = "no precompiled kernels are recorded for this checkout: every target is built"
+    wheel = [
+        t
+        for t in extensions
+        if base is not None
+        and (files := installed_libraries(ctx, model, t))
+        and all(base.intact(ctx.tree, f) for f in files)
+    ]
+    record = provenance.load(ctx.tree)
+    here = {o.component for o in record.values() if o.origin == provenance.BUILT}
+    found: Optional[Affected] = None
+    if not everything and base is not None:
+        changed = base.changed(ctx.tree, ctx.git())
+        if changed:
+            found = _affected(ctx, model, changed)
+    return choose(extensions, wheel, here, found, everything=everything)
+
+
+def _affected(ctx: Run, model: CodeModel, changed: list[str]) -> Affected:
+    directory = ctx.checkout.build_dir
+    capture = runner_capture(ctx.runner, ctx.cache_env())
+    jobs = ctx.checkout.build_preset.get("jobs")
+    deps = UnitDeps(
+        directory,
+        ctx.tree.state_dir,
+        capture,
+        model=model,
+        jobs=jobs if isinstance(jobs, int) and jobs > 0 else 1,
+    )
+    return affected(ctx.tree.root, model, changed, deps)
+
+
+def nothing_differs(choice: Choice) -> str:
+    kept = ", ".join(choice.kept) or "none"
+    return f"nothing differs from the precompiled kernels: every extension is the wheel's ({kept})"
+
+
+def show_plan(ctx: Run, choice: Choice) -> None:
+    """The blast radius, before anything compiles: per target why, how many units and what
+    they cost when they last compiled (or "not measured yet")."""
+    if choice.everything:
+        ctx.console.note(choice.everything)
+        if not ctx.settings.plan:
+            return
+    if choice.kept:
+        ctx.console.note(f"kept as the wheel has them: {', '.join(choice.kept)}")
+    if not choice.build:
+        return
+    directory = ctx.checkout.build_dir
+    ninja = make_program(directory) or "ninja"
+    dry = ctx.runner.capture(ctx.command([ninja, "-n", "-C", directory, *choice.build]))
+    planned = objects_in_dry_run(dry.output) if dry.returncode == 0 else {}
+    durations: dict[str, int] = {}
+    try:
+        for entry in ninja_log.read(directory).entries:
+            durations[entry.output] = entry.ms
+    except Exception:
+        pass
+    peaks = memory.load(ctx.tree.state_dir, directory)
+    for item in forecast(choice, planned, durations, peaks):
+        ctx.console.note(f"{item.text()}: {'; '.join(item.why[:3])}")
+
+
+def record_built(ctx: Run, model: CodeModel, components: list[str]) -> None:
+    """After an install: the libraries of `components` are ours, built from this tree."""
+    detail = _build_detail(ctx, model)
+    record = provenance.load(ctx.tree)
+    for component in components:
+        files = installed_libraries(ctx, model, component)
+        record.update(provenance.built(ctx.tree, component, files, detail))
+    try:
+        provenance.save(ctx.tree, record)
+    except OSError as exc:
+        ctx.console.warn(f"could not record where the installed kernels came from ({exc})")
+
+
+def _build_detail(ctx: Run, model: CodeModel) -> dict[str, Any]:
+    git = ctx.git()
+    head = source_tree.git_head(ctx.tree.root)
+    dirty: Optional[bool] = None
+    if git is not None and head:
+        code, out = git(["-C", str(ctx.tree.root), "status", "--porcelain", "--untracked-files=no"])
+        dirty = bool(out.strip()) if code == 0 else None
+    commands = compile_commands(ctx.checkout.build_dir) or []
+    flags = hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16]
+    torch = venv_state.installed(ctx.tree.venv_dir).get("torch")
+    return {
+        "commit": head,
+        "dirty": dirty,
+        "preset": ctx.preset,
+        "archs": ctx.checkout.environment.get("TORCH_CUDA_ARCH_LIST", ""),
+        "flags": flags,
+        "torch": torch.version if torch else None,
+    }
