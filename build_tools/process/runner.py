@@ -95,6 +95,9 @@ class CommandFailed(BuildToolsError):
 Fix = Union[str, Callable[[Sequence[str]], str]]
 # git run to completion with these arguments: (exit code, output); None where there is no git.
 Git = Optional[Callable[[Sequence[str]], tuple[int, str]]]
+# A command run to completion in a directory: (exit code, output). The pure modules that ask a
+# tool something take one (cmake/unit_deps.py's `runner_capture` makes it over a `Runner`).
+Capture = Callable[[Sequence[object], Path], tuple[int, str]]
 # A front door may route package installs elsewhere (nox: session.run_install, so -R skips them).
 Installer = Callable[[Command], None]
 

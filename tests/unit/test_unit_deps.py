@@ -1,6 +1,6 @@
-"""cmake/unit_deps.py: ninja's -t query/deps/commands output, dependency files, the scan's
-command line, and UnitDeps over stand-in tools (a capture callable that answers as ninja and
-the compilers do)."""
+"""cmake/unit_deps.py: UnitDeps over stand-in tools (a capture callable that answers as ninja
+and the compilers do); the formats and the scan's command line: test_unit_deps_ninja.py and
+test_unit_deps_scan.py."""
 
 from __future__ import annotations
 
@@ -12,158 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from build_tools.cmake import dep_scan, ninja_tool, unit_deps
 from build_tools.cmake.codemodel import CodeModel, api_dir, read_codemodel
-from build_tools.cmake.unit_deps import (
-    Node,
-    Recorded,
-    Unit,
-    UnitDeps,
-    normalize,
-    parse_depfile,
-    parse_deps,
-    parse_query,
-    scan_argv,
-)
+from build_tools.cmake.unit_deps import Unit, UnitDeps
 from build_tools.errors import BuildToolsError
 from build_tools.plan.affected import GENERATES, affected
 from tests.helpers import fake_codemodel
 
-# ------------------------------------------------------------------ ninja's output formats
 
-DEPS = """\
-CMakeFiles/_C.dir/csrc/layernorm.cpp.o: #deps 3, deps mtime 1796217415287009050 (VALID)
-    ../csrc/layernorm.cpp
-    /usr/include/stdc-predef.h
-    /tmp/my src/csrc/ops.h
-
-CMakeFiles/_C.dir/csrc/k.cu.o: #deps 1, deps mtime 1796217415287009050 (STALE)
-    /tmp/my src/csrc/k.cu
-
-CMakeFiles/_C.dir/csrc/new.cpp.o: deps not found
-"""
-
-
-def test_parse_deps() -> None:
-    records = parse_deps(DEPS)
-    assert records == {
-        "CMakeFiles/_C.dir/csrc/layernorm.cpp.o": Recorded(
-            True, ("../csrc/layernorm.cpp", "/usr/include/stdc-predef.h", "/tmp/my src/csrc/ops.h")
-        ),
-        "CMakeFiles/_C.dir/csrc/k.cu.o": Recorded(False, ("/tmp/my src/csrc/k.cu",)),
-    }
-
-
-def test_parse_deps_refuses_a_short_listing() -> None:
-    with pytest.raises(ValueError, match="listed 1 of 2"):
-        parse_deps("a.o: #deps 2, deps mtime 1 (VALID)\n    x.h\n")
-
-
-QUERY = """\
-_C.abi3.so:
-  input: CXX_MODULE_LIBRARY_LINKER___C_Release
-    CMakeFiles/_C.dir/csrc/a.cpp.o
-    CMakeFiles/_C.dir/csrc/k.cu.o
-    | libutil.a
-    || cmake_object_order_depends_target__C
-  outputs:
-    _C
-    all
-  validations:
-    check.stamp
-/src/csrc/a.cpp:
-  outputs:
-    CMakeFiles/_C.dir/csrc/a.cpp.o
-"""
-
-
-def test_parse_query() -> None:
-    nodes = parse_query(QUERY)
-    assert nodes["_C.abi3.so"] == Node(
-        "CXX_MODULE_LIBRARY_LINKER___C_Release",
-        ("CMakeFiles/_C.dir/csrc/a.cpp.o", "CMakeFiles/_C.dir/csrc/k.cu.o"),
-        ("libutil.a",),
-        ("cmake_object_order_depends_target__C",),
-        ("_C", "all"),
+def test_the_public_names_stay_importable_from_unit_deps() -> None:
+    for name in ("Node", "Recorded", "normalize", "parse_deps", "parse_query"):
+        assert getattr(unit_deps, name) is getattr(ninja_tool, name)
+    for name in ("parse_depfile", "scan_argv"):
+        assert getattr(unit_deps, name) is getattr(dep_scan, name)
+    assert {"Capture", "Files", "Graph", "ScanStats", "Unit", "runner_capture"} <= set(
+        dir(unit_deps)
     )
-    assert nodes["/src/csrc/a.cpp"] == Node(None, (), (), (), ("CMakeFiles/_C.dir/csrc/a.cpp.o",))
-
-
-def test_parse_depfile_gcc_and_nvcc() -> None:
-    gcc = (
-        "CMakeFiles/_C.dir/csrc/a.cpp.o: \\\n /tmp/my\\ src/csrc/a.cpp /usr/include/x.h \\\n"
-        " /tmp/my\\ src/csrc/ops.h\n"
-    )
-    assert parse_depfile(gcc) == [
-        "/tmp/my src/csrc/a.cpp",
-        "/usr/include/x.h",
-        "/tmp/my src/csrc/ops.h",
-    ]
-    nvcc = "CMakeFiles/_C.dir/csrc/k.cu.o : /src/csrc/k.cu \\\r\n    /src/csrc/cuda_utils.h \\\r\n"
-    assert parse_depfile(nvcc) == ["/src/csrc/k.cu", "/src/csrc/cuda_utils.h"]
-
-
-def test_parse_depfile_escapes_and_phony_rules() -> None:
-    text = "a.o b.o: x$$y.h c\\#1.h\n\nx$$y.h:\nc\\#1.h:\n"
-    assert parse_depfile(text) == ["x$y.h", "c#1.h"], "expected -MP's empty rules to add nothing"
-
-
-# ------------------------------------------------------------------ the scan's command line
-
-GCC = (
-    "/usr/bin/ccache /usr/bin/c++ -DX=1 -I/tmp/my\\ src/csrc -O3 -MD -MT CMakeFiles/_C.dir/a.cpp.o "
-    "-MF CMakeFiles/_C.dir/a.cpp.o.d -o CMakeFiles/_C.dir/a.cpp.o -c '/tmp/my src/csrc/a.cpp'"
-)
-NVCC = (
-    "/opt/sccache /usr/local/bin/nvcc -forward-unknown-to-host-compiler -I/src/csrc -O3 "
-    '"--generate-code=arch=compute_90,code=[sm_90]" -Xcompiler=-fPIC -MD -MT '
-    "CMakeFiles/_C.dir/k.cu.o -MF CMakeFiles/_C.dir/k.cu.o.d -x cu -c /src/csrc/k.cu "
-    "-o CMakeFiles/_C.dir/k.cu.o"
-)
-
-
-def test_scan_argv_gcc_reuses_cmakes_flags() -> None:
-    assert scan_argv(GCC, "/tmp/s.d") == [
-        "/usr/bin/c++",
-        "-DX=1",
-        "-I/tmp/my src/csrc",
-        "-O3",
-        "-MT",
-        "CMakeFiles/_C.dir/a.cpp.o",
-        "-c",
-        "/tmp/my src/csrc/a.cpp",
-        "-M",
-        "-MF",
-        "/tmp/s.d",
-    ]
-
-
-def test_scan_argv_nvcc_drops_the_output_it_would_overwrite() -> None:
-    argv = scan_argv(NVCC, "/tmp/s.d", ["/opt/sccache"])
-    assert argv[0] == "/usr/local/bin/nvcc" and "-o" not in argv
-    assert "--generate-code=arch=compute_90,code=[sm_90]" in argv
-    assert argv[-3:] == ["-M", "-MF", "/tmp/s.d"]
-    assert "CMakeFiles/_C.dir/k.cu.o.d" not in argv, "expected CMake's depfile replaced"
-
-
-def test_scan_argv_long_forms_and_missing_flags() -> None:
-    long = "nvcc --generate-nonsystem-dependencies-with-compile --output-file=x.o -c k.cu"
-    assert scan_argv(long, "d") == ["nvcc", "-c", "k.cu", "-MM", "-MF", "d"]
-    assert scan_argv("g++ -oa.o -c a.cpp", "d") == ["g++", "-c", "a.cpp", "-M", "-MF", "d"]
-    tidy = "cmake -E __run_co_compile --tidy=clang-tidy --source=a.cpp -- g++ -c a.cpp -o a.o"
-    assert scan_argv(tidy, "d") == ["g++", "-c", "a.cpp", "-M", "-MF", "d"]
-
-
-def test_scan_argv_refuses_shell_commands() -> None:
-    with pytest.raises(ValueError, match="shell command"):
-        scan_argv("g++ -c a.cpp -o a.o && touch stamp", "d")
-
-
-def test_normalize() -> None:
-    source = Path("/src")
-    assert normalize("../csrc/a.h", Path("/src/build"), source) == "csrc/a.h"
-    assert normalize("/src/./csrc/../csrc/a.h", Path("/x"), source) == "csrc/a.h"
-    assert normalize("/usr/include/x.h", Path("/src/build"), source) == "/usr/include/x.h"
-    assert normalize("/srcother/a.h", Path("/"), source) == "/srcother/a.h"
 
 
 # ------------------------------------------------------------------ UnitDeps over stand-ins

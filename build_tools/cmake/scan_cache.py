@@ -1,0 +1,121 @@
+"""The dependency scans of one build dir, kept in the state dir between runs.
+
+One JSON file per build dir (`unit-deps/<build dir name>.json`): scans by key (a digest of the
+build dir and the unit's command), each the indexes of the files it listed, and each file's
+(mtime_ns, size) when it was scanned. A scan is dropped when any file it listed changed size or
+mtime, or vanished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+CACHE_DIR = "unit-deps"  # in the state dir: one JSON file of scans per build dir
+CACHE_VERSION = 1
+
+# A file's (mtime_ns, size), None when it is gone.
+Stat = Callable[[str], Optional[tuple[int, int]]]
+
+
+def cache_path(state_dir: Path, build_dir: Path) -> Path:
+    return state_dir / CACHE_DIR / f"{build_dir.name}.json"
+
+
+def scan_key(build_dir: Path, command: str) -> str:
+    """What a scan is kept under: its directory and command."""
+    return hashlib.sha256(f"{build_dir}\0{command}".encode()).hexdigest()[:32]
+
+
+def memo_stat() -> Stat:
+    """A `Stat` that asks the file system once per path."""
+    memo: dict[str, Optional[tuple[int, int]]] = {}
+
+    def stat(path: str) -> Optional[tuple[int, int]]:
+        if path not in memo:
+            try:
+                st = os.stat(path)
+                memo[path] = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                memo[path] = None
+        return memo[path]
+
+    return stat
+
+
+@dataclass
+class ScanCache:
+    """Scans by key: the indexes of the files each listed; `stats` holds each file's
+    (mtime_ns, size) when it was scanned."""
+
+    path: Path
+    files: list[str] = field(default_factory=list)
+    stats: list[Optional[tuple[int, int]]] = field(default_factory=list)
+    entries: dict[str, list[int]] = field(default_factory=dict)
+    dirty: bool = False
+    _index: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path, stat: Stat) -> ScanCache:
+        """The cache, without the entries that list a file changed since (or gone)."""
+        cache = cls(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("version") != CACHE_VERSION:
+                return cache
+            files = [str(f) for f in data["files"]]
+            recorded = [tuple(s) if s else None for s in data["stats"]]
+            entries = {str(k): [int(i) for i in v] for k, v in data["entries"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return cache
+        changed = {i for i, f in enumerate(files) if i >= len(recorded) or stat(f) != recorded[i]}
+        for key, indexes in entries.items():
+            if not changed.intersection(indexes) and all(i < len(files) for i in indexes):
+                cache.put(key, [files[i] for i in indexes], stat)
+        cache.dirty = len(cache.entries) != len(entries)
+        return cache
+
+    def get(self, key: str) -> Optional[list[str]]:
+        indexes = self.entries.get(key)
+        return None if indexes is None else [self.files[i] for i in indexes]
+
+    def put(self, key: str, files: Iterable[str], stat: Stat) -> None:
+        indexes = []
+        for name in files:
+            index = self._index.get(name)
+            if index is None:
+                index = self._index[name] = len(self.files)
+                self.files.append(name)
+                self.stats.append(stat(name))
+            elif self.stats[index] != stat(name):  # changed while we ran: older entries go
+                self.stats[index] = stat(name)
+                self.entries = {k: v for k, v in self.entries.items() if index not in v}
+            indexes.append(index)
+        self.entries[key] = indexes
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        data = {
+            "version": CACHE_VERSION,
+            "files": self.files,
+            "stats": self.stats,
+            "entries": self.entries,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.dirty = False
