@@ -137,7 +137,9 @@ class Run:
         """`uv pip install` into the checkout's venv (a front door may route it: nox -R)."""
         uv = tc.find_uv(self.machine)
         argv = [uv, "pip", "install", "--python", self.tree.venv_python, *args]
-        self.runner.run(self.command([*argv, "--torch-backend=auto"], env), install=True)
+        backend = self.settings.torch_backend
+        argv += [f"--torch-backend={backend}"] if backend else []
+        self.runner.run(self.command(argv, env), install=True)
 
     def git(self) -> Git:
         """git, run through the runner (None where there is no git)."""

@@ -53,6 +53,9 @@ class Settings:
     device: Device = setting("cuda", "build requirements to install: cuda, cpu or rocm")
     venv: str = setting(".venv", "the Python environment to build with (relative: to the checkout)")
     install_into_venv: bool = setting(False, "install into an environment we did not create")
+    torch_backend: str = setting(
+        "auto", "uv's --torch-backend for installs (auto: the local GPU's CUDA; empty: PyPI's)"
+    )
     deps_dir: str = setting("", "folder of local dependency sources, matched by name")
     jobs: int = setting(0, "parallel compile jobs (0: from the CPUs and memory we may use)")
     nvcc_threads: int = setting(0, "NVCC_THREADS per nvcc job (0: automatic)")

@@ -129,7 +129,8 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
         # every core, but the partitions change register allocation: opt-in only.
         if name == DEV:
             cache["CMAKE_CUDA_FLAGS_RELEASE"] = "-O1 -DNDEBUG"
-        cache["CMAKE_CUDA_FLAGS"] = "--split-compile=0" if name == DEV and facts.dev_split else ""
+        if name == DEV and facts.dev_split:  # elsewhere unset: CUDAFLAGS from the shell applies
+            cache["CMAKE_CUDA_FLAGS"] = "--split-compile=0"
         cache["NVCC_THREADS"] = str(facts.parallelism.nvcc_threads)
     if facts.launcher:
         langs = ["C", "CXX"] + (["CUDA"] if facts.nvcc else []) + (["HIP"] if facts.hip else [])
