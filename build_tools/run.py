@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from build_tools import lock
 from build_tools.cache import policy
 from build_tools.checkout import source_tree
 from build_tools.checkout.view import Checkout
@@ -26,6 +25,7 @@ from build_tools.cmake.project import CMake
 from build_tools.console import Console, StepResult, StepStatus, make_console
 from build_tools.errors import BuildToolsError, as_error
 from build_tools.machine import toolchain as tc
+from build_tools.process import lock
 from build_tools.process.runner import Command, Git, Runner
 from build_tools.safety import safe_paths
 from build_tools.settings import Settings, command_flags
@@ -239,7 +239,7 @@ def make_run(
             )
     machine = machine or tc.Machine()
     console = console or make_console(environ=machine.environ)
-    console.flags = command_flags(settings)
+    console.flags, console.program = command_flags(settings), settings.program
     if runner is None:
         log = None if settings.dry_run else _state_dir(tree) / LAST_LOG
         runner = Runner(console, dry_run=settings.dry_run, log=log, base_env=machine.environ)

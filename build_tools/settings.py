@@ -85,12 +85,13 @@ class Settings:
     )
     dry_run: bool = setting(False, "print the exact commands and environment, run nothing")
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    program: str = field(default="invoke", compare=False)  # what the person typed: invoke, ...
 
     def origin(self, key: str) -> str:
         return self.origins.get(key, "default")
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "origins"}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if "help" in f.metadata}
 # What each key means; `invoke config`, the task flags' --help and the README reuse these lines.
 DESCRIPTIONS: dict[str, str] = {name: f.metadata["help"] for name, f in _FIELDS.items()}
 DEFAULTS: dict[str, Any] = {name: f.default for name, f in _FIELDS.items()}
@@ -176,8 +177,12 @@ def resolve(
     environ: Optional[Mapping[str, str]] = None,
     suite_root: Path = SUITE_ROOT,
     cwd: Optional[Path] = None,
+    here: Optional[Path] = None,
+    program: str = "invoke",
 ) -> Settings:
-    """Merge every layer into one `Settings`; flags whose value is None count as not given."""
+    """Merge every layer into one `Settings`; flags whose value is None count as not given.
+    `here`: the checkout the person stands in (`vllm-build`): the source, above every layer
+    but the flags."""
     environ = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
     pyproject = suite_root / "pyproject.toml"
@@ -208,6 +213,7 @@ def resolve(
             },
             cwd,
         ),
+        ("the checkout you are in", {"source": here} if here else {}, cwd),
         ("flag", {k: v for k, v in (flags or {}).items() if v is not None}, cwd),
     ]
 
@@ -230,7 +236,7 @@ def resolve(
             values[key] = _coerce(key, raw, origin, base)
             origins[key] = origin
 
-    settings = Settings(**values, origins=origins)
+    settings = Settings(**values, origins=origins, program=program)
     _check_choice("launcher", settings.launcher, LAUNCHERS, settings.origin("launcher"))
     _check_choice("device", settings.device, DEVICES, settings.origin("device"))
     modes: tuple[str, ...] = get_args(RemoteMode)

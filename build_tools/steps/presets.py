@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from build_tools import facts, lock
 from build_tools.cmake import presets_file
 from build_tools.cmake import presets_gen as gen
 from build_tools.errors import BuildToolsError
+from build_tools.plan import facts
+from build_tools.process import lock
 from build_tools.run import Run
 from build_tools.safety import atomic_file
 

@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 import pytest
 
-from build_tools.lock import identity, lock_path
+from build_tools.process.lock import identity, lock_path
 from tests.integration.tools import HAS_NVCC, bootstrap_copy, digest, invoke
 
 Undo = Callable[[], object]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from build_tools.lock import lock_path
+from build_tools.process.lock import lock_path
 from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
 from tests.integration.tools import (
@@ -106,7 +106,8 @@ def test_5_a_held_build_dir_makes_no_wait_fail_and_others_wait(
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom pathlib import Path\nfrom build_tools.lock import hold\n"
+            "import sys, time\nfrom pathlib import Path\n"
+            "from build_tools.process.lock import hold\n"
             "with hold(Path(sys.argv[1]), 'x', wait=False, say=print, warn=print, "
             "command='invoke build (test)'):\n    print('held', flush=True)\n    time.sleep(4)\n",
             str(path),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from build_tools.errors import BuildToolsError
-from build_tools.lock import hold, identity, lock_path
+from build_tools.process.lock import hold, identity, lock_path
 from build_tools.process.signals import session_members
 
 
@@ -27,7 +27,7 @@ def test_no_wait_names_the_holder(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys\nfrom pathlib import Path\nfrom build_tools.lock import hold\n"
+                "import sys\nfrom pathlib import Path\nfrom build_tools.process.lock import hold\n"
                 "with hold(Path(sys.argv[1]), 'build dir b', wait=False, say=print, "
                 "warn=print):\n    pass\n",
                 str(path),

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from build_tools import facts
 from build_tools.cmake import presets_gen as ps
 from build_tools.console import Console
 from build_tools.errors import BuildToolsError
 from build_tools.machine import toolchain as tc
+from build_tools.plan import facts
 from build_tools.run import make_run
 from build_tools.settings import Settings
 from tests.helpers import make_tool

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from watchfiles import Change
 
-from build_tools import watch
 from build_tools.console import Console, StepResult, StepStatus
 from build_tools.errors import BuildToolsError
+from build_tools.loop import watch
 
 
 def test_watched_dirs_cover_csrc_and_cmake_recursively(example_copy: Path) -> None:

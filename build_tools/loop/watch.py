@@ -222,14 +222,36 @@ def _loop(
     next(batches)  # the watcher runs from here: saves during the first build are kept
     what = ", ".join([*(f"{d}/" for d in DIRS if (root / d).is_dir()), *ROOT_FILES[:1]])
     shown.output(f"watching {what} and the presets in {root} (Ctrl-C ends)")
-    trigger = "start"
+    trigger, paths = "start", set[Path]()
     while True:
         cycle = build_once(settings, shown)
         shown.end_progress()
-        result = run_then(argv, tree, runner) if argv and cycle.ok else None
+        command = _auto_tests(settings, shown, paths) if list(argv) == [AUTO] else argv
+        result = run_then(command, tree, runner) if command and cycle.ok else None
         shown.output(status(cycle, result, trigger))
         if cycle.error is not None:
             shown.output(cycle.error.message)
         trigger = ""
         while not trigger:
-            trigger = _trigger(next(batches), root)
+            paths = next(batches)
+            trigger = _trigger(paths, root)
+
+
+AUTO = "auto"  # --then auto: the tests of the kernels the cycle's files touch
+
+
+def _auto_tests(settings: Settings, shown: Console, paths: set[Path]) -> list[str]:
+    """`python -m pytest` of the tests for this cycle's files (the first cycle: what differs
+    from the precompiled kernels and what the last build compiled); [] when none is chosen."""
+    from build_tools.loop import tests
+
+    ctx = make_run(settings, console=Quiet(shown))
+    try:
+        chosen = tests.for_cycle(ctx, paths) if paths else None
+        if not paths:
+            selection = tests.select(ctx, tests.changed_files(ctx))
+            chosen = [t.test_file for t in selection.tests] or None
+    except BuildToolsError as exc:
+        shown.warn(f"--then auto chose no tests: {exc.problem}")
+        return []
+    return ["python", "-m", "pytest", "-q", *chosen] if chosen else []

@@ -1,0 +1,120 @@
+"""issue 19: `vllm-build`, the same tasks as `invoke` as a command of its own, at home in the
+checkout you are in; and every command we print runs as printed from where you stand."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import copy_example
+from tests.integration.tools import Run, ok
+
+PROGRAM = Path(sys.executable).parent / "vllm-build"
+
+
+def vllm_build(*args: str, cwd: Path, env: dict[str, str]) -> Run:
+    """`vllm-build ARGS` as a person types it in `cwd` (no stdin)."""
+    assert PROGRAM.is_file(), f"{PROGRAM} is missing: `pip install -e .` installs it"
+    done = subprocess.run(
+        [str(PROGRAM), *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout)
+
+
+def tasks_of(listing: str) -> list[str]:
+    return sorted(m.group(1) for m in re.finditer(r"^  ([a-z][a-z-]+)\s", listing, re.M))
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
+    """A copy of the example at another path, bootstrapped by `vllm-build` run inside it."""
+    root = copy_example(tmp_path_factory.mktemp("elsewhere") / "my work" / "minivllm")
+    run = vllm_build("bootstrap", cwd=root, env=env)
+    assert run.returncode == 0, run.output
+    return root
+
+
+def test_the_same_tasks_and_help_as_invoke(tmp_path: Path, env: dict[str, str]) -> None:
+    theirs = tasks_of(ok("--list", env=env))
+    ours = vllm_build("--list", cwd=tmp_path, env=env)
+    assert ours.returncode == 0 and tasks_of(ours.output) == theirs, ours.output
+    assert "test" in theirs, theirs
+    helped = vllm_build("--help", "build", cwd=tmp_path, env=env)
+    assert helped.returncode == 0 and "--plan" in helped.output and "--all" in helped.output
+    completion = vllm_build("--print-completion-script", "bash", cwd=tmp_path, env=env)
+    assert completion.returncode == 0 and "vllm-build" in completion.output, completion.output
+
+
+def test_inside_a_checkout_it_builds_that_checkout(copy: Path) -> None:
+    assert (copy / ".venv" / "bin" / "python").is_file(), "the copy's own venv was not made"
+    for lib in ("_C.abi3.so", "_moe_C.abi3.so"):
+        assert (copy / "minivllm" / lib).is_file(), f"{lib} was not built into the copy"
+
+
+def test_from_a_subdirectory_it_finds_the_checkout(copy: Path, env: dict[str, str]) -> None:
+    run = vllm_build("targets", cwd=copy / "csrc" / "moe", env=env)
+    assert run.returncode == 0, run.output
+    assert str(copy / "cmake-build-release") in run.output and "_moe_C" in run.output, run.output
+    shown = vllm_build("config", cwd=copy / "csrc", env=env)
+    assert "source" in shown.output and str(copy) in shown.output, shown.output
+    assert "the checkout you are in" in shown.output, shown.output
+
+
+def test_outside_any_checkout_it_behaves_like_invoke(tmp_path: Path, env: dict[str, str]) -> None:
+    ours = vllm_build("config", cwd=tmp_path, env=env)
+    theirs = ok("config", env=env)
+    source = [line for line in theirs.splitlines() if line.strip().startswith("source ")]
+    assert source and source[0] in ours.output, f"{source} not in:\n{ours.output}"
+
+
+def suggested(output: str) -> list[str]:
+    """The commands a fix line suggests, as printed (between backticks)."""
+    fixes = [line for line in output.splitlines() if "fix:" in line]
+    return [c for f in fixes for c in re.findall(r"`((?:vllm-build|invoke) [^`]+)`", f)]
+
+
+def test_every_fix_line_runs_as_printed(copy: Path, env: dict[str, str]) -> None:
+    """The commands our failures suggest, copied from the output and run where the person
+    stands, do what they say."""
+    subdir = copy / "csrc"
+    cases = [
+        # --target clean: the fix names the task that does it
+        (["build", "--target", "help"], "targets"),
+        # a damaged build file: configure --force regenerates it
+        (["report", "--preset", "relwithdebinfo"], None),
+    ]
+    ran = 0
+    for args, expected_task in cases:
+        run = vllm_build(*args, cwd=subdir, env=env)
+        assert run.returncode != 0, run.output
+        for command in suggested(run.output):
+            argv = shlex.split(command)
+            assert argv[0] == "vllm-build", f"a fix for vllm-build says {command}"
+            if expected_task and argv[1] != expected_task:
+                continue
+            done = vllm_build(*argv[1:], cwd=subdir, env=env)
+            assert done.returncode == 0, f"`{command}` as printed failed:\n{done.output}"
+            ran += 1
+    assert ran >= 1, "no fix line named a command to run"
+    elsewhere = copy.parent.parent / "away"
+    elsewhere.mkdir(exist_ok=True)
+    run = vllm_build("build", "--source", str(copy), "--target", "clean", cwd=elsewhere, env=env)
+    commands = suggested(run.output)
+    assert commands and all(f"--source {copy}" in c or f"--source '{copy}'" in c for c in commands)
+    for command in commands:
+        done = vllm_build(*shlex.split(command)[1:], cwd=elsewhere, env=env)
+        assert done.returncode == 0, f"`{command}` as printed failed:\n{done.output}"
