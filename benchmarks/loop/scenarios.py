@@ -3,7 +3,8 @@ rotating); the compiler-cache ones (P3, P5, P6) are in scenarios_cache:
 
   P1  content edit of one .cpp, installed .so changed:
       invoke build | raw `cmake --build --preset release --target install` | uv pip install -e
-  P2  no-op build: invoke build | raw cmake (>= 10 rounds); for the profile also invoke build
+  P2  no-op build: invoke build | raw cmake | vllm-build build run in the checkout (>= 10
+      rounds); for the profile also invoke build
       with bytecode cached (--write-pyc) and the cmake binary behind the wheel's launcher; and
       start-up floors: `python -m invoke --list`, `invoke --list` through PATH and through the
       pyenv shim, `python -c pass` (likewise)
@@ -37,6 +38,7 @@ from build_tools.process.runner import Outcome
 from build_tools.settings import SUITE_ROOT
 
 UV = "uv pip install -e (no precompiled)"
+VLLM_BUILD = "vllm-build build (in the checkout)"
 
 
 def raw_cmake_argv(ws: Workspace) -> list[object]:
@@ -146,11 +148,15 @@ def scenario_p2(ws: Workspace, rounds: int, counter: Iterator[int]) -> list[Tria
     pyc = tuple(invoke_argv("--write-pyc", "build", "--source", ws.source))
     build = tuple(invoke_argv("build", "--source", ws.source))
     pyc_name, pyc_env = "invoke --write-pyc build (.pyc cached)", bytecode_env(ws)
+    program = Path(sys.executable).parent / "vllm-build"  # installed with the suite
     contenders = [
         Contender("invoke build", build, SUITE_ROOT, ws.env, prepare, verify),
         Contender("raw cmake", raw, ws.source, ws.env, prepare, verify),
         Contender(pyc_name, pyc, SUITE_ROOT, pyc_env, prepare, verify),
     ]
+    if program.is_file():  # inside the checkout: its --source is the checkout itself
+        ours = (str(program), "build")
+        contenders.append(Contender(VLLM_BUILD, ours, ws.source, ws.env, prepare, verify))
     binary = unwrap_cmake(ws.venv_bin / "cmake")
     if binary != ws.venv_bin / "cmake":
         argv = (str(binary), *raw[1:])

@@ -112,10 +112,10 @@ def test_ratios_from_medians_and_missing_ones() -> None:
 
 def test_targets_met_not_met_and_not_measured() -> None:
     goals = stats.targets({"P1 invoke/raw": 1.2, "P1 uv/invoke": 25.0, "P2 invoke-raw [s]": 0.1})
-    assert [g["met"] for g in goals] == [False, True, True, None, None, None]
+    assert [g["met"] for g in goals] == [False, True, True, None, None, None, None]
     assert [g["ratio"] for g in goals] == [t[0] for t in stats.TARGETS]
     edge = stats.targets({"P1 invoke/raw": 1.15, "P3 cold/warm": 5.0})
-    assert edge[0]["met"] is True and edge[3]["met"] is True  # limits are inclusive
+    assert edge[0]["met"] is True and edge[4]["met"] is True  # limits are inclusive
     lines = stats.target_lines({"P1 invoke/raw": 1.2}, goals)
     assert any(line.strip().startswith("NOT MET") and "1.15x" in line for line in lines), lines
     assert sum("n/a" in line for line in lines) >= 1
