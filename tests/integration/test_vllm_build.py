@@ -118,3 +118,24 @@ def test_every_fix_line_runs_as_printed(copy: Path, env: dict[str, str]) -> None
     for command in commands:
         done = vllm_build(*shlex.split(command)[1:], cwd=elsewhere, env=env)
         assert done.returncode == 0, f"`{command}` as printed failed:\n{done.output}"
+
+
+def test_the_tests_of_the_kernels_changed_run_with_the_checkouts_venv(
+    copy: Path, env: dict[str, str]
+) -> None:
+    source = copy / "csrc" / "moe" / "topk_softmax.cpp"
+    source.write_text(source.read_text() + "\n// an edit\n")
+    assert vllm_build("build", cwd=copy, env=env).returncode == 0
+    listed = vllm_build("test", "--list", cwd=copy, env=env)
+    assert "tests/kernels/moe/test_topk_softmax.py" in listed.output, listed.output
+    assert "test_layernorm" not in listed.output, f"a _C test for a _moe_C edit:\n{listed.output}"
+    first = vllm_build("test", cwd=copy, env=env)
+    if first.returncode != 0:  # the example's venv has no pytest: the fix says how, runnably
+        assert "has no pytest" in first.output, first.output
+        (command,) = re.findall(r"`(uv pip install [^`]+)`", first.output)
+        installed = subprocess.run(
+            shlex.split(command), cwd=copy, env={**os.environ, **env}, check=False
+        )
+        assert installed.returncode == 0, f"`{command}` as printed failed"
+        first = vllm_build("test", cwd=copy, env=env)
+    assert first.returncode == 0 and " passed" in first.output, first.output
