@@ -17,6 +17,7 @@ from typing import Any, Optional, TextIO
 
 from build_tools.process.runner import Command
 from build_tools.safety.secrets import redact
+from build_tools.settings import Settings
 
 
 class StepStatus(enum.Enum):
@@ -65,6 +66,20 @@ def summary_data(
     }
 
 
+# The settings that say which checkout, preset and environment a command acts on.
+WHERE = ("source", "preset", "venv")
+
+
+def flags_of(settings: Settings) -> list[str]:
+    """The --source/--preset/--venv given on the command line: what a command we print needs
+    to act on the same checkout when it is copied and run (the other layers hold anyway)."""
+    flags: list[str] = []
+    for key in WHERE:
+        if settings.origin(key).startswith("flag"):
+            flags += [f"--{key}", str(getattr(settings, key))]
+    return flags
+
+
 _SUGGESTED = re.compile(r"`(invoke|vllm-build) ([a-z][a-z-]*)([^`]*)`")
 
 
@@ -100,6 +115,10 @@ class Console:
         self.stream = stream or sys.stdout
         self.flags: list[str] = []
         self.program = "invoke"
+
+    def speak_as(self, settings: Settings) -> None:
+        """Spell the commands we suggest as the person typed theirs (program and flags)."""
+        self.flags, self.program = flags_of(settings), settings.program
 
     def ours(self, text: str) -> str:
         """One of our own messages, its suggested commands made runnable as printed (and a

@@ -28,7 +28,7 @@ from build_tools.machine import toolchain as tc
 from build_tools.process import lock
 from build_tools.process.runner import Command, Git, Runner
 from build_tools.safety import safe_paths
-from build_tools.settings import Settings, command_flags
+from build_tools.settings import Settings
 
 LAST_LOG, PREVIOUS_LOG, SUMMARY = "last-run.log", "previous-run.log", "last-summary.json"
 
@@ -239,7 +239,7 @@ def make_run(
             )
     machine = machine or tc.Machine()
     console = console or make_console(environ=machine.environ)
-    console.flags, console.program = command_flags(settings), settings.program
+    console.speak_as(settings)
     if runner is None:
         log = None if settings.dry_run else _state_dir(tree) / LAST_LOG
         runner = Runner(console, dry_run=settings.dry_run, log=log, base_env=machine.environ)

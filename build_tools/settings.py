@@ -290,27 +290,3 @@ def _validate(settings: Settings) -> None:
             "is not a directory",
             "point deps_dir at a folder holding one subfolder per dependency (cutlass, ...)",
         )
-
-
-# The settings that say which checkout, preset and environment a command acts on.
-WHERE = ("source", "preset", "venv")
-
-
-def command_flags(settings: Settings) -> list[str]:
-    """The --source/--preset/--venv given on the command line: what a command we print needs
-    to act on the same checkout when it is copied and run (the other layers hold anyway)."""
-    flags: list[str] = []
-    for key in WHERE:
-        if settings.origin(key).startswith("flag"):
-            flags += [f"--{key}", str(getattr(settings, key))]
-    return flags
-
-
-def describe(settings: Settings) -> list[tuple[str, str, str]]:
-    """(key, value, origin) rows for `invoke config`."""
-    rows = []
-    for key in _FIELDS:
-        value = getattr(settings, key)
-        shown = "(set)" if key.endswith("token") and value else redact(str(value)) or '""'
-        rows.append((key, shown, settings.origin(key)))
-    return rows

@@ -96,10 +96,9 @@ def errors(settings: Any = None) -> Iterator[None]:
 
         fix = exc.fix
         if settings is not None:
-            from build_tools.console import with_flags
-            from build_tools.settings import command_flags
+            from build_tools.console import flags_of, with_flags
 
-            fix = with_flags(fix, command_flags(settings), DOOR.program)
+            fix = with_flags(fix, flags_of(settings), DOOR.program)
         message = f"{exc.problem}\n  fix: {fix}" if fix else exc.problem
         raise Exit(f"error: {redact(message)}", code=exc.code) from None
 

@@ -133,13 +133,26 @@ def bench(
         raise Exit(code=code)
 
 
+def _rows(wanted: Any) -> list[tuple[str, str, str]]:
+    """(key, value, where it came from) of every setting; secrets never shown."""
+    from build_tools.safety.secrets import redact
+    from build_tools.settings import DESCRIPTIONS
+
+    rows = []
+    for key in DESCRIPTIONS:
+        value = getattr(wanted, key)
+        shown = "(set)" if key.endswith("token") and value else redact(str(value)) or '""'
+        rows.append((key, shown, wanted.origin(key)))
+    return rows
+
+
 def _config(given: dict[str, Any]) -> None:
     from build_tools import settings
     from build_tools.console import make_console
 
     make_console().table(
         f"settings (user file: {settings.user_file(os.environ)})",
-        settings.describe(settings_of(given)),
+        _rows(settings_of(given)),
         ("key", "value", "from"),
     )
 

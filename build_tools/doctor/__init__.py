@@ -105,7 +105,7 @@ def main(
         findings = [error("settings", exc.problem, exc.fix)]
         title = "doctor"
     else:
-        console.flags, console.program = settings.command_flags(resolved), resolved.program
+        console.speak_as(resolved)
         findings = diagnose(resolved, machine)
         title = f"doctor: {resolved.source} (preset {resolved.preset!r})"
     if as_json:

@@ -117,7 +117,7 @@ def test_a_healthy_checkout_has_no_error_and_exits_0(example_copy: Path, tmp_pat
     for name in ("torch CUDA", "jobs", "disk", "build dir", "preset vs cache"):
         assert name in names
     assert "3.31.6" in one(findings, "cmake").detail
-    assert "12.8" in one(findings, "nvcc").detail
+    assert "12.8.93" in one(findings, "nvcc").detail, "nvcc's full version (its V12.8.93)"
     assert "ccache-dir" in one(findings, "compiler cache").detail
     assert "2 jobs" in one(findings, "jobs").detail
     assert doctor.exit_code(findings) == 0
