@@ -31,13 +31,14 @@ COMMON_HELP = {
     "dry_run": "print the exact commands and environment, run nothing",
     "no_precompiled": "full source build instead of precompiled kernels (setup.py compiles them)",
     "no_wait": "fail at once when another build holds the build dir (default: wait for it)",
+    "no_memory_gate": "presets without the memory gate: compiles start without waiting for memory",
     "json": "print the result as JSON only (for scripts)",
     "then": 'command to run in the checkout after each good build, e.g. "pytest '
     "tests/kernels/test_x.py\" (the venv's bin first on PATH)",
 }
 SWITCHES = ("dry_run", "json")  # task-only flags that are switches
 # Flags that turn a setting off: flag name -> settings key.
-NEGATIVE = {"no_precompiled": "precompiled", "no_wait": "wait"}
+NEGATIVE = {"no_precompiled": "precompiled", "no_wait": "wait", "no_memory_gate": "memory_gate"}
 PRESET_KEYS = (
     "dev_split",
     "arch",
@@ -48,6 +49,7 @@ PRESET_KEYS = (
     "deps_dir",
     "remote_cache",
     "dist",
+    "no_memory_gate",
     "force",
 )
 

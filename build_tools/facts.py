@@ -7,13 +7,15 @@ client config) is returned or written by the presets step, never in a dry run.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
-from build_tools import drift, jobs
+from build_tools import drift, jobs, safe_paths
 from build_tools.cache import dist, policy
 from build_tools.cmake import archs
-from build_tools.cmake.presets_gen import Facts
+from build_tools.cmake.presets_gen import Facts, Gate
+from build_tools.cmake.project import GATE_NAME
 from build_tools.errors import BuildToolsError
 from build_tools.insight import memory
 from build_tools.machine import toolchain as tc
@@ -179,5 +181,16 @@ def gather(ctx: Run) -> tuple[Facts, list[str]]:
         install_prefix=settings.install_prefix or "${sourceDir}",
         pools_script=pools_script_path(ctx) if plan.heavy_targets else None,
         dev_split=settings.dev_split,
+        gate=memory_gate(ctx),
     )
     return facts, notes
+
+
+def memory_gate(ctx: Run) -> Optional[Gate]:
+    """The memory gate our presets put before each compile (None: `memory_gate = false`).
+    Its reservations are the machine's, per user: every build here competes for one memory."""
+    if not ctx.settings.memory_gate:
+        return None
+    temp = Path(ctx.machine.environ.get("TMPDIR") or "/tmp")
+    shared = safe_paths.check(temp / f"vllm-build-tools-{os.getuid()}" / "gate", "gate")
+    return Gate(ctx.tree.state_dir / GATE_NAME, ctx.tree.state_dir, shared)

