@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -25,19 +26,25 @@ def build(ctx: Run) -> None:
         model = None if ctx.dry_run else read_codemodel(directory)
         if target is not None and model is not None:
             model.require(target, directory)
-        client = None if ctx.dry_run else policy.sccache_client(ctx.checkout, ctx.machine.environ)
-        before = sccache.count(client.binary, client.environ) if client else None
         ctx.install_gate()
         argv = cmake.build(ctx.preset, target or "install")
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
-        sampler = memory.Sampler()  # each unit's peak memory: the next plan's budget
-        ctx.runner.observers.append(sampler.observe)
-        try:
-            outcome = ctx.runner.run(ctx.command(argv, env), fix=fix_for)
-        finally:
-            ctx.runner.observers.remove(sampler.observe)
-            if not ctx.dry_run:
-                memory.record(ctx.tree.state_dir, directory, sampler.peaks)
+        with _sccache_server(ctx) as (client, before):
+            if client and client.private:
+                env[sccache.PORT] = client.overlay[sccache.PORT]
+            sampler = memory.Sampler(directory)  # each unit's peak memory: the next plan's
+            ctx.runner.observers.append(sampler.observe)
+            try:
+                outcome = ctx.runner.run(ctx.command(argv, env), fix=fix_for)
+            finally:
+                ctx.runner.observers.remove(sampler.observe)
+                if not ctx.dry_run:
+                    memory.record(ctx.tree.state_dir, directory, sampler.peaks)
+            counted = (
+                _sccache_result(ctx, client, before)
+                if client and before and outcome.edges
+                else None
+            )
         kept = outcome.kept
         if target is not None:
             kept = ctx.runner.run(ctx.command(cmake.install(directory, target)), fix=fix_for).kept
@@ -45,8 +52,8 @@ def build(ctx: Run) -> None:
         _reinstall_stale(ctx, cmake, directory, model, stale)
         what = target or "all targets"
         cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
-        if client and before and outcome.edges:
-            cache = ", ".join(filter(None, [cache, _sccache_result(ctx, client, before)]))
+        if counted:
+            cache = ", ".join(filter(None, [cache, counted]))
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
@@ -55,8 +62,37 @@ def build(ctx: Run) -> None:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
 
 
+@contextmanager
+def _sccache_server(
+    ctx: Run,
+) -> Iterator[tuple[Optional[sccache.Client], Optional[sccache.SccacheCount]]]:
+    """With sccache, a server of this build's own for the build (its counters are this build's
+    alone), stopped in every case: success, failure, Ctrl-C. Where none starts, the shared
+    server and the difference of its counters, with a warning."""
+    shared = None if ctx.dry_run else policy.sccache_client(ctx.checkout, ctx.machine.environ)
+    if shared is None:
+        yield None, None
+        return
+    client = sccache.start_private(ctx.runner, shared, ctx.tree.root)
+    if client is None:
+        ctx.console.warn(
+            "no sccache server of this build's own could be started: its cache hits are counted "
+            "on the shared server, with whatever else compiles through it"
+        )
+        client = shared
+    zero = sccache.SccacheCount(0, 0, 0, 0)
+    before = zero if client.private else sccache.count(client.binary, client.environ)
+    try:
+        yield client, before
+    finally:
+        try:
+            sccache.keep_stats(ctx.tree.state_dir, ctx.runner, client, ctx.tree.root)
+        finally:
+            sccache.stop_private(ctx.runner, client, ctx.tree.root)
+
+
 def _sccache_result(
-    ctx: Run, client: policy.SccacheClient, before: sccache.SccacheCount
+    ctx: Run, client: sccache.Client, before: sccache.SccacheCount
 ) -> Optional[str]:
     """This build's sccache hits (and, distributed, its compiles on the cluster); a warning
     when a distributed build ran nothing remotely."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from build_tools import drift
+from build_tools.cache import sccache
 from build_tools.cmake.project import read_codemodel
 from build_tools.errors import BuildToolsError
 from build_tools.run import Run
@@ -99,6 +100,14 @@ def cache_stats(ctx: Run) -> None:
         launcher = ctx.checkout.launcher
         if launcher is None:
             step.skipped("the preset uses no compiler cache")
+            return
+        if Path(launcher).name == "sccache":  # the build's own server is gone: what it said
+            kept = sccache.kept_stats(ctx.tree.state_dir)
+            if kept is None:
+                step.skipped("no build has counted with sccache here yet")
+                return
+            ctx.console.output(kept)
+            step.ran("sccache (the last build's own server)")
             return
         ctx.runner.run(ctx.command([launcher, "--show-stats"]))
         step.ran(Path(launcher).name)
