@@ -90,6 +90,11 @@ DIST_AUTH = Failure(
     "the sccache-dist scheduler refused our token: set dist_token (VLLM_BUILD_DIST_TOKEN) to its "
     "client token, or dist = false to compile on this machine",
 )
+OUT_OF_MEMORY = Failure(
+    "out of memory",
+    "a compile was killed for memory: run `invoke build` again (this build measured its units: "
+    "`invoke presets` plans from them), keep memory_gate on, or lower --jobs",
+)
 COMPILE = Failure("compile error", "fix the compile error above and run `invoke build` again")
 OTHER = Failure(
     "build failure",
@@ -112,6 +117,15 @@ PATTERNS: tuple[tuple[Failure, re.Pattern[str]], ...] = (
         ),
     ),
     (READ_ONLY, re.compile(r"Read-only file system|Permission denied", re.I)),
+    (
+        OUT_OF_MEMORY,
+        re.compile(
+            r"Killed signal terminated program|died due to signal 9|virtual memory exhausted|"
+            r"std::bad_alloc|out of memory allocating|cannot allocate memory|"
+            r"^FAILED: \[code=137\]|^Killed$",  # ninja >= 1.13: SIGKILL, the OOM killer's
+            re.I | re.M,
+        ),
+    ),
     (COMPILE, re.compile(r"^FAILED: .*\.(o|obj)\b|error:|\berror [A-Z]?\d+:", re.M)),
 )
 

@@ -25,7 +25,7 @@ from build_tools.cmake.project import CMake
 from build_tools.console import Console, StepResult, StepStatus, make_console
 from build_tools.errors import BuildToolsError, as_error
 from build_tools.machine import toolchain as tc
-from build_tools.process import lock
+from build_tools.process import gate, lock
 from build_tools.process.runner import Command, Git, Runner
 from build_tools.safety import safe_paths
 from build_tools.settings import Settings
@@ -132,6 +132,21 @@ class Run:
                 settings=self.settings,
             )
         return self._cache_env
+
+    def install_gate(self) -> None:
+        """The memory gate the preset runs before each compile, written where the preset names
+        it when it is missing or another version's (a deleted state dir, an older suite)."""
+        script = self.checkout.gate
+        if script is not None and not self.dry_run:
+            try:
+                gate.install(script)
+            except OSError as exc:
+                raise BuildToolsError(
+                    f"the memory gate {script} the preset runs before each compile cannot be "
+                    f"written: {exc.strerror}.",
+                    "make the checkout's .vllm-build-tools writable, or `invoke presets "
+                    "--no-memory-gate`",
+                ) from None
 
     def pip_install(self, args: Sequence[object], env: Optional[dict[str, str]] = None) -> None:
         """`uv pip install` into the checkout's venv (a front door may route it: nox -R)."""

@@ -60,6 +60,9 @@ class Settings:
     jobs: int = setting(0, "parallel compile jobs (0: from the CPUs and memory we may use)")
     nvcc_threads: int = setting(0, "NVCC_THREADS per nvcc job (0: automatic)")
     mem_per_job_gb: float = setting(2.0, "memory budget per compile job, bounds the jobs (GiB)")
+    memory_gate: bool = setting(
+        True, "each compile waits until the memory it is expected to need is free (presets)"
+    )
     launcher: Launcher = setting("auto", "compiler cache launcher: auto, sccache, ccache or none")
     cache_share_paths: bool = setting(True, "cache hits for the same sources at another path")
     remote_cache: str = setting("", "shared compiler cache, e.g. redis://host:6379 (ccache)")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
+from build_tools.process import procfs
 from tests.helpers import copy_example
 
 
@@ -43,3 +46,64 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION in item.path.parents:
             item.add_marker(pytest.mark.integration)
+
+
+# Processes that ran when the session started: (pid, start time), never ours to judge.
+_BEFORE: set[tuple[int, int]] = set()
+LEFTOVER_GRACE_S = 2.0  # a server being stopped as the last test ends gets this long
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _BEFORE.update((p.pid, p.start_ticks) for p in procfs.processes())
+
+
+def leftovers(base: str) -> list[procfs.Process]:
+    """Processes started during the session, still running, whose environment or command line
+    names the session's base temp dir: an sccache server, a redis-server, a build a test left
+    behind (other users' processes on a shared machine never name it)."""
+    mine = {os.getpid(), os.getppid()}
+    return [
+        p
+        for p in procfs.processes()
+        if (p.pid, p.start_ticks) not in _BEFORE
+        and p.pid not in mine
+        and (base in procfs.environ(p.pid) or base in "\0".join(procfs.argv(p.pid)))
+    ]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test left a process running (naming it), then end it."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    base = getattr(factory, "_basetemp", None)  # None: no test asked for a temp dir
+    if base is None:
+        return
+    deadline = time.monotonic() + LEFTOVER_GRACE_S
+    found = leftovers(str(base))
+    while found and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = leftovers(str(base))
+    if not found:
+        return
+
+    def named(p: procfs.Process) -> str:
+        naming = [v for v in procfs.environ(p.pid).split("\0") if str(base) in v][:3]
+        return f"pid {p.pid}: {' '.join(procfs.argv(p.pid))[:200]} (env {' '.join(naming)})"
+
+    names = "; ".join(named(p) for p in found)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = f"the tests left {len(found)} process(es) running (ended now): {names}"
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    else:
+        print(message)
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for p in found:
+            if procfs.process(p.pid) == p:
+                try:
+                    os.kill(p.pid, signum)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        end = time.monotonic() + LEFTOVER_GRACE_S
+        while any(procfs.process(p.pid) == p for p in found) and time.monotonic() < end:
+            time.sleep(0.05)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from benchmarks.loop.harness import run
 from benchmarks.loop.workspace import PRESET
+from build_tools.cmake.project import compile_cache
 
 COUNTERS = {  # our name -> ccache's counter(s), summed
     "hits": ("direct_cache_hit", "preprocessed_cache_hit"),
@@ -41,12 +42,13 @@ def configure_preset(presets: Path, name: str = PRESET) -> dict[str, Any]:
 
 
 def preset_launcher(presets: Path, name: str = PRESET) -> Optional[str]:
-    """CMAKE_CXX_COMPILER_LAUNCHER of configure preset `name` in a CMakeUserPresets.json."""
+    """The compiler cache of CMAKE_CXX_COMPILER_LAUNCHER of configure preset `name` in a
+    CMakeUserPresets.json (behind the memory gate our presets may put first)."""
     cache = configure_preset(presets, name).get("cacheVariables") or {}
     value = cache.get("CMAKE_CXX_COMPILER_LAUNCHER") if isinstance(cache, dict) else None
     if isinstance(value, dict):  # {"type": "FILEPATH", "value": "/usr/bin/ccache"}
         value = value.get("value")
-    return value if isinstance(value, str) and value else None
+    return compile_cache(value) if isinstance(value, str) else None
 
 
 def preset_environment(presets: Path, name: str = PRESET) -> dict[str, str]:

@@ -6,11 +6,10 @@ that a cache that cannot work never fails it, and the sccache client a build cou
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from build_tools.cache import ccache, dist, remote
+from build_tools.cache import ccache, dist, remote, sccache
 from build_tools.checkout.view import Checkout
 from build_tools.errors import BuildToolsError
 from build_tools.safety.secrets import has_credentials, redact
@@ -118,19 +117,11 @@ def build_environment(
     return env
 
 
-@dataclass(frozen=True)
-class SccacheClient:
-    """The sccache a preset launches compiles with, and the environment that reaches its server."""
-
-    binary: Path
-    environ: Mapping[str, str]
-    distributed: bool
-
-
-def sccache_client(checkout: Checkout, environ: Mapping[str, str]) -> Optional[SccacheClient]:
+def sccache_client(checkout: Checkout, environ: Mapping[str, str]) -> Optional[sccache.Client]:
+    """The sccache the preset compiles with (None: it uses another cache, or none)."""
     launcher = checkout.launcher
     if not launcher or Path(launcher).name != "sccache":
         return None
     conf = checkout.preset_environment.get("SCCACHE_CONF")
     extra = {"SCCACHE_CONF": conf} if conf else {}
-    return SccacheClient(Path(launcher), {**environ, **extra}, bool(extra))
+    return sccache.Client(Path(launcher), environ, extra, distributed=bool(extra))

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from build_tools.checkout.source_tree import SourceTree
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake import presets_file, presets_resolve
-from build_tools.cmake.project import LAUNCHERS
+from build_tools.cmake.project import LAUNCHERS, compile_cache, gate_script
 from build_tools.safety import safe_paths
 
 
@@ -92,9 +92,19 @@ class Checkout:
 
     @property
     def launcher(self) -> Optional[str]:
-        """The compiler cache the preset launches compiles with (None: none)."""
+        """The compiler cache the preset launches compiles with (None: none); never the memory
+        gate that may come first (see `gate`)."""
         for key in LAUNCHERS:
             value = self.cache_value(key)
             if value:
-                return value
+                return compile_cache(value)
+        return None
+
+    @property
+    def gate(self) -> Optional[Path]:
+        """The memory gate script the preset runs before each compile (None: none)."""
+        for key in LAUNCHERS:
+            found = gate_script(self.cache_value(key))
+            if found:
+                return Path(found)
         return None

@@ -12,13 +12,13 @@ import copy
 import difflib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from build_tools.cmake.build_dir import default_name
-from build_tools.cmake.project import launcher_variable
+from build_tools.cmake.project import GATE_END, launcher_variable
 
 VENDOR = "vllm-build-tools"
 PRESETS_VERSION = 6
@@ -49,6 +49,36 @@ class JobPools(Protocol):
 
 
 @dataclass(frozen=True)
+class Gate:
+    """The memory gate every compile passes first (process/gate.py, written into the state dir
+    by the presets step): where it is, the learned peaks it admits from, its reservations."""
+
+    script: Path
+    store_of: Callable[[Path], Path]  # a build dir's learned peaks (insight/memory.py's store)
+    reservations: Path
+    # What a configured build dir runs, kept as it is: a path changed in it (another TMPDIR)
+    # would change every compile command and recompile everything.
+    configured: tuple[str, ...] = ()
+
+    def argv(self, python: Path, preset: str) -> list[str]:
+        """`python -S -E gate --store S --reservations R --` for the preset's build dir."""
+        if self.configured:
+            return list(self.configured)
+        store = self.store_of(Path(default_name(preset)))
+        return [
+            str(python),
+            "-S",
+            "-E",
+            str(self.script),
+            "--store",
+            str(store),
+            "--reservations",
+            str(self.reservations),
+            GATE_END,
+        ]
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the presets are made of: decided by the toolchain and settings, not here."""
 
@@ -66,6 +96,7 @@ class Facts:
     install_prefix: str = "${sourceDir}"  # where the editable install imports the kernels from
     pools_script: Optional[Path] = None  # assigns the plan's heavy targets to their pool
     dev_split: bool = False  # the dev preset also splits nvcc's back end (other device code)
+    gate: Optional[Gate] = None  # each compile waits for the memory it is expected to need
 
 
 STANDARD_PRESETS = ("release", "debug", "relwithdebinfo")
@@ -132,10 +163,14 @@ def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
         if name == DEV and facts.dev_split:  # elsewhere unset: CUDAFLAGS from the shell applies
             cache["CMAKE_CUDA_FLAGS"] = "--split-compile=0"
         cache["NVCC_THREADS"] = str(facts.parallelism.nvcc_threads)
-    if facts.launcher:
+    # The memory gate first (CMake takes a ;-list: command and arguments), then the cache.
+    launch = (facts.gate.argv(facts.python, name) if facts.gate else []) + (
+        [str(facts.launcher)] if facts.launcher else []
+    )
+    if launch:
         langs = ["C", "CXX"] + (["CUDA"] if facts.nvcc else []) + (["HIP"] if facts.hip else [])
         for lang in langs:
-            cache[launcher_variable(lang)] = str(facts.launcher)
+            cache[launcher_variable(lang)] = ";".join(launch)
     configure: dict[str, Any] = {
         "name": name,
         "displayName": f"{build_type(name)} ({VENDOR})",

@@ -16,6 +16,36 @@ def launcher_variable(language: str) -> str:
 # The cache variables that put a compiler cache in front of each language's compiler (the C++
 # one first: the one a preset always sets when it uses a launcher).
 LAUNCHERS = tuple(launcher_variable(lang) for lang in ("CXX", "C", "CUDA", "HIP"))
+# Our presets may put the memory gate first: `python;-S;-E;<gate>;<options>;--;[cache]`.
+GATE_NAME = "memory-gate.py"
+GATE_END = "--"
+
+
+def compile_cache(value: Optional[str]) -> Optional[str]:
+    """The compiler cache a launcher value runs (None: none): the value's first item, or,
+    when the memory gate comes first, the item after the gate's `--`."""
+    items = [item for item in (value or "").split(";") if item]
+    if gate_script(value) is not None:
+        rest = items[items.index(GATE_END) + 1 :]
+        return rest[0] if rest else None
+    return items[0] if items else None
+
+
+def gate_items(value: Optional[str]) -> tuple[str, ...]:
+    """The items of a launcher value that run the memory gate, `--` included (none: ())."""
+    if gate_script(value) is None:
+        return ()
+    items = (value or "").split(";")
+    return tuple(items[: items.index(GATE_END) + 1])
+
+
+def gate_script(value: Optional[str]) -> Optional[str]:
+    """The memory gate a launcher value runs first (None: none)."""
+    items = (value or "").split(";")
+    if GATE_END not in items:
+        return None
+    head = items[: items.index(GATE_END)]
+    return next((item for item in head if Path(item).name == GATE_NAME), None)
 
 
 @dataclass(frozen=True)

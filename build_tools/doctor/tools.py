@@ -13,6 +13,7 @@ from build_tools.cache import ccache
 from build_tools.checkout import source_tree
 from build_tools.doctor.findings import Finding, Subject, error, ok, warn
 from build_tools.errors import BuildToolsError
+from build_tools.insight import memory
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
 from build_tools.plan import facts
@@ -158,4 +159,25 @@ def launcher(c: Subject) -> list[Finding]:
     return [ok("compiler cache", f"{head}; cache in {directory}")]
 
 
-CHECKS = (python, uv, cmake, ninja, nvcc, launcher)
+def memory_gate(c: Subject) -> list[Finding]:
+    """The memory gate the preset runs before each compile: there, and what it admits from."""
+    script = c.checkout.gate if c.checkout and c.checkout.has_preset else None
+    if script is None:
+        said = "memory_gate = false" if not c.settings.memory_gate else "the preset has none"
+        return [ok("memory gate", f"off ({said}): compiles start without waiting for memory")]
+    if not script.is_file():
+        return [
+            error(
+                "memory gate",
+                f"the preset runs {script} before each compile, which does not exist: a raw "
+                "`cmake --build --preset` fails every compile",
+                "run `invoke build` or `invoke presets` (either writes it again)",
+            )
+        ]
+    assert c.checkout is not None
+    peaks = memory.load(c.checkout.tree.state_dir, c.checkout.build_dir)
+    basis = f"learned peaks of {len(peaks)} unit(s)" if peaks else "no measured peaks yet"
+    return [ok("memory gate", f"{script}: {basis}, priors by language for the rest")]
+
+
+CHECKS = (python, uv, cmake, ninja, nvcc, launcher, memory_gate)

@@ -1,36 +1,42 @@
 """The peak memory of every compile unit, measured while it builds and kept per build dir
-(jobs.py plans the jobs from it instead of a fixed GiB per job).
+(jobs.py plans the jobs from it instead of a fixed GiB per job; the memory gate, process/gate.py,
+admits each compile from it).
 
-How it is measured: while a build runs, a thread of ours reads /proc every 0.1 s for the
-processes of the build's session (ours: the runner starts each command in one) and adds up
-the peak resident memory so far (VmHWM) of each unit's processes (nvcc's cicc, ptxas, the
-host compiler...: a process belongs to the unit whose compile command, `... -c ... -o X.o`, is
-its nearest ancestor). A unit's peak is the largest such sum seen. VmHWM means a process seen
-once, late, still reports its own peak; summing it over processes whose peaks were not at the
-same moment errs high, the safe side for a budget. What it misses: a process that starts and
-ends between two samples (a unit of a fraction of a second, which no budget needs).
+How it is measured: while a build runs, a thread of ours reads /proc every 0.1 s and adds up the
+peak resident memory so far (VmHWM) of each unit's processes. A unit's peak is the largest such
+sum seen. VmHWM means a process seen once, late, still reports its own peak; summing it over
+processes whose peaks were not at the same moment errs high, the safe side for a budget. What
+it misses: a process that starts and ends between two samples (a unit of a fraction of a
+second, which no budget needs).
 
+Which processes are a unit's:
+- in the build's session (ours: the runner starts each command in one), a process belongs to
+  the unit whose compile command, `... -c ... -o X.o`, is its nearest ancestor (nvcc's cicc,
+  ptxas and host compiler count for their unit);
+- under sccache the compiles run in the sccache server, outside the session (only the client,
+  ~8 MiB, is inside). A process descended from a process named `sccache` outside the session is
+  this build's when it runs in the build dir and names a unit (`-o X.o`, `-MT X.o`) or a source
+  a client of this build is compiling; sccache's own steps of an nvcc compile (cudafe++, cicc,
+  ptxas) run in a temporary dir and name the source (`--orig_src_path_name`), and that dir then
+  stands for the unit. Their descendants count for the same unit.
+A process's argv and cwd are read once (keyed by pid, start time and name, which exec
+changes), so a scan is one read of each process's stat plus the status of the units' processes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
-from build_tools.process import procfs
+from build_tools.process import gate, procfs
 
 PERIOD_S = 0.1
-
-
-def _processes(session: int) -> dict[int, tuple[int, int, list[str]]]:
-    """pid -> (ppid, peak resident bytes, argv) for the live processes of `session`."""
-    found = {}
-    for proc in procfs.processes(session):
-        found[proc.pid] = (proc.ppid, procfs.peak_rss(proc.pid), procfs.argv(proc.pid))
-    return found
+SOURCE_FLAG = "--orig_src_path_name"  # nvcc's front ends name the unit's source with it
+SERVER = "sccache"  # the process name of sccache's server (and of its client)
 
 
 def _unit_of(argv: list[str]) -> Optional[str]:
@@ -41,13 +47,32 @@ def _unit_of(argv: list[str]) -> Optional[str]:
     return argv[index] if index < len(argv) and argv[index].endswith((".o", ".obj")) else None
 
 
-class Sampler:
-    """Watches one streamed command's session; `peaks` is unit -> peak resident bytes."""
+def _named_unit(argv: list[str]) -> Optional[str]:
+    """The unit a command of the server names: its object, or its dependency target (the
+    preprocessing runs sccache adds have `-MT X.o` and no `-o`)."""
+    found = _unit_of(argv)
+    if found or "-MT" not in argv:
+        return found
+    index = argv.index("-MT") + 1
+    return argv[index] if index < len(argv) and argv[index].endswith((".o", ".obj")) else None
 
-    def __init__(self) -> None:
+
+Key = tuple[int, int, str]  # pid, start time, name: one process image
+
+
+class Sampler:
+    """Watches one streamed command's session (and, for `build_dir`, the compiles an sccache
+    server runs for it); `peaks` is unit -> peak resident bytes."""
+
+    def __init__(self, build_dir: Optional[Path] = None) -> None:
         self.peaks: dict[str, int] = {}
+        self.build_dir = str(build_dir) if build_dir else None
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._argv: dict[Key, list[str]] = {}
+        self._cwd: dict[Key, str] = {}
+        self._sources: dict[str, str] = {}  # a source being compiled -> its unit
+        self._dirs: dict[str, str] = {}  # sccache's temporary dir of an nvcc step -> its unit
 
     def observe(self, session: Optional[int]) -> None:
         """The runner's observer hook: a session started (its pid) or ended (None)."""
@@ -64,24 +89,79 @@ class Sampler:
         while not self._stop.wait(PERIOD_S):
             self.sample(session)
 
+    def _read_argv(self, key: Key) -> list[str]:
+        if key not in self._argv:
+            self._argv[key] = procfs.argv(key[0])
+        return self._argv[key]
+
+    def _read_cwd(self, key: Key) -> str:
+        if key not in self._cwd:
+            self._cwd[key] = procfs.cwd(key[0])
+        return self._cwd[key]
+
+    def _foreign_unit(self, key: Key) -> Optional[str]:
+        """The unit of a process an sccache server runs (None: not this build's, or none)."""
+        argv, cwd = self._read_argv(key), self._read_cwd(key)
+        if cwd == self.build_dir:
+            named = _named_unit(argv)
+            if named:
+                return named
+        for index, item in enumerate(argv):
+            unit = self._sources.get(item)
+            if unit and (cwd == self.build_dir or argv[index - 1] == SOURCE_FLAG):
+                if cwd != self.build_dir:
+                    self._dirs[cwd] = unit
+                return unit
+        return self._dirs.get(cwd)
+
     def sample(self, session: int) -> None:
-        live = _processes(session)
+        table = {p.pid: p for p in procfs.processes()}
+        keys = {pid: (pid, p.start_ticks, p.name) for pid, p in table.items()}
+        for old in [k for k in self._argv if keys.get(k[0]) != k]:  # ended or exec'd since
+            self._argv.pop(old, None)
+            self._cwd.pop(old, None)
+        own: dict[int, Optional[str]] = {}
+        for pid, proc in table.items():
+            if proc.session == session:
+                argv = self._read_argv(keys[pid])
+                found = own[pid] = _unit_of(argv)
+                source = gate.source_of(argv) if found and self.build_dir else ""
+                if found and source:
+                    self._sources.setdefault(os.path.join(self.build_dir or "", source), found)
+        served = self._served(table, session) if self.build_dir else set()
+        for pid in served:
+            own[pid] = self._foreign_unit(keys[pid])
         units: dict[int, Optional[str]] = {}
 
         def unit(pid: int, depth: int = 0) -> Optional[str]:
             if pid not in units:
-                entry = live.get(pid)
-                own = _unit_of(entry[2]) if entry else None
-                units[pid] = own or (unit(entry[0], depth + 1) if entry and depth < 16 else None)
+                parent = table[pid].ppid if pid in table else 0
+                inherited = unit(parent, depth + 1) if parent in own and depth < 16 else None
+                units[pid] = own.get(pid) or inherited
             return units[pid]
 
         totals: dict[str, int] = {}
-        for pid, (_, rss, _) in live.items():
+        for pid in own:
             name = unit(pid)
             if name:
-                totals[name] = totals.get(name, 0) + rss
+                totals[name] = totals.get(name, 0) + procfs.peak_rss(pid)
         for name, total in totals.items():
             self.peaks[name] = max(total, self.peaks.get(name, 0))
+
+    @staticmethod
+    def _served(table: Mapping[int, procfs.Process], session: int) -> set[int]:
+        """Processes outside `session` descended from an sccache server (not the server)."""
+        found: set[int] = set()
+        for pid, proc in table.items():
+            if proc.session == session or proc.name == SERVER:
+                continue
+            parent, depth = proc.ppid, 0
+            while parent in table and depth < 16:
+                if table[parent].name == SERVER and table[parent].session != session:
+                    found.add(pid)
+                    break
+                parent, depth = table[parent].ppid, depth + 1
+        return found
 
 
 def store(state_dir: Path, build_dir: Path) -> Path:

@@ -6,7 +6,9 @@ client config) is returned or written by the presets step, never in a dry run.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -17,14 +19,15 @@ from build_tools.cache import dist, policy
 from build_tools.cmake import archs
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake import presets_gen as gen
-from build_tools.cmake.presets_gen import Facts
-from build_tools.cmake.project import LAUNCHERS
+from build_tools.cmake.presets_gen import Facts, Gate
+from build_tools.cmake.project import GATE_NAME, LAUNCHERS, compile_cache, gate_items
 from build_tools.errors import BuildToolsError
 from build_tools.insight import memory
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
 from build_tools.plan import jobs
 from build_tools.run import Run
+from build_tools.safety import safe_paths
 from build_tools.settings import Settings
 
 TORCH_CACHE = "torch-cuda-home.json"  # in the checkout's state dir, never in the venv
@@ -206,6 +209,7 @@ def gather(ctx: Run) -> tuple[Facts, list[str]]:
         install_prefix=settings.install_prefix or "${sourceDir}",
         pools_script=pools_script_path(ctx) if plan.heavy_targets else None,
         dev_split=settings.dev_split,
+        gate=memory_gate(ctx),
     )
     return facts, notes
 
@@ -241,13 +245,20 @@ def keep_configured(
             "every compile command, so every unit recompiles)"
         )
 
+    configured = cache.get(LAUNCHERS[0])
     if settings.launcher == "auto" and settings.origin("launcher") == "default":
-        old, new = cache.get(LAUNCHERS[0]), str(found.launcher) if found.launcher else None
+        old, new = compile_cache(configured), str(found.launcher) if found.launcher else None
         if old != new and (old is None or Path(old).is_file()):
             kept = replace(kept, launcher=Path(old) if old else None)
             name_new = Path(new).name if new else "none"
             switch("the compiler cache", Path(old).name if old else "none", name_new,
                    f"invoke presets --launcher {name_new}")  # fmt: skip
+    gate_then = gate_items(configured)
+    if found.gate and gate_then:
+        kept = replace(kept, gate=replace(found.gate, configured=gate_then))
+    elif found.gate and settings.origin("memory_gate") == "default":
+        kept = replace(kept, gate=None)
+        switch("the memory gate", "none", "on", "invoke presets --force")
     if not settings.arch and not settings.all_archs and found.nvcc:
         old, new = env.get("TORCH_CUDA_ARCH_LIST"), found.arch_list
         if old != new:
@@ -289,3 +300,14 @@ def say_once(ctx: Run, notices: list[str]) -> None:
             venv_state.write_json(path, sorted(seen | set(new)))
         except OSError:
             pass
+
+
+def memory_gate(ctx: Run) -> Optional[Gate]:
+    """The memory gate our presets put before each compile (None: `memory_gate = false`).
+    Its reservations are the machine's, per user: every build here competes for one memory."""
+    if not ctx.settings.memory_gate:
+        return None
+    temp = Path(ctx.machine.environ.get("TMPDIR") or "/tmp")
+    shared = safe_paths.check(temp / f"vllm-build-tools-{os.getuid()}" / "gate", "gate")
+    store_of = functools.partial(memory.store, ctx.tree.state_dir)
+    return Gate(ctx.tree.state_dir / GATE_NAME, store_of, shared)

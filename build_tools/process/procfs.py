@@ -1,5 +1,6 @@
-"""What Linux's /proc says of a process: its parent, session, state and start time, its argv
-and its peak memory. The one place that reads /proc (signals and the memory sampler ask here).
+"""What Linux's /proc says of a process: its parent, session, state, start time and name, its
+argv, working directory and peak memory. The one place that reads /proc (signals and the memory
+sampler ask here; the memory gate, a standalone script, reads its own).
 
 Every read tolerates a process that ends while we look: it is simply not there.
 """
@@ -25,6 +26,7 @@ class Process:
     session: int
     state: str  # "R", "S", ..., "Z" for a zombie (already gone but for its exit status)
     start_ticks: int  # when it started, in clock ticks since boot: with the pid, who it is
+    name: str = ""  # the executable's name (comm, 15 characters at most): changes at exec
 
     @property
     def alive(self) -> bool:
@@ -32,8 +34,12 @@ class Process:
 
 
 def _parse(pid: int, text: str) -> Process:
-    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces and ")"
-    return Process(pid, int(fields[1]), int(fields[3]), fields[0], int(fields[19]))
+    head, paren, tail = text.rpartition(")")  # the command name may hold spaces and ")"
+    if not paren:
+        raise ValueError(text)
+    fields = tail.split()
+    name = head.partition("(")[2]
+    return Process(pid, int(fields[1]), int(fields[3]), fields[0], int(fields[19]), name)
 
 
 def process(pid: int) -> Optional[Process]:
@@ -62,6 +68,22 @@ def argv(pid: int) -> list[str]:
     except OSError:
         return []
     return raw.decode(errors="replace").split("\0")[:-1] if raw else []
+
+
+def environ(pid: int) -> str:
+    """The environment `pid` started with, NUL-separated ("" when it is gone or hides it)."""
+    try:
+        return (PROC / str(pid) / "environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def cwd(pid: int) -> str:
+    """The working directory of `pid` ("" when it is gone or hides it)."""
+    try:
+        return os.readlink(PROC / str(pid) / "cwd")
+    except OSError:
+        return ""
 
 
 def peak_rss(pid: int) -> int:

@@ -5,7 +5,8 @@ every installed library came from (checkout/provenance.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -44,20 +45,29 @@ def build(ctx: Run) -> None:
         if ctx.settings.plan:
             step.ran("planned (--plan: nothing built)")
             return
-        client = None if ctx.dry_run else policy.sccache_client(ctx.checkout, ctx.machine.environ)
-        before = sccache.count(client.binary, client.environ) if client else None
+        ctx.install_gate()
         argv = cmake.build(ctx.preset, *targets)
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
-        try:
-            outcome = _measured(ctx, ctx.command(argv, env), fix_for)
-        except CommandFailed as exc:
-            if exc.kind != BUILD_FILES.kind:
-                raise
-            # Regenerating what cmake generated costs seconds and keeps every object.
-            ctx.console.note("the build files are damaged: regenerating them (objects are kept)")
-            configure = ctx.command(cmake.configure(ctx.preset), ctx.cache_env())
-            ctx.runner.run(configure, fix=_after_regenerating)
-            outcome = _measured(ctx, ctx.command(argv, env), _after_regenerating)
+        with _sccache_server(ctx) as (client, before):
+            if client and client.private:
+                env[sccache.PORT] = client.overlay[sccache.PORT]
+            try:
+                outcome = _measured(ctx, ctx.command(argv, env), fix_for)
+            except CommandFailed as exc:
+                if exc.kind != BUILD_FILES.kind:
+                    raise
+                # Regenerating what cmake generated costs seconds and keeps every object.
+                ctx.console.note(
+                    "the build files are damaged: regenerating them (objects are kept)"
+                )
+                configure = ctx.command(cmake.configure(ctx.preset), ctx.cache_env())
+                ctx.runner.run(configure, fix=_after_regenerating)
+                outcome = _measured(ctx, ctx.command(argv, env), _after_regenerating)
+            counted = (
+                _sccache_result(ctx, client, before)
+                if client and before and outcome.edges
+                else None
+            )
         kept = list(outcome.kept)
         for component in targets:
             kept += ctx.runner.run(
@@ -69,8 +79,8 @@ def build(ctx: Run) -> None:
             over_base.record_built(ctx, model, targets or model.extension_targets)
         what = ", ".join(targets) or "all targets"
         cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
-        if client and before and outcome.edges:
-            cache = ", ".join(filter(None, [cache, _sccache_result(ctx, client, before)]))
+        if counted:
+            cache = ", ".join(filter(None, [cache, counted]))
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
@@ -88,7 +98,7 @@ def _after_regenerating(tail: Sequence[str]) -> str:
 
 def _measured(ctx: Run, command: Command, fix: Fix) -> Outcome:
     """Run the build while sampling each unit's peak memory (the next plan's budget)."""
-    sampler = memory.Sampler()
+    sampler = memory.Sampler(ctx.checkout.build_dir)
     ctx.runner.observers.append(sampler.observe)
     try:
         return ctx.runner.run(command, fix=fix)
@@ -98,8 +108,37 @@ def _measured(ctx: Run, command: Command, fix: Fix) -> Outcome:
             memory.record(ctx.tree.state_dir, ctx.checkout.build_dir, sampler.peaks)
 
 
+@contextmanager
+def _sccache_server(
+    ctx: Run,
+) -> Iterator[tuple[Optional[sccache.Client], Optional[sccache.SccacheCount]]]:
+    """With sccache, a server of this build's own for the build (its counters are this build's
+    alone), stopped in every case: success, failure, Ctrl-C. Where none starts, the shared
+    server and the difference of its counters, with a warning."""
+    shared = None if ctx.dry_run else policy.sccache_client(ctx.checkout, ctx.machine.environ)
+    if shared is None:
+        yield None, None
+        return
+    client = sccache.start_private(ctx.runner, shared, ctx.tree.root)
+    if client is None:
+        ctx.console.warn(
+            "no sccache server of this build's own could be started: its cache hits are counted "
+            "on the shared server, with whatever else compiles through it"
+        )
+        client = shared
+    zero = sccache.SccacheCount(0, 0, 0, 0)
+    before = zero if client.private else sccache.count(client.binary, client.environ)
+    try:
+        yield client, before
+    finally:
+        try:
+            sccache.keep_stats(ctx.tree.state_dir, ctx.runner, client, ctx.tree.root)
+        finally:
+            sccache.stop_private(ctx.runner, client, ctx.tree.root)
+
+
 def _sccache_result(
-    ctx: Run, client: policy.SccacheClient, before: sccache.SccacheCount
+    ctx: Run, client: sccache.Client, before: sccache.SccacheCount
 ) -> Optional[str]:
     """This build's sccache hits (and, distributed, its compiles on the cluster); a warning
     when a distributed build ran nothing remotely."""

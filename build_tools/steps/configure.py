@@ -93,6 +93,7 @@ def configure(ctx: Run) -> None:
         _warn_network(ctx)
         if not ctx.dry_run:
             request_codemodel(directory)
+        ctx.install_gate()  # configure's own test compiles may run through it
         command = ctx.cmake().configure(ctx.preset)
         recorded = None if ctx.dry_run else base.load(ctx.tree)
         before = base.listing(ctx.tree) if recorded and not recorded.absorbed else None

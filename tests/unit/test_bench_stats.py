@@ -327,6 +327,11 @@ def test_preset_launcher(tmp_path: Path) -> None:
     assert cache_checks.preset_launcher(file) == "/x/ccache"
     presets(file, {"CMAKE_C_COMPILER_LAUNCHER": "/usr/bin/ccache"})
     assert cache_checks.preset_launcher(file) is None
+    gate = "/v/python;-S;-E;/s/.vllm-build-tools/memory-gate.py;--store;/s/m.json;--"
+    presets(file, {"CMAKE_CXX_COMPILER_LAUNCHER": f"{gate};/usr/bin/ccache"})
+    assert cache_checks.preset_launcher(file) == "/usr/bin/ccache"  # the cache, not the gate
+    presets(file, {"CMAKE_CXX_COMPILER_LAUNCHER": gate})
+    assert cache_checks.preset_launcher(file) is None  # the gate alone: no cache
 
 
 def test_parse_ccache_stats() -> None:

@@ -266,6 +266,23 @@ def test_a_preset_launcher_that_is_gone_is_an_error(example_copy: Path, tmp_path
     assert found.verdict is Verdict.ERROR and "does not exist" in found.detail
 
 
+def test_the_memory_gate_a_preset_names_must_exist(example_copy: Path, tmp_path: Path) -> None:
+    machine = fake_machine(tmp_path)
+    configured_tree(example_copy, machine)
+    presets = example_copy / "CMakeUserPresets.json"
+    data = json.loads(presets.read_text())
+    script = example_copy / ".vllm-build-tools" / "memory-gate.py"
+    cache = data["configurePresets"][0]["cacheVariables"]
+    cache["CMAKE_CXX_COMPILER_LAUNCHER"] = f"/p;-S;-E;{script};--store;/m.json;--;/usr/bin/ccache"
+    presets.write_text(json.dumps(data))
+    found = one(doctor.diagnose(Settings(source=example_copy), machine), "memory gate")
+    assert found.verdict is Verdict.ERROR and "does not exist" in found.detail, found
+    script.parent.mkdir(exist_ok=True)
+    script.write_text("# the gate\n")
+    found = one(doctor.diagnose(Settings(source=example_copy), machine), "memory gate")
+    assert found.verdict is Verdict.OK and "no measured peaks yet" in found.detail, found
+
+
 def test_a_check_that_breaks_is_a_finding(example_copy: Path, tmp_path: Path) -> None:
     def broken_check(c: object) -> list[Finding]:
         raise OSError(13, "Permission denied", "/somewhere")

@@ -12,6 +12,7 @@ from build_tools.errors import (
     DISK_FULL,
     DIST_AUTH,
     OTHER,
+    OUT_OF_MEMORY,
     READ_ONLY,
 )
 
@@ -36,6 +37,18 @@ CASES = {
     ),
     "read-only tree": (["file INSTALL cannot copy file: Read-only file system"], READ_ONLY),
     "unknown": (["something odd happened"], OTHER),
+    "gcc killed for memory": (
+        ["FAILED: a.o", "c++: fatal error: Killed signal terminated program cc1plus"],
+        OUT_OF_MEMORY,
+    ),
+    "ninja: a compile killed": (
+        ["FAILED: [code=137] CMakeFiles/_C.dir/a.cpp.o", "c++ -c a.cpp -o a.o", "Killed"],
+        OUT_OF_MEMORY,
+    ),
+    "nvcc killed for memory": (
+        ["FAILED: k.cu.o", "nvcc error   : 'cicc' died due to signal 9 (Kill signal)"],
+        OUT_OF_MEMORY,
+    ),
     "sccache-dist token": (
         ["FAILED: a.o", '["a.o"] http error status: Error 401: Fixed token mismatch'],
         DIST_AUTH,
@@ -50,7 +63,8 @@ def test_classify(case: str) -> None:
 
 
 def test_every_fix_is_distinct() -> None:
-    fixes = [f.fix for f in (BUILD_FILES, CACHE, COMPILE, DISK_FULL, DIST_AUTH, OTHER, READ_ONLY)]
+    kinds = (BUILD_FILES, CACHE, COMPILE, DISK_FULL, DIST_AUTH, OTHER, OUT_OF_MEMORY, READ_ONLY)
+    fixes = [f.fix for f in kinds]
     assert len(set(fixes)) == len(fixes)
     assert "CCACHE_READONLY=1" in CACHE.fix and "--launcher none" in CACHE.fix
     assert "invoke clean-build" in BUILD_FILES.fix

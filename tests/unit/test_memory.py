@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,3 +45,63 @@ def test_a_units_peak_is_measured_while_it_runs(tmp_path: Path) -> None:
 def test_a_peak_that_is_over_still_counts(tmp_path: Path) -> None:
     """The unit frees its memory long before it ends: the sampler still reports its peak."""
     assert peaks_of(FREED, tmp_path)["CMakeFiles/t.dir/u.o"] > 150 * 2**20
+
+
+# An sccache server stand-in (a process named sccache, in a session of its own): it runs a
+# unit's compile in the build dir, then two nvcc steps in a temporary dir of its own, the
+# first naming the unit's source (as cudafe++ and cicc do), the second nothing (as ptxas).
+SERVER = """
+import os, subprocess, sys, time
+build, step, source, done = sys.argv[1:5]
+hog = "b = bytearray({mib} * 2**20)\\nfor i in range(0, len(b), 4096): b[i] = 1\\n"
+hog += "import time; time.sleep(1.2)\\n"
+while not os.path.exists(done + ".clients"):
+    time.sleep(0.02)
+python = os.path.realpath(sys.executable)  # not our own name: sccache's compilers are not
+def run(mib, cwd, *args):
+    subprocess.run([python, "-c", hog.format(mib=mib), *args], cwd=cwd, check=True)
+run(160, build, "-o", "CMakeFiles/t.dir/u.cpp.o")
+run(160, step, "--orig_src_path_name", source)
+run(300, step, "x.ptx")
+open(done, "w").close()
+"""
+# The build: two sccache clients in the build's session, waiting for the server.
+CLIENTS = """
+import os, subprocess, sys, time
+source, done = sys.argv[1:3]
+wait = "import os, sys, time\\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.02)\\n"
+clients = [
+    subprocess.Popen([sys.executable, "-c", wait, done, "-c", "/s/u.cpp",
+                      "-o", "CMakeFiles/t.dir/u.cpp.o"]),
+    subprocess.Popen([sys.executable, "-c", wait, done, "-c", source,
+                      "-o", "CMakeFiles/t.dir/k.cu.o"]),
+]
+time.sleep(0.5)
+open(done + ".clients", "w").close()
+for client in clients:
+    client.wait()
+"""
+
+
+def test_compiles_an_sccache_server_runs_count_for_their_unit(tmp_path: Path) -> None:
+    build, step = tmp_path / "build", tmp_path / "sccache_nvcc1"
+    build.mkdir()
+    step.mkdir()
+    fake = tmp_path / "bin" / "sccache"  # the name /proc reports for the server
+    fake.parent.mkdir()
+    fake.symlink_to(sys.executable)
+    source, done = str(tmp_path / "src" / "k.cu"), str(tmp_path / "done")
+    server = subprocess.Popen(
+        [str(fake), "-c", SERVER, str(build), str(step), source, done], start_new_session=True
+    )
+    sampler = memory.Sampler(build)
+    runner = Runner(Console(io.StringIO()))
+    runner.observers.append(sampler.observe)
+    try:
+        runner.run(Command.of([sys.executable, "-c", CLIENTS, source, done], build))
+    finally:
+        assert server.wait(60) == 0
+    peaks = sampler.peaks
+    assert peaks.get("CMakeFiles/t.dir/u.cpp.o", 0) > 150 * 2**20, peaks  # in the build dir
+    # the step naming the source (160 MiB), then the one in its dir only (300 MiB)
+    assert peaks.get("CMakeFiles/t.dir/k.cu.o", 0) > 250 * 2**20, peaks

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from build_tools.cmake import presets_gen as ps
+from build_tools.cmake.project import compile_cache, gate_script
 from build_tools.console import Console
 from build_tools.errors import BuildToolsError
 from build_tools.machine import toolchain as tc
@@ -103,6 +104,8 @@ def test_detection_matrix(case: str, tmp_path: Path, example_copy: Path) -> None
         "generator": preset.get("generator"),
         "jobs": int(cache.get("CMAKE_JOB_POOLS", "compile=0").split("=")[1]) or None,
         "TORCH_CUDA_ARCH_LIST": preset.get("environment", {}).get("TORCH_CUDA_ARCH_LIST"),
+        # the compiler cache, behind the memory gate our presets put first
+        **{k: compile_cache(v) for k, v in cache.items() if k.endswith("_LAUNCHER")},
     }
     if "CMAKE_JOB_POOLS" not in cache:
         seen["jobs"] = None
@@ -116,6 +119,38 @@ def test_detection_matrix(case: str, tmp_path: Path, example_copy: Path) -> None
         else:
             assert seen.get(key) == want, f"{key} = {seen.get(key)!r}"
     assert cache["VLLM_PYTHON_EXECUTABLE"] == str(example_copy / ".venv" / "bin" / "python")
+
+
+@pytest.mark.parametrize("tools", [["ninja", "ccache"], ["ninja", "sccache"], ["ninja"]])
+def test_the_memory_gate_comes_first_with_any_cache_or_none(
+    tools: list[str], tmp_path: Path, example_copy: Path
+) -> None:
+    preset, _ = preset_for(Box(tools=tools), tmp_path, example_copy)
+    cache = preset["cacheVariables"]
+    values = {cache[f"CMAKE_{lang}_COMPILER_LAUNCHER"] for lang in ("C", "CXX", "CUDA")}
+    assert len(values) == 1, f"every language gets the same launcher list: {values}"
+    (value,) = values
+    state = example_copy / ".vllm-build-tools"
+    python = str(example_copy / ".venv" / "bin" / "python")
+    store = str(state / "memory" / "cmake-build-release.json")
+    head = [python, "-S", "-E", str(state / "memory-gate.py"), "--store", store]
+    assert value.split(";")[:6] == head, value
+    assert gate_script(value) == str(state / "memory-gate.py"), value
+    cache_tool = next((t for t in tools if t != "ninja"), None)
+    found = compile_cache(value)
+    assert (Path(found).name if found else None) == cache_tool, value
+    assert value.split(";")[-1] == (found or "--"), f"the cache comes last, after `--`: {value}"
+
+
+def test_memory_gate_off_leaves_the_cache_alone(tmp_path: Path, example_copy: Path) -> None:
+    preset, _ = preset_for(Box(settings={"memory_gate": False}), tmp_path, example_copy)
+    value = preset["cacheVariables"]["CMAKE_CXX_COMPILER_LAUNCHER"]
+    assert value == str(tmp_path / "bin" / "ccache"), f"the cache alone, as before: {value}"
+    assert gate_script(value) is None, value
+    no_cache = Box(tools=["ninja"], settings={"memory_gate": False})
+    preset, _ = preset_for(no_cache, tmp_path / "no cache", example_copy)
+    launchers = [k for k in preset["cacheVariables"] if k.endswith("_LAUNCHER")]
+    assert launchers == [], f"no gate and no cache: no launcher at all, got {launchers}"
 
 
 def test_no_ninja_is_refused_before_presets_are_written(tmp_path: Path, example_copy: Path) -> None:
