@@ -74,6 +74,36 @@ def scan_argv(command: str, depfile: str, launcher_words: Sequence[str] = ()) ->
     return [*out, "-MM" if nonsystem else "-M", "-MF", depfile]
 
 
+# Flags that name a directory headers are looked for in (the next word, or joined), and the
+# flags that force a file in (its directory counts: what it includes is found from there).
+SEARCH_FLAGS = (
+    "-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros",
+    "--include-path", "--system-include", "--pre-include",
+)  # fmt: skip
+
+
+def search_dirs(command: str) -> list[str]:
+    """The directories a compile command looks for headers in (as written: relative to the
+    build dir or absolute), forced-include files' directories included; [] when the command
+    cannot be split."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return []
+    found: list[str] = []
+    words = iter(argv)
+    for word in words:
+        flag = next((f for f in SEARCH_FLAGS if word == f or word.startswith(f)), None)
+        if flag is None:
+            continue
+        value = word[len(flag) :].lstrip("=") if word != flag else next(words, "")
+        if not value:
+            continue
+        forced = flag in ("-include", "-imacros", "--pre-include")
+        found.append((os.path.dirname(value) or ".") if forced else value)
+    return found
+
+
 def parse_depfile(text: str) -> list[str]:
     """The prerequisites of a Makefile-style dependency file (gcc's `obj: a b \\` and nvcc's
     `obj : a \\`): backslash-newline continues a line, `\\ ` is a space in a path, `\\#` a `#`

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
-from build_tools.cmake.dep_scan import parse_depfile, run_scans, scan_argv
+from build_tools.cmake.dep_scan import parse_depfile, run_scans, scan_argv, search_dirs
 from build_tools.cmake.ninja_tool import (
     Ninja,
     Node,
@@ -121,6 +121,7 @@ class UnitDeps:
         self._recorded: Optional[dict[str, Recorded]] = None
         self._commands: dict[str, str] = {}  # object -> its command, as ninja runs it
         self._all_commands = False
+        self._all_reach = False
         self._launchers = launchers(build_dir)
 
     def graph(self) -> Graph:
@@ -172,6 +173,17 @@ class UnitDeps:
         if cached is None:
             return None
         return self._files(cached, "cached scan")
+
+    def reach(self, unit: Unit) -> Optional[list[str]]:
+        """The directories the unit's compile looks for headers in, as affected.py spells
+        paths (relative to the source dir when inside it); None when its command is unknown."""
+        if not self._all_reach:  # one ninja call for every unit
+            self._all_reach = True
+            self.load_commands(self.graph().all_units())
+        command = self._commands.get(unit.object)
+        if command is None:
+            return None
+        return [normalize(d, self.build_dir, self.source_dir) for d in search_dirs(command)]
 
     # -------------------------------------------------------------- scans
 

@@ -27,7 +27,10 @@ What each kind of change does:
   makes a scan worth running: target by target, the target's unknown units are scanned
   (nearest to the header first, `jobs` at once) until one reads a changed file: one affected
   unit makes its target affected and its unbuilt units compile anyway. A unit whose scan
-  fails (e.g. it includes a deleted header) counts as affected;
+  fails (e.g. it includes a deleted header) counts as affected. A unit is not scanned for a
+  header inside the source dir when neither its source nor any directory it searches for
+  headers lies in the source dir or above it (vLLM's flash-attention units: 249 of 385): code
+  outside a checkout cannot name a path into it (`unreachable` counts them);
 - a changed file no unit reads: `unused`; for a header, only once every unit was asked (the
   units of affected targets are scanned on for it, stopping when each is found); a changed
   .py or .md file is never scanned for, only looked for in what is known;
@@ -37,6 +40,7 @@ What each kind of change does:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +100,7 @@ class Affected:
     cmake_changed: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
     scans: int = 0
+    unreachable: int = 0  # units not scanned: no header search path into the source dir
 
     @property
     def everything(self) -> bool:
@@ -112,6 +117,7 @@ class UnitSource(Protocol):
     def built(self, unit: Unit) -> bool: ...
     def known(self, unit: Unit) -> Optional[Files]: ...
     def scan(self, units: Sequence[Unit]) -> dict[Unit, Files]: ...
+    def reach(self, unit: Unit) -> Optional[list[str]]: ...
 
 
 def changed_paths(root: Path, changed: Iterable[Path | str], source_dir: Path) -> list[str]:
@@ -148,12 +154,15 @@ def affected(
     cmake = [p for p in paths if model.read_by_configure(p)]
     if cmake:
         return Affected(cmake_changed=cmake)
-    return _Search(model, paths, deps).run()
+    return _Search(model, paths, deps, str(source_dir)).run()
 
 
 class _Search:
-    def __init__(self, model: CodeModel, paths: list[str], deps: UnitSource) -> None:
+    def __init__(
+        self, model: CodeModel, paths: list[str], deps: UnitSource, source_dir: str
+    ) -> None:
         self.model = model
+        self.source_dir = os.path.normpath(source_dir)
         self.paths = paths
         self.deps = deps
         self.graph = deps.graph()
@@ -163,6 +172,7 @@ class _Search:
         self.listed: dict[str, list[Reason]] = {}  # compiled sources ninja has no unit of
         self.headers: set[str] = set()
         self.scans = 0
+        self.unreachable: set[Unit] = set()
 
     def record(self, unit: Unit, files: Files, wanted: set[str]) -> None:
         self.asked.add(unit)
@@ -213,14 +223,33 @@ class _Search:
         # 3. Target by target (what it links first), scan until one of its units is hit.
         for name in self._link_order():
             if not self._target_hit(name):
-                todo = [u for u in self.graph.units.get(name, ()) if u not in self.asked]
+                todo = [u for u in self.graph.units.get(name, ()) if self._may_read(u)]
                 self._scan_until(todo, changed, partial(self._target_hit, name))
         # 4. Headers still unexplained: the units left (of affected targets) tell "read by
         # some unit" from unused.
         if headers - self.used:
-            todo = [u for u in units if u not in self.asked]
+            todo = [u for u in units if self._may_read(u)]
             self._scan_until(todo, changed, lambda: not headers - self.used)
         return self._answer()
+
+    def _may_read(self, unit: Unit) -> bool:
+        """Whether a scan of the unit could find a changed header: not asked yet, and its
+        source or a directory it searches for headers inside the source dir or above it (or
+        a changed header outside the source dir, which any unit may read)."""
+        if unit in self.asked:
+            return False
+        if any(os.path.isabs(h) for h in self.headers):
+            return True
+        dirs = self.deps.reach(unit)
+        if dirs is None or not os.path.isabs(unit.source):
+            return True
+        inside = any(
+            not os.path.isabs(d) or (self.source_dir + os.sep).startswith(d.rstrip(os.sep) + os.sep)
+            for d in dirs
+        )
+        if not inside:
+            self.unreachable.add(unit)
+        return inside
 
     def _target_hit(self, name: str) -> bool:
         """Affected already: one of its units is, or a target it links."""
@@ -285,4 +314,5 @@ class _Search:
         }
         ordered = {name: targets[name] for name in self.model.details if name in targets}
         unused = [p for p in self.paths if p not in self.used]
-        return Affected(ordered, {n: units[n] for n in ordered}, [], unused, self.scans)
+        found = {n: units[n] for n in ordered}
+        return Affected(ordered, found, [], unused, self.scans, len(self.unreachable))

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,18 +25,44 @@ from build_tools.plan.targets import Choice, choose, forecast, objects_in_dry_ru
 from build_tools.run import Run
 
 
-def installed_libraries(ctx: Run, model: CodeModel, component: str) -> list[str]:
+def installed_libraries(
+    ctx: Run, model: CodeModel, component: str, known: Collection[str] = ()
+) -> list[str]:
     """The shared libraries `component` installs, relative to the checkout (absolute when the
-    install prefix is outside it)."""
+    install prefix is outside it).
+
+    The install rules give each path, but an `install(CODE)` may move the prefix when the
+    install runs (vLLM's flash-attention libraries land under vllm/ that way): where the
+    component's last install manifest, else exactly one of the `known` libraries (the base's),
+    has a library of the same file name, that path wins."""
     prefix = Path(ctx.checkout.cache_value("CMAKE_INSTALL_PREFIX") or ctx.tree.root)
+    manifest = ctx.checkout.build_dir / f"install_manifest_{component}.txt"
+    try:
+        done = [Path(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line]
+    except OSError:
+        done = []
+    names = Counter(Path(k).name for k in known)
+    by_name = {Path(k).name: ctx.tree.root / k for k in known if names[Path(k).name] == 1}
+    by_name.update({p.name: p for p in done if _library(p)})
     found = []
     for rule in model.installed_by(component):
         for rel in rule.installed():
             path = prefix / rel
-            if path.suffix == ".so" or ".so." in path.name:
-                inside = ctx.tree.root in path.parents
-                found.append(str(path.relative_to(ctx.tree.root)) if inside else str(path))
+            if not _library(path):
+                continue
+            if str(_relative(ctx, path)) not in known:
+                path = by_name.get(path.name, path)
+            found.append(_relative(ctx, path))
     return found
+
+
+def _library(path: Path) -> bool:
+    return path.suffix == ".so" or ".so." in path.name
+
+
+def _relative(ctx: Run, path: Path) -> str:
+    inside = ctx.tree.root in path.parents
+    return str(path.relative_to(ctx.tree.root)) if inside else str(path)
 
 
 def choose_targets(ctx: Run, model: CodeModel) -> Choice:
@@ -45,12 +74,12 @@ def choose_targets(ctx: Run, model: CodeModel) -> Choice:
         everything = "--all: every target is built"
     elif base is None or not base.kernels:
         everything = "no precompiled kernels are recorded for this checkout: every target is built"
+    known = base.kernels if base is not None else {}
+    libraries = {t: installed_libraries(ctx, model, t, known) for t in extensions}
     wheel = [
         t
-        for t in extensions
-        if base is not None
-        and (files := installed_libraries(ctx, model, t))
-        and all(base.intact(ctx.tree, f) for f in files)
+        for t, files in libraries.items()
+        if base is not None and files and all(base.intact(ctx.tree, f) for f in files)
     ]
     record = provenance.load(ctx.tree)
     here = {o.component for o in record.values() if o.origin == provenance.BUILT}
@@ -59,7 +88,8 @@ def choose_targets(ctx: Run, model: CodeModel) -> Choice:
         changed = base.changed(ctx.tree, ctx.git())
         if changed:
             found = _affected(ctx, model, changed)
-    return choose(extensions, wheel, here, found, everything=everything)
+    files_only = [t for t, files in libraries.items() if not files]
+    return choose(extensions, wheel, here, found, everything=everything, files_only=files_only)
 
 
 def _affected(ctx: Run, model: CodeModel, changed: list[str]) -> Affected:
@@ -73,7 +103,20 @@ def _affected(ctx: Run, model: CodeModel, changed: list[str]) -> Affected:
         model=model,
         jobs=jobs if isinstance(jobs, int) and jobs > 0 else 1,
     )
-    return affected(ctx.tree.root, model, changed, deps)
+    start = time.monotonic()
+    found = affected(ctx.tree.root, model, changed, deps)
+    stats, spent = deps.stats, time.monotonic() - start
+    if stats.scans or found.unreachable:
+        said = [f"{stats.scans} unit(s) scanned for the changed headers in {spent:.1f} s"]
+        if stats.failed:
+            said.append(f"{stats.failed} scan(s) failed (their targets are built)")
+        if found.unreachable:
+            said.append(
+                f"{found.unreachable} unit(s) not scanned: nothing they search for headers lies "
+                "in the checkout"
+            )
+        ctx.console.note("; ".join(said) + " (scans are kept until a file they listed changes)")
+    return found
 
 
 def nothing_differs(choice: Choice) -> str:
@@ -111,8 +154,9 @@ def record_built(ctx: Run, model: CodeModel, components: list[str]) -> None:
     """After an install: the libraries of `components` are ours, built from this tree."""
     detail = _build_detail(ctx, model)
     record = provenance.load(ctx.tree)
+    base = precompiled.load(ctx.tree)
     for component in components:
-        files = installed_libraries(ctx, model, component)
+        files = installed_libraries(ctx, model, component, base.kernels if base else ())
         record.update(provenance.built(ctx.tree, component, files, detail))
     try:
         provenance.save(ctx.tree, record)

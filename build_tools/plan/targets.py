@@ -42,23 +42,27 @@ def choose(
     found: Optional[Affected],
     *,
     everything: str = "",
+    files_only: Iterable[str] = (),
 ) -> Choice:
     """The targets to build among `extensions`: every one when `everything` says why (no base,
     --all) or a CMake file changed; else the affected, those built here and those the wheel
-    does not provide (`precompiled`: the extensions whose libraries are still the wheel's)."""
+    does not provide (`precompiled`: the extensions whose libraries are still the wheel's;
+    `files_only`: those that install no library, only files, which the build installs again)."""
     if found is not None and found.cmake_changed and not everything:
         shown = ", ".join(found.cmake_changed[:3])
         everything = f"CMake files changed since the precompiled base ({shown}): configure may "
         everything += "change any target, so every target is built"
     if everything:
         return Choice({t: [everything] for t in extensions}, [], everything)
-    wheel, here = set(precompiled), set(built_here)
+    wheel, here, plain = set(precompiled), set(built_here), set(files_only)
     build: dict[str, list[str]] = {}
     for target in extensions:
         why = [r.text() for r in (found.targets.get(target, []) if found else [])]
         if target in here:
             why.append("built here before: kept up to date")
-        if target not in wheel and target not in here:
+        if target in plain and target not in here:
+            why.append("it installs files, no library: installed again")
+        elif target not in wheel and target not in here:
             why.append("the precompiled wheel has no library of it")
         if why:
             build[target] = why

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from build_tools.machine.toolchain import Machine, find_uv
 from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
-from tests.integration.tools import venv_python
+from tests.integration.tools import shell, venv_python
 
 # Variables that would turn the build into something other than a release build.
 NOT_FOR_A_RELEASE = ("VLLM_USE_PRECOMPILED", "VLLM_PRECOMPILED_WHEEL_LOCATION")
@@ -49,19 +48,10 @@ def build_example_wheel(dest_dir: Path, *, env: dict[str, str] | None = None) ->
             out_dir,
             source,
         ]
-        done = subprocess.run(
-            argv,
-            env=build_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=900,
-            check=False,
-        )
+        done = shell(argv, env=build_env)
         wheels = sorted(out_dir.glob("minivllm-*.whl"))
         assert done.returncode == 0 and len(wheels) == 1, (
             f"expected uv build to make one minivllm wheel, got {wheels} "
-            f"(exit {done.returncode}):\n{done.stdout}"
+            f"(exit {done.returncode}):\n{done.output}"
         )
         return Path(shutil.move(wheels[0], dest_dir / wheels[0].name))

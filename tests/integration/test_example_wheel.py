@@ -8,7 +8,6 @@ into a venv of its own."""
 from __future__ import annotations
 
 import os
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from build_tools.machine.toolchain import Machine, find_uv
 from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
 from tests.integration.example_wheel import NOT_FOR_A_RELEASE, build_example_wheel
-from tests.integration.tools import HAS_NVCC, Run, venv_python
+from tests.integration.tools import HAS_NVCC, Run, shell, venv_python
 
 EXTENSIONS = ("minivllm/_C.abi3.so", "minivllm/_moe_C.abi3.so")
 
@@ -34,18 +33,7 @@ def copy(tmp_path: Path) -> Path:
 
 
 def run(argv: list[object], env: dict[str, str], cwd: Path) -> Run:
-    done = subprocess.run(
-        [str(a) for a in argv],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout)
+    return shell(argv, env=env, cwd=cwd, timeout=600)
 
 
 def install(copy: Path, env: dict[str, str], **precompiled: str) -> tuple[Path, Run]:

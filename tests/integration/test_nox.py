@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
-from tests.integration.tools import build_env, ninja_log_lines, outputs_built_since, real_work
+from tests.integration.tools import (
+    build_env,
+    ninja_log_lines,
+    outputs_built_since,
+    real_work,
+    shell,
+    shell_env,
+)
 
 
 def nox(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "nox", *args],
-        cwd=SUITE_ROOT,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=1200,
-        check=False,
-    )
-    assert done.returncode == 0, f"nox {' '.join(args)} failed:\n{done.stdout}"
-    return done.stdout
+    done = shell([sys.executable, "-m", "nox", *args], env=shell_env(env), timeout=1200)
+    assert done.returncode == 0, f"nox {' '.join(args)} failed:\n{done.output}"
+    return done.output
 
 
 def test_nox_lists_sessions_with_help() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_example
-from tests.integration.tools import Run, ok
+from tests.integration.tools import Run, ok, shell, shell_env
 
 PROGRAM = Path(sys.executable).parent / "vllm-build"
 
@@ -21,18 +21,7 @@ PROGRAM = Path(sys.executable).parent / "vllm-build"
 def vllm_build(*args: str, cwd: Path, env: dict[str, str]) -> Run:
     """`vllm-build ARGS` as a person types it in `cwd` (no stdin)."""
     assert PROGRAM.is_file(), f"{PROGRAM} is missing: `pip install -e .` installs it"
-    done = subprocess.run(
-        [str(PROGRAM), *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout)
+    return shell([PROGRAM, *args], cwd=cwd, env=shell_env(env))
 
 
 def tasks_of(listing: str) -> list[str]:

@@ -9,7 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,12 +88,36 @@ class Run:
 HAS_NVCC = shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").is_file()
 
 
-def _like_a_shell(env: dict[str, str] | None, unset: tuple[str, ...] = ()) -> dict[str, Any]:
-    """How a user's shell runs invoke: from the suite root, no stdin, output to one pipe."""
+def shell(
+    argv: Sequence[object],
+    *,
+    env: Mapping[str, str],
+    cwd: Path = SUITE_ROOT,
+    timeout: float = 900,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Run:
+    """`argv` as a user's shell runs it: no stdin, stdout and stderr in one pipe; `env` is
+    its whole environment."""
+    done = subprocess.run(
+        [str(a) for a in argv],
+        **_like_a_shell(env, cwd=cwd),
+        timeout=timeout,
+        check=False,
+        preexec_fn=preexec_fn,
+    )
+    return Run(done.returncode, done.stdout)
+
+
+def shell_env(env: Mapping[str, str] | None, unset: tuple[str, ...] = ()) -> dict[str, str]:
+    """The tests' environment with `env` over it, without `unset`."""
     merged = {**os.environ, **(env or {})}
+    return {k: v for k, v in merged.items() if k not in unset}
+
+
+def _like_a_shell(env: Mapping[str, str], cwd: Path = SUITE_ROOT) -> dict[str, Any]:
     return {
-        "cwd": SUITE_ROOT,
-        "env": {k: v for k, v in merged.items() if k not in unset},
+        "cwd": cwd,
+        "env": dict(env),
         "stdin": subprocess.DEVNULL,
         "stdout": subprocess.PIPE,
         "stderr": subprocess.STDOUT,
@@ -116,20 +140,21 @@ def invoke(
         if cgroup is not None:
             (cgroup / "cgroup.procs").write_text(str(os.getpid()))
 
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        **_like_a_shell(env, unset),
+    argv = [sys.executable, "-m", "invoke", *args]
+    return shell(
+        argv,
+        env=shell_env(env, unset),
         timeout=timeout,
-        check=False,
         preexec_fn=enter if cgroup is not None else None,
     )
-    return Run(done.returncode, done.stdout)
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`python -m invoke <args>` in the background, as a user's shell starts it: a process
     of its own (signalled alone), no stdin, its output piped."""
-    return subprocess.Popen([sys.executable, "-m", "invoke", *args], **_like_a_shell(env))
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args], **_like_a_shell(shell_env(env))
+    )
 
 
 def ok(*args: str, env: dict[str, str] | None = None) -> str:

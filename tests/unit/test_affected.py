@@ -41,6 +41,7 @@ class Source:
         self.built_sources = set(built)
         self.failing: dict[str, str] = {}
         self.scanned: list[list[str]] = []
+        self.dirs: dict[str, list[str]] = {}  # a unit's header search dirs (None: unknown)
         self._graph = Graph(
             {name: tuple(unit(name, s) for s in sources) for name, sources in SOURCES.items()},
             {"_moe_C": ("util",)},  # _moe_C's link edge reads util's archive
@@ -53,7 +54,10 @@ class Source:
         return unit.source in self.built_sources
 
     def files(self, unit: Unit, origin: str) -> Files:
-        return Files(frozenset({unit.source, *INCLUDED[unit.source]}), origin)
+        return Files(frozenset({unit.source, *INCLUDED.get(unit.source, ())}), origin)
+
+    def reach(self, unit: Unit) -> Optional[list[str]]:
+        return self.dirs.get(unit.source)
 
     def known(self, unit: Unit) -> Optional[Files]:
         return self.files(unit, "deps log") if self.built(unit) else None
@@ -171,3 +175,53 @@ def test_a_cmake_change_is_its_own_answer(path: str) -> None:
     answer = affected(ROOT, MODEL, [Path(path), Path("csrc/ops.h")], source)
     assert answer.everything and answer.cmake_changed == [path]
     assert answer.targets == {} and source.scanned == []
+
+
+# A dependency's target outside the checkout (vLLM's flash-attention from FetchContent).
+FA = ("/deps/fa/f1.cu", "/deps/fa/f2.cu")
+WITH_FA = CodeModel(
+    {**MODEL.targets, "fa": "MODULE_LIBRARY"},
+    (*MODEL.components, "fa"),
+    {**MODEL.details, "fa": Target("fa", "MODULE_LIBRARY", FA)},
+    cmake_inputs=MODEL.cmake_inputs,
+    source_dir=ROOT,
+)
+
+
+def with_fa(dirs: list[str]) -> Source:
+    source = Source()
+    source.dirs = {s: dirs for s in FA}
+    graph = source.graph()
+    graph.units["fa"] = tuple(unit("fa", s) for s in FA)
+    return source
+
+
+def test_units_that_cannot_reach_the_checkout_are_not_scanned_for_its_headers() -> None:
+    source = with_fa(["/deps/fa", "/deps/fa/cutlass/include", "/usr/local/cuda/include"])
+    answer = affected(ROOT, WITH_FA, [Path("csrc/common.h")], source)
+    assert not set(FA) & set(source.scans), f"scanned {source.scans}"
+    assert answer.unreachable == 2 and "fa" not in answer.targets
+    assert set(answer.targets) == {"_C", "util", "_moe_C"}
+
+
+@pytest.mark.parametrize(
+    "dirs", [["/deps/fa", "csrc"], ["/"], ["/deps/fa", "cmake-build-release/gen"]]
+)
+def test_a_search_dir_in_or_above_the_checkout_is_scanned(dirs: list[str]) -> None:
+    source = with_fa(dirs)
+    answer = affected(ROOT, WITH_FA, [Path("csrc/common.h")], source)
+    assert set(FA) <= set(source.scans), f"expected the fa units scanned with {dirs}"
+    assert answer.unreachable == 0
+
+
+def test_a_header_outside_the_checkout_is_looked_for_everywhere() -> None:
+    source = with_fa(["/deps/fa"])
+    affected(ROOT, WITH_FA, [Path("/deps/fa/fa.h")], source)
+    assert set(FA) <= set(source.scans)
+
+
+def test_units_whose_commands_are_unknown_are_scanned() -> None:
+    source = with_fa([])
+    source.dirs = {}
+    affected(ROOT, WITH_FA, [Path("csrc/common.h")], source)
+    assert set(FA) <= set(source.scans)

@@ -56,7 +56,7 @@ def test_the_example_reasons() -> None:
     assert (source.op, source.depth) == (Op("_moe_C", "topk_softmax_cuda", True), 1)
     assert source.chain[-1].startswith("minivllm::cuda::topk_softmax (")
     assert [str(r) for r in sel.tests[0].reasons] == [
-        "via wrapper minivllm.ops.topk_softmax_cuda (line 60): "
+        "via wrapper minivllm.ops.topk_softmax_cuda (line 44): "
         "minivllm.ops.topk_softmax_cuda -> _moe_C.topk_softmax_cuda"
     ]
     everything = kt.select_tests(EXAMPLE_SOURCE, ["csrc/torch_bindings.cpp"], sources)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.cmake.dep_scan import parse_depfile, scan_argv
+from build_tools.cmake.dep_scan import parse_depfile, scan_argv, search_dirs
 from build_tools.cmake.scan_cache import ScanCache, memo_stat
 
 # ------------------------------------------------------------------ dependency files
@@ -129,3 +129,19 @@ def test_memo_stat_asks_once(tmp_path: Path) -> None:
 def test_a_command_the_scan_cannot_run() -> None:
     with pytest.raises(ValueError, match="no compiler"):
         scan_argv("ccache A=1", "d")
+
+
+# ------------------------------------------------------------------ search dirs
+
+
+def test_search_dirs_of_gcc_and_nvcc_commands() -> None:
+    gcc = (
+        "/usr/bin/ccache /usr/bin/c++ -DX=1 -I/src/csrc -I '/src/my dir' -isystem /usr/inc "
+        "-iquote rel/q -idirafter=/late -include /src/pch/force.h -O3 -c /deps/fa/a.cpp"
+    )
+    assert search_dirs(gcc) == [
+        "/src/csrc", "/src/my dir", "/usr/inc", "rel/q", "/late", "/src/pch"
+    ]  # fmt: skip
+    nvcc = "nvcc --include-path=/deps/fa/csrc -I/deps/cutlass -isysroot /sys -x cu -c f.cu"
+    assert search_dirs(nvcc) == ["/deps/fa/csrc", "/deps/cutlass"]
+    assert search_dirs("c++ -I'unbalanced") == [], "an unsplittable command has none"

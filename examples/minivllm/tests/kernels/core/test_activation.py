@@ -4,22 +4,13 @@ kernel against the CPU op."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
+from minivllm.reference import gelu, silu
 
 try:
     from minivllm import ops
 except ImportError as e:
     pytest.skip(f"minivllm's extensions are not built: {e}", allow_module_level=True)
-
-
-def silu(v: float) -> float:
-    return v / (1.0 + math.exp(-v))
-
-
-def gelu(v: float) -> float:
-    return 0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0)))
 
 
 @pytest.mark.parametrize("op, act", [(ops.silu_and_mul, silu), (ops.gelu_and_mul, gelu)])

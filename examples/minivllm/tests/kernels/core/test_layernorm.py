@@ -3,24 +3,13 @@ tests/kernels/core/test_layernorm.py calls torch.ops._C.rms_norm)."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
+from minivllm.reference import ref_rms_norm
 
 try:
     from minivllm import _C
 except ImportError as e:
     pytest.skip(f"minivllm's extensions are not built: {e}", allow_module_level=True)
-
-
-def ref_rms_norm(x, weight, eps):
-    h = len(weight)
-    out = []
-    for row in range(0, len(x), h):
-        xs = x[row : row + h]
-        inv_rms = 1.0 / math.sqrt(sum(v * v for v in xs) / h + eps)
-        out += [v * inv_rms * w for v, w in zip(xs, weight)]
-    return out
 
 
 @pytest.mark.parametrize("num_tokens, hidden", [(1, 8), (7, 16), (3, 1)])

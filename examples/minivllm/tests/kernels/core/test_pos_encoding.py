@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
+from minivllm.reference import ref_rotary
 
 try:
     from minivllm import ops
 except ImportError as e:
     pytest.skip(f"minivllm's extensions are not built: {e}", allow_module_level=True)
-
-
-def ref_rotary(positions, query, head_size, base):
-    out = list(query)
-    half = head_size // 2
-    stride = len(query) // len(positions)
-    for t, pos in enumerate(positions):
-        for h in range(t * stride, (t + 1) * stride, head_size):
-            for i in range(half):
-                theta = pos * base ** (-2.0 * i / head_size)
-                x1, x2 = query[h + i], query[h + half + i]
-                out[h + i] = x1 * math.cos(theta) - x2 * math.sin(theta)
-                out[h + half + i] = x2 * math.cos(theta) + x1 * math.sin(theta)
-    return out
 
 
 @pytest.mark.parametrize("head_size, num_heads", [(4, 2), (8, 1)])

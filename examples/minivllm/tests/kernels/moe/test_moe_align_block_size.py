@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from minivllm.reference import ref_moe_align
 
 try:
     from minivllm import _moe_C
 except ImportError as e:
     pytest.skip(f"minivllm's extensions are not built: {e}", allow_module_level=True)
-
-
-def ref_moe_align(topk_ids, num_experts, block_size):
-    flat = [e for row in topk_ids for e in row]
-    sorted_ids, expert_ids = [], []
-    for e in range(num_experts):
-        group = [i for i, x in enumerate(flat) if x == e]
-        padded = -(-len(group) // block_size) * block_size
-        sorted_ids += group + [len(flat)] * (padded - len(group))
-        expert_ids += [e] * (padded // block_size)
-    return sorted_ids, expert_ids, len(sorted_ids)
 
 
 @pytest.mark.parametrize("block_size", [1, 4, 16])

@@ -3,30 +3,14 @@ fused_topk), on the CPU and, when a GPU is visible, the CUDA kernel against it."
 
 from __future__ import annotations
 
-import math
-
 import pytest
+from minivllm.reference import ref_topk_softmax
 
 try:
     from minivllm import ops
     from minivllm._moe_C import topk_softmax
 except ImportError as e:
     pytest.skip(f"minivllm's extensions are not built: {e}", allow_module_level=True)
-
-
-def ref_topk_softmax(rows, k, renormalize):
-    ids, weights = [], []
-    for row in rows:
-        m = max(row)
-        exps = [math.exp(v - m) for v in row]
-        probs = [e / sum(exps) for e in exps]
-        top = sorted(range(len(row)), key=lambda e: (-probs[e], e))[:k]
-        ws = [probs[e] for e in top]
-        if renormalize:
-            ws = [w / sum(ws) for w in ws]
-        ids.append(top)
-        weights.append(ws)
-    return ids, weights
 
 
 def flat(rows):

@@ -1,0 +1,83 @@
+"""plan/targets.py's choice and plan/over_base.py's libraries of a component: what a build
+over precompiled kernels builds, and which installed file is whose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+from build_tools.cmake.codemodel import CodeModel, InstallRule
+from build_tools.plan.over_base import installed_libraries
+from build_tools.plan.targets import choose
+from build_tools.run import Run
+
+FA2 = "vllm/vllm_flash_attn/_vllm_fa2_C.abi3.so"
+
+
+def test_choose_says_why_each_target_is_built() -> None:
+    choice = choose(
+        ["_C", "_moe_C", "_vllm_fa2_C", "triton_kernels", "new_C"],
+        precompiled=["_C", "_moe_C", "_vllm_fa2_C"],
+        built_here=["_moe_C"],
+        found=None,
+        files_only=["triton_kernels"],
+    )
+    assert choice.kept == ["_C", "_vllm_fa2_C"]
+    assert choice.build == {
+        "_moe_C": ["built here before: kept up to date"],
+        "triton_kernels": ["it installs files, no library: installed again"],
+        "new_C": ["the precompiled wheel has no library of it"],
+    }
+
+
+def ctx_for(root: Path) -> Run:
+    build = root / "cmake-build-release"
+    build.mkdir(parents=True, exist_ok=True)
+    checkout = SimpleNamespace(cache_value=lambda key: None, build_dir=build)
+    return cast(Run, SimpleNamespace(checkout=checkout, tree=SimpleNamespace(root=root)))
+
+
+def model_with(*rules: InstallRule) -> CodeModel:
+    targets: dict[str, Any] = {"_vllm_fa2_C": "MODULE_LIBRARY", "_C": "MODULE_LIBRARY"}
+    return CodeModel(targets, ("_vllm_fa2_C", "_C"), installs=rules)
+
+
+# vLLM's flash-attention: `install(CODE "set(CMAKE_INSTALL_PREFIX ${...}/vllm/)")` moves the
+# prefix when the install runs; the rule itself says `vllm_flash_attn`.
+FA_RULES = (
+    InstallRule("_vllm_fa2_C", "code"),
+    InstallRule(
+        "_vllm_fa2_C",
+        "target",
+        "vllm_flash_attn",
+        (("vllm-flash-attn/_vllm_fa2_C.abi3.so", "_vllm_fa2_C.abi3.so"),),
+        "_vllm_fa2_C",
+    ),
+    InstallRule("_C", "target", "vllm", (("_C.abi3.so", "_C.abi3.so"),), "_C"),
+)
+
+
+def test_a_moved_prefix_is_matched_to_the_base_library_of_that_name(tmp_path: Path) -> None:
+    ctx, model = ctx_for(tmp_path), model_with(*FA_RULES)
+    known = [FA2, "vllm/_C.abi3.so"]
+    assert installed_libraries(ctx, model, "_vllm_fa2_C", known) == [FA2]
+    assert installed_libraries(ctx, model, "_C", known) == ["vllm/_C.abi3.so"]
+    assert installed_libraries(ctx, model, "_vllm_fa2_C") == [
+        "vllm_flash_attn/_vllm_fa2_C.abi3.so"
+    ], "without a base, the rules' own path"
+
+
+def test_two_base_libraries_of_one_name_are_not_guessed_between(tmp_path: Path) -> None:
+    ctx, model = ctx_for(tmp_path), model_with(*FA_RULES)
+    known = [FA2, "other/_vllm_fa2_C.abi3.so"]
+    assert installed_libraries(ctx, model, "_vllm_fa2_C", known) == [
+        "vllm_flash_attn/_vllm_fa2_C.abi3.so"
+    ]
+
+
+def test_the_install_manifest_says_where_it_went(tmp_path: Path) -> None:
+    ctx, model = ctx_for(tmp_path), model_with(*FA_RULES)
+    manifest = ctx.checkout.build_dir / "install_manifest__vllm_fa2_C.txt"
+    manifest.write_text(f"{tmp_path / FA2}\n{tmp_path / 'vllm/vllm_flash_attn/__init__.py'}\n")
+    assert installed_libraries(ctx, model, "_vllm_fa2_C") == [FA2]
