@@ -141,11 +141,16 @@ class Run:
             try:
                 gate.install(script)
             except OSError as exc:
+                blocking = next((p for p in script.parents if p.exists() and not p.is_dir()), None)
+                fix = (
+                    f"{blocking} is a file where a directory must be: move it aside"
+                    if blocking
+                    else f"make {script.parent} writable"
+                )
                 raise BuildToolsError(
                     f"the memory gate {script} the preset runs before each compile cannot be "
                     f"written: {exc.strerror}.",
-                    "make the checkout's .vllm-build-tools writable, or `invoke presets "
-                    "--no-memory-gate`",
+                    f"{fix}, or `invoke presets --no-memory-gate`",
                 ) from None
 
     def pip_install(self, args: Sequence[object], env: Optional[dict[str, str]] = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,18 @@ def example_copy(tmp_path: Path) -> Path:
 @pytest.fixture
 def fake_bin(tmp_path: Path) -> Path:
     return tmp_path / "fakebin"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temp_inside_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What the tools we run put in TMPDIR (the memory gate's reservations, uv's and cmake's
+    temporary files) stays in this session's temp dir: tests write nothing outside it, and no
+    other build on the machine holds back theirs (the gate's reservations are per TMPDIR)."""
+    temp = tmp_path_factory.getbasetemp() / "tmp"
+    temp.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(temp))
+        yield
 
 
 @pytest.fixture(autouse=True)

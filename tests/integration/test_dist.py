@@ -134,9 +134,12 @@ def test_a_scheduler_that_is_down_still_builds_and_says_so(tmp_path: Path) -> No
     assert f"the sccache-dist scheduler {down} cannot be used" in run.output
 
 
-def hammer(env: dict[str, str], workdir: Path, stop_now: threading.Event) -> list[int]:
+def hammer(
+    env: dict[str, str], workdir: Path, stop_now: threading.Event
+) -> tuple[list[int], threading.Thread]:
     """Another client of the server `env` names, compiling in a loop until `stop_now`; the exit
-    codes of its compiles (a list filled while it runs)."""
+    codes of its compiles (a list filled while it runs) and its thread (join it: a compile in
+    flight when `stop_now` is set still reaches the server)."""
     workdir.mkdir(parents=True)
     (workdir / "h.cpp").write_text("int hammered() { return 42; }\n")
     codes: list[int] = []
@@ -149,8 +152,9 @@ def hammer(env: dict[str, str], workdir: Path, stop_now: threading.Event) -> lis
             )  # fmt: skip
             codes.append(done.returncode)
 
-    threading.Thread(target=loop, daemon=True).start()
-    return codes
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return codes, thread
 
 
 def server_requests(env: dict[str, str]) -> int:
@@ -178,7 +182,7 @@ def test_sccache_counts_are_this_builds_own_while_another_client_compiles(
         SCCACHE_SERVER_PORT=str(free_port()),  # "the default server" of this environment
     )
     stop_now = threading.Event()
-    codes = hammer(env, tmp_path / "third client", stop_now)
+    codes, third = hammer(env, tmp_path / "third client", stop_now)
     src = tmp_path / "checkout" / "minivllm"
     try:
         counts = []
@@ -193,6 +197,7 @@ def test_sccache_counts_are_this_builds_own_while_another_client_compiles(
             )
             counts.append((units, build_line(out)))
         stop_now.set()
+        third.join(timeout=120)
         before = server_requests(env)
         (src / "csrc" / "cache.cpp").write_text(
             (src / "csrc" / "cache.cpp").read_text() + "\nint raw_build_marker() { return 1; }\n"
@@ -205,6 +210,7 @@ def test_sccache_counts_are_this_builds_own_while_another_client_compiles(
         after = server_requests(env)
     finally:
         stop_now.set()
+        third.join(timeout=120)
         stop(env)
     (units, first), (again, second) = counts
     assert units == again and units >= 11, counts

@@ -341,7 +341,7 @@ CASES: tuple[Case, ...] = (
     Case("ninja log garbage", ("report", "--source", "{src}"), "refused", "not a ninja log", in_build_dir(ninja_log_garbage)),
     Case("stale lock record names a stranger", B, "accepted", "left it alone", stranger_in_lock),
     Case("lock record garbage", B, "accepted", setup=garbage_lock_record),
-    Case("state dir is a file", B, "warned", "going on without a lock", state_dir_aside),
+    Case("state dir is a file", B, "refused", "is a file where a directory must be", state_dir_aside),
     Case("venv gone", B, "refused", "VLLM_PYTHON_EXECUTABLE", venv_aside),
     Case("compile error", B, "refused", "fix the compile error", edit_source("\nthis is not C++;\n")),
     Case("read-only build dir", B, "refused", "not writable", read_only_build_dir),
