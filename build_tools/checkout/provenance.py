@@ -71,14 +71,14 @@ def precompiled(tree: SourceTree, base: Base) -> Record:
     return kept
 
 
-def built(tree: SourceTree, component: str, files: list[str], detail: Mapping[str, Any]) -> Record:
-    """The record with `component`'s installed files as built here with `detail`."""
-    record = load(tree)
+def built(
+    tree: SourceTree, record: Record, component: str, files: list[str], detail: Mapping[str, Any]
+) -> None:
+    """Record `component`'s installed files in `record` as built here with `detail`."""
     for rel in files:
         now = stamp(tree.root / rel, record[rel].stamp if rel in record else None)
         if now is not None:
             record[rel] = Origin(BUILT, component, now, dict(detail))
-    return record
 
 
 def installed_now(tree: SourceTree, rel: str, origin: Origin) -> Optional[bool]:

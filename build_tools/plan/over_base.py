@@ -157,7 +157,7 @@ def record_built(ctx: Run, model: CodeModel, components: list[str]) -> None:
     base = precompiled.load(ctx.tree)
     for component in components:
         files = installed_libraries(ctx, model, component, base.kernels if base else ())
-        record.update(provenance.built(ctx.tree, component, files, detail))
+        provenance.built(ctx.tree, record, component, files, detail)
     try:
         provenance.save(ctx.tree, record)
     except OSError as exc:

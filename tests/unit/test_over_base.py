@@ -7,7 +7,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
+from build_tools.checkout import provenance
 from build_tools.cmake.codemodel import CodeModel, InstallRule
+from build_tools.plan import over_base
 from build_tools.plan.over_base import installed_libraries
 from build_tools.plan.targets import choose
 from build_tools.run import Run
@@ -81,3 +85,27 @@ def test_the_install_manifest_says_where_it_went(tmp_path: Path) -> None:
     manifest = ctx.checkout.build_dir / "install_manifest__vllm_fa2_C.txt"
     manifest.write_text(f"{tmp_path / FA2}\n{tmp_path / 'vllm/vllm_flash_attn/__init__.py'}\n")
     assert installed_libraries(ctx, model, "_vllm_fa2_C") == [FA2]
+
+
+def test_every_component_built_is_recorded_as_built_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vLLM's build over its wheel builds `_moe_C` and the files-only `triton_kernels`
+    together: recording the second must not undo the first."""
+    ctx = ctx_for(tmp_path)
+    ctx.tree.state_dir = tmp_path / ".vllm-build-tools"  # type: ignore[misc]
+    library = tmp_path / "vllm" / "_moe_C.abi3.so"
+    library.parent.mkdir()
+    library.write_bytes(b"wheel's")
+    moe = InstallRule("_moe_C", "target", "vllm", (("_moe_C.abi3.so", "_moe_C.abi3.so"),), "_moe_C")
+    triton = InstallRule("triton_kernels", "directory", "vllm/third_party/triton_kernels", ())
+    model = CodeModel(
+        {"_moe_C": "MODULE_LIBRARY"}, ("_moe_C", "triton_kernels"), installs=(moe, triton)
+    )
+    wheel = provenance.Origin(provenance.PRECOMPILED, "", (7, 0, "x"))
+    provenance.save(ctx.tree, {"vllm/_moe_C.abi3.so": wheel})
+    library.write_bytes(b"built here")
+    monkeypatch.setattr(over_base, "_build_detail", lambda ctx, model: {"preset": "release"})
+    over_base.record_built(ctx, model, ["_moe_C", "triton_kernels"])
+    origin = provenance.load(ctx.tree)["vllm/_moe_C.abi3.so"]
+    assert origin.origin == provenance.BUILT and origin.component == "_moe_C", origin
