@@ -47,7 +47,8 @@ def choose(
     """The targets to build among `extensions`: every one when `everything` says why (no base,
     --all) or a CMake file changed; else the affected, those built here and those the wheel
     does not provide (`precompiled`: the extensions whose libraries are still the wheel's;
-    `files_only`: those that install no library, only files, which the build installs again)."""
+    `files_only`: those that install no library, only files: the precompiled install put them
+    there, so they are built only when affected, built here before, or with everything)."""
     if found is not None and found.cmake_changed and not everything:
         shown = ", ".join(found.cmake_changed[:3])
         everything = f"CMake files changed since the precompiled base ({shown}): configure may "
@@ -60,9 +61,7 @@ def choose(
         why = [r.text() for r in (found.targets.get(target, []) if found else [])]
         if target in here:
             why.append("built here before: kept up to date")
-        if target in plain and target not in here:
-            why.append("it installs files, no library: installed again")
-        elif target not in wheel and target not in here:
+        if target not in wheel and target not in here and target not in plain:
             why.append("the precompiled wheel has no library of it")
         if why:
             build[target] = why

@@ -9,6 +9,7 @@ from packaging.utils import canonicalize_name
 
 from build_tools import drift
 from build_tools.checkout import base, provenance, source_tree
+from build_tools.checkout.source_tree import SourceTree
 from build_tools.machine import venv_state
 from build_tools.run import Run
 
@@ -30,6 +31,17 @@ def _record_base(ctx: Run, env: dict[str, str], before: dict[str, base.Stamp]) -
     ctx.console.note(f"precompiled kernels recorded{commit}: {names}")
 
 
+def _kernels_missing(tree: SourceTree) -> bool:
+    """A precompiled install whose kernels the tree does not hold (a fresh tree unpacked where
+    the venv's editable install points): the recorded base's libraries, else any library in
+    the package's folder."""
+    found = base.load(tree)
+    if found is not None and found.kernels:
+        return not all((tree.root / rel).is_file() for rel in found.kernels)
+    package = tree.root / tree.name.replace("-", "_")
+    return package.is_dir() and next(package.rglob("*.so"), None) is None
+
+
 def install(ctx: Run) -> None:
     """Editable install: precompiled kernels (VLLM_USE_PRECOMPILED=1), or a full source build."""
     with ctx.step("install") as step:
@@ -42,12 +54,24 @@ def install(ctx: Run) -> None:
         recorded = venv_state.read_json(stamp_path) or {}
         same_mode = {k: recorded.get(k) for k in stamp} == stamp or (not recorded and precompiled)
         here = source is not None and source.resolve() == tree.root.resolve()
-        if here and same_mode and not ctx.settings.force and not ctx.assume_undone():
+        missing = precompiled and here and same_mode and _kernels_missing(tree)
+        if (
+            here
+            and same_mode
+            and not missing
+            and not ctx.settings.force
+            and not ctx.assume_undone()
+        ):
             if warning := drift.precompiled_kernels(tree).warning:
                 ctx.console.warn(warning)
             how = "precompiled kernels" if precompiled else "built from source"
             step.skipped(f"{tree.name} is installed editable ({how}) from {tree.root}")
             return
+        if missing:
+            ctx.console.note(
+                f"{tree.root} is installed editable, but holds none of its precompiled kernels "
+                "(a fresh tree?): installing them again"
+            )
         if not tree.venv_is_ours and not ctx.settings.install_into_venv:
             step.skipped(
                 f"not installing {tree.name} into {tree.venv_dir}, an environment we did not "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -111,3 +112,20 @@ def test_the_dry_run_says_where_the_kernels_will_come_from(
     out = ok("bootstrap", "--source", str(src), "--dry-run", env=with_wheel)
     assert f"precompiled kernels from the wheel at {wheel} (a local file)" in out, out
     assert not (src / ".venv").exists(), "a dry run created the venv"
+
+
+def test_a_fresh_tree_where_the_install_points_gets_its_kernels(
+    copy: tuple[Path, dict[str, str]], wheel: Path
+) -> None:
+    """A tree unpacked afresh at the path the venv's editable install names holds no kernels:
+    `install` must not call it installed."""
+    src, env = copy
+    for lib in LIBS:
+        (src / lib).unlink()
+    shutil.rmtree(src / ".vllm-build-tools")  # a fresh tree holds none of our records
+    out = ok("install", "--source", str(src), env=env)
+    assert "holds none of its precompiled kernels" in out, out
+    for lib in LIBS:
+        assert sha(src / lib) == wheel_sha(wheel, lib), f"{lib} was not installed again"
+    again = ok("install", "--source", str(src), env=env)
+    assert "install skipped" in again, again

@@ -27,10 +27,9 @@ def test_choose_says_why_each_target_is_built() -> None:
         found=None,
         files_only=["triton_kernels"],
     )
-    assert choice.kept == ["_C", "_vllm_fa2_C"]
+    assert choice.kept == ["_C", "_vllm_fa2_C", "triton_kernels"]
     assert choice.build == {
         "_moe_C": ["built here before: kept up to date"],
-        "triton_kernels": ["it installs files, no library: installed again"],
         "new_C": ["the precompiled wheel has no library of it"],
     }
 
