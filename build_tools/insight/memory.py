@@ -28,13 +28,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Optional
 
 from build_tools.process import gate, procfs
 
 PERIOD_S = 0.1
+KEEP_S = 1.0  # how often ended units' peaks are written while a build runs
 SOURCE_FLAG = "--orig_src_path_name"  # nvcc's front ends name the unit's source with it
 SERVER = "sccache"  # the process name of sccache's server (and of its client)
 
@@ -64,9 +66,19 @@ class Sampler:
     """Watches one streamed command's session (and, for `build_dir`, the compiles an sccache
     server runs for it); `peaks` is unit -> peak resident bytes."""
 
-    def __init__(self, build_dir: Optional[Path] = None) -> None:
+    def __init__(
+        self,
+        build_dir: Optional[Path] = None,
+        keep: Optional[Callable[[dict[str, int]], None]] = None,
+    ) -> None:
         self.peaks: dict[str, int] = {}
         self.build_dir = str(build_dir) if build_dir else None
+        # Called with the peaks of units that ended (at most every KEEP_S): the memory gate
+        # reads them while the build runs, so a first build learns as it goes.
+        self.keep = keep
+        self._running: set[str] = set()
+        self._ended: dict[str, int] = {}
+        self._kept_at = 0.0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._argv: dict[Key, list[str]] = {}
@@ -147,6 +159,20 @@ class Sampler:
                 totals[name] = totals.get(name, 0) + procfs.peak_rss(pid)
         for name, total in totals.items():
             self.peaks[name] = max(total, self.peaks.get(name, 0))
+        if self.keep is not None:
+            self._keep_ended(set(totals))
+
+    def _keep_ended(self, running: set[str]) -> None:
+        for name in self._running - running:
+            self._ended[name] = self.peaks.get(name, 0)
+        self._running = running
+        now = time.monotonic()
+        if self._ended and self.keep is not None and now - self._kept_at >= KEEP_S:
+            ended, self._ended, self._kept_at = self._ended, {}, now
+            try:
+                self.keep(ended)
+            except Exception:  # a peak kept late is only a slower plan: never fail a build
+                pass
 
     @staticmethod
     def _served(table: Mapping[int, procfs.Process], session: int) -> set[int]:
@@ -177,7 +203,9 @@ def record(state_dir: Path, build_dir: Path, peaks: Mapping[str, int]) -> None:
     known.update({u: max(p, known.get(u, 0)) for u, p in peaks.items()})
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # the gate reads it while builds run
+        tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
     except OSError:
         pass
 

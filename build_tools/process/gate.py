@@ -9,8 +9,9 @@ through unchanged, nothing is left behind). It protects the FIRST build too, bef
 `invoke presets` could plan a heavy pool from measured peaks.
 
 - Expected peak: the unit's learned peak from the store insight/memory.py writes (plain JSON,
-  `{unit: bytes}`, units relative to the build dir, where ninja runs us), else a prior by
-  language: `PRIOR_CUDA` for .cu/.hip units, `PRIOR_CXX` for the rest (see their comments).
+  `{unit: bytes}`, units relative to the build dir, where ninja runs us), else its family's
+  (`family_peak`: the units of its folder, learned as they end), else a prior by language:
+  `PRIOR_CUDA` for .cu/.hip units, `PRIOR_CXX` for the rest (see their comments).
 - Available: the tighter of /proc/meminfo's MemAvailable and, for the memory cgroup we run in
   and each ancestor with a limit, limit - (usage - inactive file pages) (v1:
   memory.limit_in_bytes / memory.usage_in_bytes, v2: memory.max / memory.current).
@@ -58,6 +59,12 @@ GiB = 1024**3
 # GiB on a 2-core machine, the heaviest a .cu one; the example's C++ units at 57-101 MiB.
 PRIOR_CUDA = 12 * GiB
 PRIOR_CXX = 2 * GiB
+# A unit not measured yet whose folder holds FAMILY_MIN measured units of its language expects
+# FAMILY_MARGIN times their largest peak instead of the prior: on the 2-core, 24 GiB machine a
+# first build of vLLM's `_moe_C` ran its CUDA units one at a time under the 12 GiB prior (48 min
+# against 37 without the gate), while they peaked at 1.2-3.0 GiB.
+FAMILY_MIN = 3
+FAMILY_MARGIN = 1.5
 POLL_S = 0.3  # between two looks at memory while waiting (plus up to 0.1 s of jitter)
 TEST_AVAILABLE = "VLLM_BUILD_GATE_TEST_AVAILABLE"
 UNLIMITED = 1 << 60  # a cgroup v1 limit this large means "no limit"
@@ -125,12 +132,34 @@ def source_of(argv: Sequence[str]) -> str:
     return ""
 
 
+def _cuda_unit(unit: str) -> bool:
+    return unit.endswith(tuple(s + o for s in CUDA_SUFFIXES for o in (".o", ".obj")))
+
+
+def family_peak(unit: str, store: Mapping[str, int]) -> int:
+    """What the unit's family has shown: FAMILY_MARGIN times the largest learned peak of the
+    units in its folder in the same language, once FAMILY_MIN of them are learned (0 before).
+    Units of one folder are alike (vLLM's machete, marlin or FA3 instantiations), and the
+    build records each unit as it ends, so a first build learns as it goes."""
+    folder, cuda = os.path.dirname(unit), _cuda_unit(unit)
+    peaks = [
+        peak
+        for name, peak in store.items()
+        if peak > 0 and os.path.dirname(name) == folder and _cuda_unit(name) == cuda
+    ]
+    return int(max(peaks) * FAMILY_MARGIN) if len(peaks) >= FAMILY_MIN else 0
+
+
 def expected_peak(command: Sequence[str], store: Mapping[str, int]) -> tuple[int, str]:
-    """The unit's learned peak, else the prior of its language; with where it came from."""
+    """The unit's learned peak, else its family's, else the prior of its language; with where
+    it came from."""
     unit = unit_of(command)
     learned = store.get(unit, 0) if unit else 0
     if learned > 0:
         return learned, "learned"
+    family = family_peak(unit, store) if unit else 0
+    if family > 0:
+        return family, "its folder's units"
     cuda = source_of(command).endswith(CUDA_SUFFIXES) or any(
         os.path.basename(item) == "nvcc" for item in command[:3]
     )
@@ -495,7 +524,8 @@ def say(text: str) -> None:
 
 
 def admit(options: Options, environ: Mapping[str, str]) -> None:
-    """Wait until the compile fits, then record its reservation (returns to exec it)."""
+    """Wait until the compile fits, then record its reservation (returns to exec it). The
+    store is read again while waiting: units that end meanwhile teach their family."""
     peak, why = expected_peak(options.command, read_store(options.store))
     directory = options.reservations
     if not directory:
@@ -544,6 +574,9 @@ def admit(options: Options, environ: Mapping[str, str]) -> None:
                 return
             fcntl.flock(lock, fcntl.LOCK_UN)
             time.sleep(POLL_S + (me % 10) / 100)  # jitter: waiting gates do not look at once
+            if why != "learned":
+                peak, why = expected_peak(options.command, read_store(options.store))
+                entry.peak = peak
 
 
 def install(target: str | os.PathLike[str]) -> bool:

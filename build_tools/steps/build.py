@@ -5,6 +5,7 @@ every installed library came from (checkout/provenance.py)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,14 +99,16 @@ def _after_regenerating(tail: Sequence[str]) -> str:
 
 def _measured(ctx: Run, command: Command, fix: Fix) -> Outcome:
     """Run the build while sampling each unit's peak memory (the next plan's budget)."""
-    sampler = memory.Sampler(ctx.checkout.build_dir)
+    state, directory = ctx.tree.state_dir, ctx.checkout.build_dir
+    keep = None if ctx.dry_run else functools.partial(memory.record, state, directory)
+    sampler = memory.Sampler(directory, keep)
     ctx.runner.observers.append(sampler.observe)
     try:
         return ctx.runner.run(command, fix=fix)
     finally:
         ctx.runner.observers.remove(sampler.observe)
         if not ctx.dry_run:
-            memory.record(ctx.tree.state_dir, ctx.checkout.build_dir, sampler.peaks)
+            memory.record(state, directory, sampler.peaks)
 
 
 @contextmanager

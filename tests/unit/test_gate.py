@@ -20,6 +20,7 @@ from build_tools.insight import memory
 from build_tools.process import gate
 
 MiB = 2**20
+GiB = 2**30
 GATE = Path(gate.__file__)
 # A "compile" of the unit after -o: says it started (its pid), then holds until released.
 HOLD = (
@@ -252,3 +253,20 @@ def test_the_test_only_variable_replaces_the_measured_memory() -> None:
     assert gate.available([], [], {gate.TEST_AVAILABLE: str(5 * MiB)}) == 5 * MiB
     measured = gate.available([], [], {})
     assert measured is not None and measured > 0, "MemAvailable is read on Linux"
+
+
+def test_a_unit_not_measured_expects_what_its_folder_showed() -> None:
+    folder = "CMakeFiles/_moe_C.dir/csrc/moe/marlin"
+    store = {f"{folder}/k{i}.cu.o": (i + 1) * GiB for i in range(3)}
+    store[f"{folder}/ops.cpp.o"] = 100 * MiB  # another language: not of the family
+    new = ["nvcc", "-c", "marlin/k9.cu", "-o", f"{folder}/k9.cu.o"]
+    assert gate.expected_peak(new, store) == (
+        int(3 * GiB * gate.FAMILY_MARGIN),
+        "its folder's units",
+    )
+    two = {k: v for k, v in list(store.items())[1:]}
+    assert gate.expected_peak(new, two) == (gate.PRIOR_CUDA, "CUDA prior"), "two are no family"
+    elsewhere = ["nvcc", "-c", "x.cu", "-o", "CMakeFiles/_C.dir/csrc/x.cu.o"]
+    assert gate.expected_peak(elsewhere, store)[1] == "CUDA prior", "another folder's units"
+    cpp = ["c++", "-c", "marlin/n.cpp", "-o", f"{folder}/n.cpp.o"]
+    assert gate.expected_peak(cpp, store)[1] == "C/C++ prior"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from build_tools.console import Console
@@ -105,3 +106,27 @@ def test_compiles_an_sccache_server_runs_count_for_their_unit(tmp_path: Path) ->
     assert peaks.get("CMakeFiles/t.dir/u.cpp.o", 0) > 150 * 2**20, peaks  # in the build dir
     # the step naming the source (160 MiB), then the one in its dir only (300 MiB)
     assert peaks.get("CMakeFiles/t.dir/k.cu.o", 0) > 250 * 2**20, peaks
+
+
+# Two compiles one after the other, as ninja with one job runs them.
+SEQUENCE = """
+import subprocess, sys
+for unit, hold in (("a", 0.4), ("b", 2.5)):
+    subprocess.run([sys.executable, "-c", f"import time; time.sleep({hold})", "-o",
+                    f"CMakeFiles/t.dir/{unit}.o"], check=True)
+"""
+
+
+def test_units_that_ended_are_kept_while_the_build_runs(tmp_path: Path) -> None:
+    """The memory gate reads the store during a build: a unit's peak is kept once it ends,
+    not only when the whole build does."""
+    calls: list[tuple[dict[str, int], float]] = []
+    sampler = memory.Sampler(keep=lambda ended: calls.append((dict(ended), time.monotonic())))
+    runner = Runner(Console(io.StringIO()))
+    runner.observers.append(sampler.observe)
+    runner.run(Command.of([sys.executable, "-c", SEQUENCE], tmp_path))
+    ended = time.monotonic()
+    assert calls, "nothing was kept while the build ran"
+    first, at = calls[0]
+    assert list(first) == ["CMakeFiles/t.dir/a.o"] and first["CMakeFiles/t.dir/a.o"] > 0, first
+    assert ended - at > 1.0, "a.o was kept only as the build ended"
