@@ -38,6 +38,7 @@ install = plan_task(
     "Editable install with precompiled kernels: VLLM_USE_PRECOMPILED=1 uv pip install -e.",
     "no_precompiled",
     "install_into_venv",
+    "torch_backend",
     "force",
 )
 deps = plan_task(
@@ -46,6 +47,7 @@ deps = plan_task(
     "Install the checkout's build requirements (cmake, ninja, ...) into its venv.",
     "device",
     "install_into_venv",
+    "torch_backend",
 )
 sources = plan_task(
     "sources",
@@ -101,6 +103,7 @@ bootstrap = plan_task(
     "device",
     "no_precompiled",
     "install_into_venv",
+    "torch_backend",
     *PRESET_KEYS,
     "no_wait",
 )

@@ -61,6 +61,9 @@ def test_bootstrap_dry_run_shows_commands_and_changes_nothing(
     assert "--preset release" in out and "--target install" in out
     assert str(venv / "bin" / "python").replace(" ", "\\ ") in out or f"'{venv}" in out
     assert sorted(p.name for p in example_copy.iterdir()) == before
+    pypi = ok("bootstrap", "--dry-run", "--source", str(example_copy), "--torch-backend", "",
+              env=env)  # fmt: skip
+    assert "VLLM_USE_PRECOMPILED=1" in pypi and "--torch-backend" not in pypi, pypi
 
 
 def test_config_shows_origins(env: dict[str, str]) -> None:
