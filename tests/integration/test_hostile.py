@@ -5,7 +5,9 @@ Every case says what it expects: `refused` (exit non-zero with one clear sentenc
 line, no traceback), `accepted` (exit 0) or `warned` (exit 0 with a warning). After each, the
 suite checks that nothing the user built or wrote was lost (sources, the presets file unless a
 backup of it exists, every object of the build dir), that no process is left running over the
-copy, and, for a dry run, that nothing was written. The tally is README's table:
+copy, and, for a dry run, that nothing was written. Every command a fix line names is then
+run as printed (for a remedy, the refused command must succeed after it). The tally is
+README's table:
 
     inputs, clear errors, silently accepted (goal 0), data lost (goal 0), processes left (goal 0)
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -45,6 +49,11 @@ class Case:
     env: dict[str, Optional[str]] = field(default_factory=dict)  # None: unset
     deletes_build: bool = False  # a clean-build that is allowed to delete the build dir
     needs_nvcc: bool = False
+    # Its fix line is a remedy: after the command it names, the refused command succeeds.
+    remedy: bool = False
+    # The fix asks the person to act first ("fix the compile error above and run ..."): its
+    # command is run once the fault is undone.
+    fix_after_undo: bool = False
 
 
 # ------------------------------------------------------------------ setups (each can undo)
@@ -223,7 +232,12 @@ def read_only_build_dir(src: Path, tmp: Path) -> Undo:
 
 def venv_aside(src: Path, tmp: Path) -> Undo:
     (src / ".venv").rename(tmp / "venv-aside")
-    return lambda: (tmp / "venv-aside").rename(src / ".venv") and None
+
+    def undo() -> None:
+        shutil.rmtree(src / ".venv", ignore_errors=True)  # one the fix made
+        (tmp / "venv-aside").rename(src / ".venv")
+
+    return undo
 
 
 def state_dir_aside(src: Path, tmp: Path) -> Undo:
@@ -281,7 +295,7 @@ CASES: tuple[Case, ...] = (
     Case("preset empty", (*B, "--preset", ""), "refused", "not a preset name"),
     Case("preset with a slash", (*B, "--preset", "a/b"), "refused", "not a preset name"),
     Case("preset in the wrong case", (*B, "--preset", "Release"), "refused", "case-sensitive"),
-    Case("preset unknown", (*B, "--preset", "nosuch"), "refused", "is not in"),
+    Case("preset unknown", (*B, "--preset", "nosuch"), "refused", "is not in", remedy=True),
     Case("venv a plain directory", (*B, "--venv", "{tmp}"), "refused", "is not a Python environment"),
     Case("venv a file", (*B, "--venv", "{src}/CMakeLists.txt"), "refused", "is not a Python environment"),
     Case("deps dir missing", (*P, "--deps-dir", "{tmp}/no-deps"), "refused", "is not a directory"),
@@ -338,16 +352,16 @@ CASES: tuple[Case, ...] = (
     Case("copied build dir", CLEAN, "refused", "was written for", in_build_dir(lambda b: (b / "CMakeCache.txt").write_text((b / "CMakeCache.txt").read_text().replace("CMAKE_CACHEFILE_DIR:INTERNAL=", "CMAKE_CACHEFILE_DIR:INTERNAL=/moved")))),
     Case("rules.ninja deleted", B, "accepted", "configure ran", in_build_dir(lambda b: (b / "CMakeFiles" / "rules.ninja").unlink())),
     Case("build.ninja garbage", B, "accepted", "regenerating them", in_build_dir(lambda b: (b / "build.ninja").write_text("= = =\n"))),
-    Case("ninja log garbage", ("report", "--source", "{src}"), "refused", "not a ninja log", in_build_dir(ninja_log_garbage)),
+    Case("ninja log garbage", ("report", "--source", "{src}"), "refused", "not a ninja log", in_build_dir(ninja_log_garbage), remedy=True),
     Case("stale lock record names a stranger", B, "accepted", "left it alone", stranger_in_lock),
     Case("lock record garbage", B, "accepted", setup=garbage_lock_record),
-    Case("state dir is a file", B, "refused", "is a file where a directory must be", state_dir_aside),
-    Case("venv gone", B, "refused", "VLLM_PYTHON_EXECUTABLE", venv_aside),
-    Case("compile error", B, "refused", "fix the compile error", edit_source("\nthis is not C++;\n")),
+    Case("state dir is a file", B, "refused", "is a file where a directory must be", state_dir_aside, remedy=True),
+    Case("venv gone", B, "refused", "VLLM_PYTHON_EXECUTABLE", venv_aside, remedy=True),
+    Case("compile error", B, "refused", "fix the compile error", edit_source("\nthis is not C++;\n"), remedy=True, fix_after_undo=True),
     Case("read-only build dir", B, "refused", "not writable", read_only_build_dir),
     Case("bogus CUDA_HOME", ("presets", "--source", "{src}", "--dry-run"), "accepted", env={"CUDA_HOME": "/nonexistent"}),
     Case("doctor outside a checkout", ("doctor", "--source", "{tmp}"), "refused", "no CMakeLists.txt"),
-    Case("configure unknown preset", ("configure", "--source", "{src}", "--preset", "ghost"), "refused", "is not in"),
+    Case("configure unknown preset", ("configure", "--source", "{src}", "--preset", "ghost"), "refused", "is not in", remedy=True),
     Case("sources of a tree that fetches nothing", ("sources", "--source", "{src}"), "accepted", "fetches nothing"),
     Case("source build with a wheel exported", ("install", "--source", "{src}", "--no-precompiled", "--dry-run"), "accepted", "VLLM_PRECOMPILED_WHEEL_LOCATION=''", env={"VLLM_PRECOMPILED_WHEEL_LOCATION": "/x.whl"}),
     Case("dry-run bootstrap", ("bootstrap", "--source", "{src}", "--dry-run", "--force"), "accepted", "would run"),
@@ -425,6 +439,7 @@ class Verdict:
     wrote_in_dry_run: list[str]
     ok: bool
     output: str = ""
+    fixes: list[str] = field(default_factory=list)  # the commands its fix lines name
 
 
 @contextmanager
@@ -445,14 +460,13 @@ def run_case(case: Case, src: Path, tmp: Path, env: dict[str, str]) -> Verdict:
             text = text.replace(key, value)
         return text
 
+    case_env = {**env, **{k: filled(v) for k, v in case.env.items() if v is not None}}
+    for key in [k for k, v in case.env.items() if v is None]:
+        case_env.pop(key, None)
+    args = [filled(a) for a in case.args]
     with applied(case, src, tmp):
         before, files_before = user_state(src), every_file(src)
-        case_env = {**env, **{k: filled(v) for k, v in case.env.items() if v is not None}}
-        for key in [k for k, v in case.env.items() if v is None]:
-            case_env.pop(key, None)
-        run = invoke(
-            *(filled(a) for a in case.args), env=case_env, timeout=600, unset=unset_of(case)
-        )
+        run = invoke(*args, env=case_env, timeout=600, unset=unset_of(case))
         time.sleep(0.2)
         left = running_over(src)
         for stranger in STRANGERS:  # the unrelated process of the lock case is not ours
@@ -460,6 +474,11 @@ def run_case(case: Case, src: Path, tmp: Path, env: dict[str, str]) -> Verdict:
         after = user_state(src)
         dry = "--dry-run" in case.args
         wrote = sorted(set(every_file(src).items()) ^ set(files_before.items())) if dry else []
+        fixes = fix_commands(run.output)
+        if not case.fix_after_undo:
+            unfixed = follow(case, fixes, args, src, case_env)
+    if case.fix_after_undo:
+        unfixed = follow(case, fixes, args, src, case_env)
     out = run.output
     clear = "Traceback" not in out and (
         run.returncode == 0 or ("error: " in out and "\n  fix: " in out)
@@ -482,9 +501,65 @@ def run_case(case: Case, src: Path, tmp: Path, env: dict[str, str]) -> Verdict:
         if p.is_file() and "s3cret" in p.read_text(errors="replace")
     ]
     good = ok and not gone and not left and not wrote_names and "s3cret" not in out and not leaked
+    good = good and not unfixed
+    if unfixed:
+        out += "\n--- its fix lines, run as printed:\n" + "\n".join(unfixed)
     return Verdict(
-        case.name, case.expect, run.returncode, clear, silently, gone, left, wrote_names, good, out
+        case.name,
+        case.expect,
+        run.returncode,
+        clear,
+        silently,
+        gone,
+        left,
+        wrote_names,
+        good,
+        out,
+        fixes,
     )
+
+
+def fix_commands(output: str) -> list[str]:
+    """The commands the fix lines of `output` name, as printed (between backticks)."""
+    return [
+        command
+        for line in output.splitlines()
+        if line.lstrip().startswith("fix:")
+        for command in re.findall(r"`(invoke [^`]+)`", line)
+    ]
+
+
+def follow(
+    case: Case, fixes: list[str], args: list[str], src: Path, env: dict[str, str]
+) -> list[str]:
+    """Run each fix command as printed; for a remedy, the refused command must then succeed.
+    What the fixes wrote (presets, build dirs) is put back for the cases that follow.
+    Returns what went wrong."""
+    presets = src / "CMakeUserPresets.json"
+    saved = presets.read_bytes() if presets.is_file() else None
+    build_dirs = set(src.glob("cmake-build-*"))
+    backups = set(src.glob("CMakeUserPresets.json*.bak"))
+    wrong = []
+    try:
+        for command in fixes:
+            argv = shlex.split(command)
+            done = invoke(*argv[1:], env=env, timeout=600, unset=unset_of(case))
+            if done.returncode != 0:
+                wrong.append(f"`{command}` exited {done.returncode}:\n{done.output[-1500:]}")
+        if case.remedy and not wrong:
+            again = invoke(*args, env=env, timeout=600, unset=unset_of(case))
+            if not fixes:
+                wrong.append("a remedy case whose fix line names no command")
+            elif again.returncode != 0:
+                wrong.append(f"after {fixes} it still fails:\n{again.output[-1500:]}")
+    finally:
+        if saved is not None:
+            presets.write_bytes(saved)
+        for made in set(src.glob("cmake-build-*")) - build_dirs:
+            shutil.rmtree(made)
+        for made in set(src.glob("CMakeUserPresets.json*.bak")) - backups:
+            made.unlink()
+    return wrong
 
 
 @pytest.fixture(scope="module")
@@ -521,6 +596,8 @@ def test_the_hostile_suite(
     )
     assert not failed, f"{len(failed)} of {len(verdicts)} cases went wrong; tally {tally}\n{shown}"
     assert tally["silently accepted"] == tally["data lost"] == tally["processes left"] == 0, tally
+    followed = sum(len(v.fixes) for v in verdicts)
+    assert followed >= 10, f"only {followed} fix lines named a command to run"
     assert not (src / "PWNED").exists() and not Path("PWNED").exists(), "a path was executed"
     for stranger in STRANGERS:
         os.kill(stranger.pid, signal.SIGKILL)
