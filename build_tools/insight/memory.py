@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Optional
 
-from build_tools.process import gate, procfs
+from build_tools.process import gate_peaks, procfs
 
 PERIOD_S = 0.1
 KEEP_S = 1.0  # how often ended units' peaks are written while a build runs
@@ -137,7 +137,7 @@ class Sampler:
             if proc.session == session:
                 argv = self._read_argv(keys[pid])
                 found = own[pid] = _unit_of(argv)
-                source = gate.source_of(argv) if found and self.build_dir else ""
+                source = gate_peaks.source_of(argv) if found and self.build_dir else ""
                 if found and source:
                     self._sources.setdefault(os.path.join(self.build_dir or "", source), found)
         served = self._served(table, session) if self.build_dir else set()

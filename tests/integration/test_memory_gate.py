@@ -25,7 +25,7 @@ from typing import Optional
 
 import pytest
 
-from build_tools.process import gate
+from build_tools.process import gate_memory
 from tests.helpers import copy_example
 from tests.integration.tools import invoke, ok
 
@@ -58,8 +58,8 @@ def _cgroup_parent() -> tuple[Optional[Path], bool, str]:
     """The memory cgroup directory we run in, whether it is v2, or why there is none."""
     if os.geteuid() != 0:
         return None, False, f"creating a memory cgroup needs root (euid {os.geteuid()})"
-    path, v2 = gate.own_cgroup()
-    levels = gate.cgroup_levels(path, v2)
+    path, v2 = gate_memory.own_cgroup()
+    levels = gate_memory.cgroup_levels(path, v2)
     if not levels:
         return None, v2, f"no memory cgroup hierarchy is mounted for {path or 'this process'}"
     return Path(levels[0].directory), v2, ""

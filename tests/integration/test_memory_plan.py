@@ -14,16 +14,26 @@ from tests.helpers import copy_example
 from tests.integration.tools import bootstrap_copy, build_env, free_port, ok
 
 
+def store_of(src: Path) -> Path:
+    return src / ".vllm-build-tools" / "memory" / "cmake-build-release.json"
+
+
+def learned(src: Path) -> tuple[dict[str, int], dict[str, int], set[str]]:
+    """The peaks the build learned, each unit's compile time (ms) from ninja's log, and the
+    objects built; every object built has a peak."""
+    peaks: dict[str, int] = json.loads(store_of(src).read_text())
+    log = (src / "cmake-build-release" / ".ninja_log").read_text().splitlines()[1:]
+    took = {f[3]: int(f[1]) - int(f[0]) for f in (line.split("\t") for line in log)}
+    built = {unit for unit in took if unit.endswith(".o")}
+    assert set(peaks) == built, f"learned peaks {sorted(peaks)} != objects built {sorted(built)}"
+    return peaks, took, built
+
+
 def test_peaks_are_learned_and_a_heavy_target_gets_its_pool(
     tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
 ) -> None:
     src = bootstrap_copy(tmp_path_factory, "memory", env)
-    store = src / ".vllm-build-tools" / "memory" / "cmake-build-release.json"
-    peaks = json.loads(store.read_text())
-    log = (src / "cmake-build-release" / ".ninja_log").read_text().splitlines()[1:]
-    took = {f[3]: int(f[1]) - int(f[0]) for f in (line.split("\t") for line in log)}
-    built = {unit for unit in took if unit.endswith(".o")}
-    assert set(peaks) == built, peaks
+    peaks, took, built = learned(src)
     # A unit of a fraction of a second can be seen only as it starts (what a sampler misses);
     # one that compiled for a second was seen whole, and nvcc's units are the heavy ones.
     assert all(peaks[u] > 10 * 2**20 for u in built if took[u] >= 1000), (peaks, took)
@@ -33,7 +43,7 @@ def test_peaks_are_learned_and_a_heavy_target_gets_its_pool(
     assert "measured peaks, heaviest unit" in out
     heavy = next(u for u in peaks if u.startswith("CMakeFiles/_moe_C.dir/"))
     peaks[heavy] = 4096 * 2**30  # as if it needed 4 TiB: heavier than any machine
-    store.write_text(json.dumps(peaks))
+    store_of(src).write_text(json.dumps(peaks))
     out = ok("presets", "--source", str(src), env=env)
     assert "_moe_C in a pool of 1" in out
     ok("build", "--source", str(src), env=env)
@@ -58,12 +68,7 @@ def test_sampling_under_sccache_records_real_peaks(tmp_path: Path) -> None:
     )
     src = copy_example(tmp_path / "my src" / "minivllm")
     ok("bootstrap", "--source", str(src), env=env)
-    store = src / ".vllm-build-tools" / "memory" / "cmake-build-release.json"
-    peaks = json.loads(store.read_text())
-    log = (src / "cmake-build-release" / ".ninja_log").read_text().splitlines()[1:]
-    took = {f[3]: int(f[1]) - int(f[0]) for f in (line.split("\t") for line in log)}
-    built = {unit for unit in took if unit.endswith(".o")}
-    assert set(peaks) == built, peaks
+    peaks, took, built = learned(src)
     long = [u for u in built if took[u] >= 1000]
     assert long and all(peaks[u] > 10 * 2**20 for u in long), (peaks, took)
     assert all(peaks[u] > 100 * 2**20 for u in built if u.endswith(".cu.o")), peaks

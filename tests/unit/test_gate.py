@@ -17,16 +17,19 @@ from pathlib import Path
 import pytest
 
 from build_tools.insight import memory
-from build_tools.process import gate
+from build_tools.process import gate, gate_memory, gate_peaks, gate_reservations
 
 MiB = 2**20
 GiB = 2**30
 GATE = Path(gate.__file__)
-# A "compile" of the unit after -o: says it started (its pid), then holds until released.
+# A "compile" of the unit after -o: says it started (its pid, written whole before the file
+# appears), then holds until released.
 HOLD = (
     "import os, time\n"
     "mark = os.environ['MARK']\n"
-    "open(mark + '.start', 'w').write(str(os.getpid()))\n"
+    "with open(mark + '.tmp', 'w') as f:\n"
+    "    f.write(str(os.getpid()))\n"
+    "os.replace(mark + '.tmp', mark + '.start')\n"
     "while not os.path.exists(mark + '.release'):\n"
     "    time.sleep(0.02)\n"
 )
@@ -61,7 +64,7 @@ class Gates:
         env = {
             **os.environ,
             "MARK": str(self.root / unit),
-            gate.TEST_AVAILABLE: str(self.available),
+            gate_reservations.TEST_AVAILABLE: str(self.available),
         }
         proc = subprocess.Popen(
             self.argv(sys.executable, "-c", HOLD, source, "-o", unit),
@@ -115,7 +118,7 @@ def test_a_compile_that_fits_starts_beside_the_other(tmp_path: Path, gates: list
     g.start("b.o")
     wait_for(tmp_path / "b.o.start", "b fits beside a (300 + 300 MiB of 1 GiB)")
     assert not (tmp_path / "a.o.release").exists(), "a was still running when b started"
-    reservations = sorted(p.name for p in g.reservations.glob("*" + gate.SUFFIX))
+    reservations = sorted(p.name for p in g.reservations.glob("*" + gate_reservations.SUFFIX))
     assert len(reservations) == 2, f"both hold a reservation while they run: {reservations}"
 
 
@@ -154,12 +157,12 @@ def test_the_exit_status_passes_through_and_a_gate_error_never_stops_the_compile
 def test_expired_reservations_are_removed(tmp_path: Path) -> None:
     directory = tmp_path / "r"
     directory.mkdir()
-    boot = gate.boot_id()
+    boot = gate_memory.boot_id()
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                            capture_output=True, text=True, check=True)  # fmt: skip
-    me = gate.stat_of(os.getpid())
+    me = gate_memory.stat_of(os.getpid())
     assert me is not None
-    parent = gate.stat_of(os.getppid())
+    parent = gate_memory.stat_of(os.getppid())
     assert parent is not None
     rows = {
         "ended": (int(ended.stdout), 1, boot),  # its pid is gone
@@ -168,35 +171,37 @@ def test_expired_reservations_are_removed(tmp_path: Path) -> None:
         "alive": (os.getppid(), parent[2], boot),
     }
     for name, (pid, start, booted) in rows.items():
-        entry = gate.Reservation(pid, start, booted, MiB, "", "", "/", "/", False)
-        (directory / f"{name}{gate.SUFFIX}").write_text(entry.text())
-    found = gate.live(str(directory), boot, os.getpid())
+        entry = gate_reservations.Reservation(pid, start, booted, MiB, "", "", "/", "/", False)
+        (directory / f"{name}{gate_reservations.SUFFIX}").write_text(entry.text())
+    found = gate_reservations.live(str(directory), boot, os.getpid())
     assert [r.pid for r in found] == [os.getppid()], found
     left = sorted(p.name for p in directory.iterdir())
-    assert left == [f"alive{gate.SUFFIX}"], f"the expired three were removed: {left}"
+    assert left == [f"alive{gate_reservations.SUFFIX}"], f"the expired three were removed: {left}"
 
 
 def test_expected_peak_is_learned_else_a_prior_by_language() -> None:
     store = {"CMakeFiles/t.dir/k.cu.o": 5 * MiB, "CMakeFiles/t.dir/z.cpp.o": 0}
     cu = ["nvcc", "-x", "cu", "-c", "/s/k.cu", "-o", "CMakeFiles/t.dir/k.cu.o"]
-    assert gate.expected_peak(cu, store) == (5 * MiB, "learned")
+    assert gate_peaks.expected_peak(cu, store) == (5 * MiB, "learned")
     new_cu = ["ccache", "nvcc", "-c", "/s/n.cu", "-o", "CMakeFiles/t.dir/n.cu.o"]
-    assert gate.expected_peak(new_cu, store) == (gate.PRIOR_CUDA, "CUDA prior")
+    assert gate_peaks.expected_peak(new_cu, store) == (gate_peaks.PRIOR_CUDA, "CUDA prior")
     cpp = ["sccache", "c++", "-o", "CMakeFiles/t.dir/z.cpp.o", "-c", "/s/z.cpp"]
-    assert gate.expected_peak(cpp, store) == (gate.PRIOR_CXX, "C/C++ prior"), "0 is no peak"
-    assert gate.expected_peak(["c++", "-E", "x.cpp"], {})[0] > 0, "never 0"
+    assert gate_peaks.expected_peak(cpp, store) == (gate_peaks.PRIOR_CXX, "C/C++ prior"), (
+        "0 is no peak"
+    )
+    assert gate_peaks.expected_peak(["c++", "-E", "x.cpp"], {})[0] > 0, "never 0"
 
 
 def test_the_store_is_read_as_memory_py_writes_it(tmp_path: Path) -> None:
     peaks = {"CMakeFiles/a b.dir/k\u00e9.cu.o": 7, 'x"\\y.o': 2**40, "z.o": 1}
     memory.record(tmp_path, tmp_path / "build", peaks)
     path = memory.store(tmp_path, tmp_path / "build")
-    assert gate.read_store(str(path)) == json.loads(path.read_text()) == peaks
-    assert gate.parse_peaks("{}") == {} and gate.parse_peaks(' {"a":1 }\n') == {"a": 1}
+    assert gate_peaks.read_store(str(path)) == json.loads(path.read_text()) == peaks
+    assert gate_peaks.parse_peaks("{}") == {} and gate_peaks.parse_peaks(' {"a":1 }\n') == {"a": 1}
     for corrupt in ('{"a": 1', '{"a": "1"}', "[1]", '{"a": 1.5}', "", '{"a\\q": 1}'):
         path.write_text(corrupt)
-        assert gate.read_store(str(path)) == {}, f"{corrupt!r}: the priors, never a failure"
-    assert gate.read_store(str(tmp_path / "missing.json")) == {}
+        assert gate_peaks.read_store(str(path)) == {}, f"{corrupt!r}: the priors, never a failure"
+    assert gate_peaks.read_store(str(tmp_path / "missing.json")) == {}
 
 
 def fake_proc(root: Path, cgroup: str, mountinfo: str) -> Path:
@@ -210,13 +215,13 @@ def test_cgroup_v1_available_is_the_tightest_level(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mount = tmp_path / "cg"
-    monkeypatch.setattr(gate, "PROC", str(fake_proc(
+    monkeypatch.setattr(gate_memory, "PROC", str(fake_proc(
         tmp_path,
         "9:name=systemd:/\n4:memory:/build/one\n0::/\n",
         f"30 25 0:27 / {mount} rw,relatime shared:9 - cgroup cgroup rw,memory\n",
     )))  # fmt: skip
     levels = {  # dir -> limit, usage, inactive file pages
-        "build/one": (gate.UNLIMITED + 1, 100 * MiB, 0),
+        "build/one": (gate_memory.UNLIMITED + 1, 100 * MiB, 0),
         "build": (1024 * MiB, 700 * MiB, 100 * MiB),
         "": (8192 * MiB, 2048 * MiB, 0),
     }
@@ -225,18 +230,20 @@ def test_cgroup_v1_available_is_the_tightest_level(
         (mount / sub / "memory.limit_in_bytes").write_text(f"{limit}\n")
         (mount / sub / "memory.usage_in_bytes").write_text(f"{usage}\n")
         (mount / sub / "memory.stat").write_text(f"cache 1\ntotal_inactive_file {inactive}\n")
-    path, v2 = gate.own_cgroup()
+    path, v2 = gate_memory.own_cgroup()
     assert (path, v2) == ("/build/one", False)
-    found = gate.cgroup_levels(path, v2)
+    found = gate_memory.cgroup_levels(path, v2)
     assert [level.path for level in found] == ["/build/one", "/build", "/"]
-    free = [gate.level_available(level) for level in found]
+    free = [gate_memory.level_available(level) for level in found]
     assert free == [None, (1024 - 600) * MiB, (8192 - 2048) * MiB], free
-    assert gate.under("/build/one/x", "/build") and not gate.under("/buildx", "/build")
+    assert gate_memory.under("/build/one/x", "/build") and not gate_memory.under(
+        "/buildx", "/build"
+    )
 
 
 def test_cgroup_v2_available(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mount = tmp_path / "unified"
-    monkeypatch.setattr(gate, "PROC", str(fake_proc(
+    monkeypatch.setattr(gate_memory, "PROC", str(fake_proc(
         tmp_path, "0::/user/job\n", f"35 25 0:30 / {mount} rw - cgroup2 cgroup2 rw\n"
     )))  # fmt: skip
     for sub, limit in {"user/job": "max", "user": str(2048 * MiB)}.items():
@@ -244,14 +251,17 @@ def test_cgroup_v2_available(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         (mount / sub / "memory.max").write_text(limit + "\n")
         (mount / sub / "memory.current").write_text(f"{1024 * MiB}\n")
         (mount / sub / "memory.stat").write_text(f"anon 1\ninactive_file {24 * MiB}\n")
-    found = gate.cgroup_levels(*gate.own_cgroup())
+    found = gate_memory.cgroup_levels(*gate_memory.own_cgroup())
     assert [level.path for level in found] == ["/user/job", "/user", "/"]
-    assert [gate.level_available(level) for level in found[:2]] == [None, 1048 * MiB]
+    assert [gate_memory.level_available(level) for level in found[:2]] == [None, 1048 * MiB]
 
 
 def test_the_test_only_variable_replaces_the_measured_memory() -> None:
-    assert gate.available([], [], {gate.TEST_AVAILABLE: str(5 * MiB)}) == 5 * MiB
-    measured = gate.available([], [], {})
+    assert (
+        gate_reservations.available([], [], {gate_reservations.TEST_AVAILABLE: str(5 * MiB)})
+        == 5 * MiB
+    )
+    measured = gate_reservations.available([], [], {})
     assert measured is not None and measured > 0, "MemAvailable is read on Linux"
 
 
@@ -260,13 +270,37 @@ def test_a_unit_not_measured_expects_what_its_folder_showed() -> None:
     store = {f"{folder}/k{i}.cu.o": (i + 1) * GiB for i in range(3)}
     store[f"{folder}/ops.cpp.o"] = 100 * MiB  # another language: not of the family
     new = ["nvcc", "-c", "marlin/k9.cu", "-o", f"{folder}/k9.cu.o"]
-    assert gate.expected_peak(new, store) == (
-        int(3 * GiB * gate.FAMILY_MARGIN),
+    assert gate_peaks.expected_peak(new, store) == (
+        int(3 * GiB * gate_peaks.FAMILY_MARGIN),
         "its folder's units",
     )
     two = {k: v for k, v in list(store.items())[1:]}
-    assert gate.expected_peak(new, two) == (gate.PRIOR_CUDA, "CUDA prior"), "two are no family"
+    assert gate_peaks.expected_peak(new, two) == (gate_peaks.PRIOR_CUDA, "CUDA prior"), (
+        "two are no family"
+    )
     elsewhere = ["nvcc", "-c", "x.cu", "-o", "CMakeFiles/_C.dir/csrc/x.cu.o"]
-    assert gate.expected_peak(elsewhere, store)[1] == "CUDA prior", "another folder's units"
+    assert gate_peaks.expected_peak(elsewhere, store)[1] == "CUDA prior", "another folder's units"
     cpp = ["c++", "-c", "marlin/n.cpp", "-o", f"{folder}/n.cpp.o"]
-    assert gate.expected_peak(cpp, store)[1] == "C/C++ prior"
+    assert gate_peaks.expected_peak(cpp, store)[1] == "C/C++ prior"
+
+
+def test_the_installed_gate_runs_alone_with_its_modules(tmp_path: Path) -> None:
+    """Written where a preset names it, the gate brings its modules and runs without
+    build_tools (the checkout's venv does not have it); a second install writes nothing."""
+    target = tmp_path / "state dir" / "gate.py"
+    assert gate.install(target), "a first install writes the gate"
+    assert sorted(p.name for p in target.parent.glob("*.py")) == sorted(("gate.py", *gate.MODULES))
+    assert not gate.install(target), "an installed gate is not written again"
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    argv = [sys.executable, "-S", "-E", str(target), "--store", str(tmp_path / "none.json")]
+    code = "import sys; print('compiled', 'build_tools' in sys.modules)"
+    done = subprocess.run(
+        [*argv, "--reservations", str(tmp_path / "r"), "--", sys.executable, "-c", code],
+        cwd=elsewhere, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "compiled False\n", done
+    assert "memory gate" not in done.stderr, f"the gate fell back to no gate: {done.stderr}"
+    (target.parent / "gate_memory.py").write_text("# an older one\n")
+    assert gate.install(target), "a changed module is written again"
+    assert (target.parent / "gate_memory.py").read_text() == Path(gate_memory.__file__).read_text()
