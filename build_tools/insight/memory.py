@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Optional
 
-from build_tools.process import gate_peaks, procfs
+from build_tools.process import gate, gate_peaks, procfs
 
 PERIOD_S = 0.1
 KEEP_S = 1.0  # how often ended units' peaks are written while a build runs
@@ -192,6 +192,56 @@ class Sampler:
 
 def store(state_dir: Path, build_dir: Path) -> Path:
     return state_dir / "memory" / f"{build_dir.name}.json"
+
+
+WAITS_KEPT = 1 << 20
+
+
+def waits_file(state_dir: Path, build_dir: Path) -> Path:
+    """Where the memory gate records the compiles it held (gate.WAITS)."""
+    path = store(state_dir, build_dir)
+    return path.with_name(path.name + gate.WAITS)
+
+
+def waits_offset(state_dir: Path, build_dir: Path) -> int:
+    """Where the memory gate's record of waits ends now (0 when there is none; a record grown
+    past WAITS_KEPT bytes is started afresh)."""
+    path = waits_file(state_dir, build_dir)
+    try:
+        size = path.stat().st_size
+        if size > WAITS_KEPT:
+            path.unlink()
+            return 0
+        return size
+    except OSError:
+        return 0
+
+
+def gate_waits(state_dir: Path, build_dir: Path, offset: int) -> Optional[str]:
+    """One line on the compiles the memory gate held since `offset` (None when none waited):
+    a wait prints nothing as it happens, and it counts in the unit's time in ninja's log."""
+    try:
+        with open(waits_file(state_dir, build_dir), "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    waits = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        try:
+            waits.append((float(fields[1]), fields[0], int(fields[2]), fields[3]))
+        except (IndexError, ValueError):
+            continue
+    if not waits:
+        return None
+    seconds, unit, peak, why = max(waits)
+    total = sum(w[0] for w in waits)
+    return (
+        f"the memory gate held {len(waits)} compile(s) {total:.0f} s in all until their expected "
+        f"peak fit (counted in their times above); longest {unit} {seconds:.0f} s, expecting "
+        f"{peak / 2**30:.1f} GiB ({why})"
+    )
 
 
 def record(state_dir: Path, build_dir: Path, peaks: Mapping[str, int]) -> None:

@@ -62,6 +62,9 @@ else:  # the installed gate: its modules lie beside it, first on sys.path
 
 POLL_S = 0.3  # between two looks at memory while waiting (plus up to 0.1 s of jitter)
 LOCK = ".lock"
+# A compile that waited appends "unit<TAB>seconds<TAB>bytes expected<TAB>why" to the store's
+# name + WAITS: the build says how long the gate held its compiles (a wait prints nothing).
+WAITS = ".waits"
 # Written beside the gate by `install`, and imported by it.
 MODULES = ("gate_peaks.py", "gate_memory.py", "gate_reservations.py")
 
@@ -125,6 +128,7 @@ def admit(options: Options, environ: Mapping[str, str]) -> None:
     )
     import fcntl  # POSIX only; imported here so the module stays importable anywhere
 
+    began, waited = time.monotonic(), False
     with open(os.path.join(directory, LOCK), "a") as lock:
         while True:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -143,12 +147,31 @@ def admit(options: Options, environ: Mapping[str, str]) -> None:
                     handle.write(entry.text())
                 os.replace(path + ".tmp", path)
                 fcntl.flock(lock, fcntl.LOCK_UN)
+                if waited and options.store:
+                    line = f"{unit or source}\t{time.monotonic() - began:.1f}\t{peak}\t{why}\n"
+                    record_wait(options.store + WAITS, line)
                 return
             fcntl.flock(lock, fcntl.LOCK_UN)
+            waited = True
             time.sleep(POLL_S + (me % 10) / 100)  # jitter: waiting gates do not look at once
             if why != "learned":
                 peak, why = expected_peak(options.command, read_store(options.store))
                 entry.peak = peak
+
+
+def record_wait(path: str, line: str) -> None:
+    """Append one line (a single write with O_APPEND: lines of compiles ending together do not
+    mix); a file that cannot be written only loses the record."""
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:
+        return
+    try:
+        os.write(handle, line.encode("utf-8", "replace"))
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def install(target: str | os.PathLike[str]) -> bool:

@@ -199,6 +199,7 @@ def test_without_the_gate_the_build_is_oom_killed_with_it_it_finishes(
         killed = oom_kills(cgroup)
     assert code == 0, out
     assert killed == 0, f"{killed} OOM kill(s) with the gate on:\n{out}"
+    assert "the memory gate held" in out, f"the build does not say the gate held compiles:\n{out}"
     runs = lifetimes(tmp_path / "on.log")
     assert sorted(runs) == units, runs
     together, summed = most_at_once(runs, peaks)
@@ -225,6 +226,7 @@ def test_the_first_build_with_nothing_measured_finishes(
         killed = oom_kills(cgroup)
     assert code == 0 and killed == 0, out
     assert "C/C++ prior" in out and "runs alone" in out, out
+    assert "the memory gate held" in out, f"the build does not say the gate held compiles:\n{out}"
     runs = lifetimes(tmp_path / "first.log")
     assert len(runs) == 11, runs
     peaks = json.loads(store(src).read_text())

@@ -108,6 +108,15 @@ def test_a_compile_that_does_not_fit_waits_until_the_other_ends(
     g.release("b.o")
     assert b.wait(60) == 0
     assert b.stderr is not None and b.stderr.read() == "", "a wait says nothing"
+    waits = (g.store.parent / (g.store.name + gate.WAITS)).read_text().splitlines()
+    assert [w.split("\t")[0] for w in waits] == ["b.o"], f"b waited, a did not: {waits}"
+    _, seconds, peak, why = waits[0].split("\t")
+    assert float(seconds) >= 1.0 and int(peak) == 600 * MiB and why == "learned", waits
+    said = memory.gate_waits(tmp_path, tmp_path / "build", 0)
+    assert said is not None and said.startswith("the memory gate held 1 compile(s)"), said
+    assert "longest b.o" in said and "0.6 GiB (learned)" in said, said
+    offset = memory.waits_offset(tmp_path, tmp_path / "build")
+    assert memory.gate_waits(tmp_path, tmp_path / "build", offset) is None, "only new waits"
 
 
 def test_a_compile_that_fits_starts_beside_the_other(tmp_path: Path, gates: list[Gates]) -> None:
