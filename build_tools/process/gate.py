@@ -52,13 +52,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 if TYPE_CHECKING or __package__:
-    from build_tools.process.gate_memory import boot_id, cgroup_levels, own_cgroup, stat_of
-    from build_tools.process.gate_peaks import GiB, expected_peak, read_store, source_of, unit_of
-    from build_tools.process.gate_reservations import SUFFIX, Reservation, available, live
+    from build_tools.process import gate_memory as machine
+    from build_tools.process import gate_peaks as peaks
+    from build_tools.process import gate_reservations as held
 else:  # the installed gate: its modules lie beside it, first on sys.path
-    from gate_memory import boot_id, cgroup_levels, own_cgroup, stat_of
-    from gate_peaks import GiB, expected_peak, read_store, source_of, unit_of
-    from gate_reservations import SUFFIX, Reservation, available, live
+    import gate_memory as machine
+    import gate_peaks as peaks
+    import gate_reservations as held
 
 POLL_S = 0.3  # between two looks at memory while waiting (plus up to 0.1 s of jitter)
 LOCK = ".lock"
@@ -91,7 +91,7 @@ def parse(argv: Sequence[str]) -> Options:
 
 
 def _gib(value: int) -> str:
-    return f"{value / GiB:.1f} GiB"
+    return f"{value / peaks.GiB:.1f} GiB"
 
 
 def say(text: str) -> None:
@@ -101,21 +101,21 @@ def say(text: str) -> None:
 def admit(options: Options, environ: Mapping[str, str]) -> None:
     """Wait until the compile fits, then record its reservation (returns to exec it). The
     store is read again while waiting: units that end meanwhile teach their family."""
-    peak, why = expected_peak(options.command, read_store(options.store))
+    peak, why = peaks.expected_peak(options.command, peaks.read_store(options.store))
     directory = options.reservations
     if not directory:
         return
     os.makedirs(directory, mode=0o700, exist_ok=True)
     if os.stat(directory).st_uid != os.getuid():  # another user's files must not hold us back
         raise PermissionError(f"{directory} belongs to another user")
-    me, boot = os.getpid(), boot_id()
-    stat = stat_of(me)
-    cgroup, v2 = own_cgroup()
-    levels = cgroup_levels(cgroup, v2)
-    unit = unit_of(options.command)
-    source = source_of(options.command)
+    me, boot = os.getpid(), machine.boot_id()
+    stat = machine.stat_of(me)
+    cgroup, v2 = machine.own_cgroup()
+    levels = machine.cgroup_levels(cgroup, v2)
+    unit = peaks.unit_of(options.command)
+    source = peaks.source_of(options.command)
     cwd = os.getcwd()
-    entry = Reservation(
+    entry = held.Reservation(
         pid=me,
         start=stat[2] if stat else 0,
         boot=boot,
@@ -132,8 +132,8 @@ def admit(options: Options, environ: Mapping[str, str]) -> None:
     with open(os.path.join(directory, LOCK), "a") as lock:
         while True:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            others = live(directory, boot, me)
-            free = available(levels, others, environ)
+            others = held.live(directory, boot, me)
+            free = held.available(levels, others, environ)
             fits = free is None or free >= peak
             if fits or not others:
                 if not fits and free is not None:
@@ -142,7 +142,7 @@ def admit(options: Options, environ: Mapping[str, str]) -> None:
                         f"{_gib(max(free, 0))} available: no other compile runs, so it runs "
                         "alone"
                     )
-                path = os.path.join(directory, f"{me}{SUFFIX}")
+                path = os.path.join(directory, f"{me}{held.SUFFIX}")
                 with open(path + ".tmp", "w", encoding="utf-8") as handle:
                     handle.write(entry.text())
                 os.replace(path + ".tmp", path)
@@ -155,7 +155,7 @@ def admit(options: Options, environ: Mapping[str, str]) -> None:
             waited = True
             time.sleep(POLL_S + (me % 10) / 100)  # jitter: waiting gates do not look at once
             if why != "learned":
-                peak, why = expected_peak(options.command, read_store(options.store))
+                peak, why = peaks.expected_peak(options.command, peaks.read_store(options.store))
                 entry.peak = peak
 
 

@@ -11,7 +11,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 UNLIMITED = 1 << 60  # a cgroup v1 limit this large means "no limit"
 
 
-def _read(path: str) -> str:
+def read_text(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as handle:
         return handle.read()
 
@@ -19,7 +19,7 @@ def _read(path: str) -> str:
 def stat_of(pid: int) -> tuple[int, str, int] | None:
     """(ppid, state, start ticks) of `pid`, None when it is gone."""
     try:
-        fields = _read(f"{PROC}/{pid}/stat").rsplit(")", 1)[1].split()
+        fields = read_text(f"{PROC}/{pid}/stat").rsplit(")", 1)[1].split()
         return int(fields[1]), fields[0], int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
@@ -28,21 +28,21 @@ def stat_of(pid: int) -> tuple[int, str, int] | None:
 def rss_of(pid: int) -> int:
     """Resident bytes of `pid` now (0 when it is gone)."""
     try:
-        return int(_read(f"{PROC}/{pid}/statm").split()[1]) * PAGE
+        return int(read_text(f"{PROC}/{pid}/statm").split()[1]) * PAGE
     except (OSError, IndexError, ValueError):
         return 0
 
 
 def boot_id() -> str:
     try:
-        return _read(f"{PROC}/sys/kernel/random/boot_id").strip()
+        return read_text(f"{PROC}/sys/kernel/random/boot_id").strip()
     except OSError:
         return ""
 
 
 def meminfo_available() -> int | None:
     try:
-        for line in _read(f"{PROC}/meminfo").splitlines():
+        for line in read_text(f"{PROC}/meminfo").splitlines():
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
     except (OSError, IndexError, ValueError):
@@ -67,7 +67,7 @@ class Level:
 def own_cgroup() -> tuple[str, bool]:
     """The memory cgroup we run in, and whether it is cgroup v2 ("" when none)."""
     try:
-        lines = _read(f"{PROC}/self/cgroup").splitlines()
+        lines = read_text(f"{PROC}/self/cgroup").splitlines()
     except OSError:
         return "", False
     for line in lines:  # v1: "4:memory:/path" wins over v2's "0::/path" on a hybrid system
@@ -86,7 +86,7 @@ def cgroup_levels(path: str, v2: bool) -> list[Level]:
     if not path:
         return []
     try:
-        mounts = _read(f"{PROC}/self/mountinfo").splitlines()
+        mounts = read_text(f"{PROC}/self/mountinfo").splitlines()
     except OSError:
         return []
     for line in mounts:
@@ -130,19 +130,19 @@ def level_available(level: Level) -> int | None:
     """limit - (usage - inactive file pages) of one cgroup; None without a limit."""
     try:
         if level.v2:
-            raw = _read(os.path.join(level.directory, "memory.max")).strip()
+            raw = read_text(os.path.join(level.directory, "memory.max")).strip()
             if raw == "max":
                 return None
             limit = int(raw)
-            usage = int(_read(os.path.join(level.directory, "memory.current")))
-            stat = _read(os.path.join(level.directory, "memory.stat"))
+            usage = int(read_text(os.path.join(level.directory, "memory.current")))
+            stat = read_text(os.path.join(level.directory, "memory.stat"))
             inactive = _stat_value(stat, "inactive_file")
         else:
-            limit = int(_read(os.path.join(level.directory, "memory.limit_in_bytes")))
+            limit = int(read_text(os.path.join(level.directory, "memory.limit_in_bytes")))
             if limit >= UNLIMITED:
                 return None
-            usage = int(_read(os.path.join(level.directory, "memory.usage_in_bytes")))
-            stat = _read(os.path.join(level.directory, "memory.stat"))
+            usage = int(read_text(os.path.join(level.directory, "memory.usage_in_bytes")))
+            stat = read_text(os.path.join(level.directory, "memory.stat"))
             inactive = _stat_value(stat, "total_inactive_file")
     except (OSError, ValueError):
         return None
@@ -153,7 +153,7 @@ def under(cgroup: str, level: str) -> bool:
     return level == "/" or cgroup == level or cgroup.startswith(level + "/")
 
 
-def _processes() -> dict[int, int]:
+def parent_table() -> dict[int, int]:
     """pid -> ppid of every process."""
     table = {}
     for name in os.listdir(PROC):
@@ -164,14 +164,14 @@ def _processes() -> dict[int, int]:
     return table
 
 
-def _cwd(pid: int) -> str:
+def cwd_of(pid: int) -> str:
     try:
         return os.readlink(f"{PROC}/{pid}/cwd")
     except OSError:
         return ""
 
 
-def _cmdline(pid: int) -> str:
+def cmdline_of(pid: int) -> str:
     try:
         with open(f"{PROC}/{pid}/cmdline", "rb") as handle:
             return handle.read().decode(errors="replace")

@@ -11,31 +11,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 if TYPE_CHECKING or __package__:
-    from build_tools.process.gate_memory import (
-        Level,
-        _cmdline,
-        _cwd,
-        _processes,
-        _read,
-        level_available,
-        meminfo_available,
-        rss_of,
-        stat_of,
-        under,
-    )
+    from build_tools.process import gate_memory as machine
 else:  # the installed gate: its modules lie beside it, first on sys.path
-    from gate_memory import (
-        Level,
-        _cmdline,
-        _cwd,
-        _processes,
-        _read,
-        level_available,
-        meminfo_available,
-        rss_of,
-        stat_of,
-        under,
-    )
+    import gate_memory as machine
 
 SUFFIX = ".reservation"
 TEST_AVAILABLE = "VLLM_BUILD_GATE_TEST_AVAILABLE"
@@ -89,7 +67,7 @@ def entries(directory: str) -> Iterator[tuple[str, Reservation]]:
             continue
         path = os.path.join(directory, name)
         try:
-            yield path, Reservation.parse(_read(path))
+            yield path, Reservation.parse(machine.read_text(path))
         except (OSError, ValueError):
             continue
 
@@ -98,7 +76,7 @@ def live(directory: str, boot: str, me: int) -> list[Reservation]:
     """The reservations of compiles still running (other than `me`); expired files removed."""
     found = []
     for path, entry in entries(directory):
-        stat = stat_of(entry.pid) if entry.boot == boot else None
+        stat = machine.stat_of(entry.pid) if entry.boot == boot else None
         if stat is None or stat[1] in ("Z", "X") or stat[2] != entry.start:
             try:
                 os.unlink(path)
@@ -113,7 +91,7 @@ def outstanding(reservations: Sequence[Reservation]) -> dict[int, int]:
     """pid -> the bytes each admitted compile may still take: its peak minus its tree's RSS."""
     if not reservations:
         return {}
-    parents = _processes()
+    parents = machine.parent_table()
     children: dict[int, list[int]] = {}
     for pid, ppid in parents.items():
         children.setdefault(ppid, []).append(pid)
@@ -122,10 +100,10 @@ def outstanding(reservations: Sequence[Reservation]) -> dict[int, int]:
     sccache = [r for r in reservations if r.sccache]
     if sccache:  # the sccache server compiles for the client: its children name the unit
         for pid in parents:
-            text = _cmdline(pid)
+            text = machine.cmdline_of(pid)
             for r in sccache:
                 if (r.source and r.source in text) or (
-                    r.unit and r.unit in text and _cwd(pid) == r.cwd
+                    r.unit and r.unit in text and machine.cwd_of(pid) == r.cwd
                 ):
                     roots[r.pid].append(pid)
                     break
@@ -139,12 +117,12 @@ def outstanding(reservations: Sequence[Reservation]) -> dict[int, int]:
             stack.extend(children.get(pid, ()))
     used: dict[int, int] = {r.pid: 0 for r in reservations}
     for pid, owner in claimed.items():
-        used[owner] += rss_of(pid)
+        used[owner] += machine.rss_of(pid)
     return {r.pid: max(0, r.peak - used[r.pid]) for r in reservations}
 
 
 def available(
-    levels: Sequence[Level], others: Sequence[Reservation], environ: Mapping[str, str]
+    levels: Sequence[machine.Level], others: Sequence[Reservation], environ: Mapping[str, str]
 ) -> int | None:
     """What this compile may take now: the tightest bound, less what admitted compiles that
     count against it may still take (None when nothing can be measured)."""
@@ -153,12 +131,12 @@ def available(
     if forced:
         return int(forced) - sum(held.values())
     bounds = []
-    machine = meminfo_available()
-    if machine is not None:
-        bounds.append(machine - sum(held.values()))
+    whole = machine.meminfo_available()
+    if whole is not None:
+        bounds.append(whole - sum(held.values()))
     for level in levels:
-        free = level_available(level)
+        free = machine.level_available(level)
         if free is not None:
-            inside = sum(held[r.pid] for r in others if under(r.cgroup, level.path))
+            inside = sum(held[r.pid] for r in others if machine.under(r.cgroup, level.path))
             bounds.append(free - inside)
     return min(bounds) if bounds else None
