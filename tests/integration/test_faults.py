@@ -167,6 +167,10 @@ def test_random_interrupts_never_cost_a_build(
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_concurrent_builds_compile_each_unit_once(ws: Workspace, n: int) -> None:
+    # Settle first: a SIGKILLed build of the test before can leave its ninja and nvcc running
+    # on (SIGKILL cannot be forwarded), finishing a unit after the recovery build did.
+    wait_gone(ws, 30)
+    ok("build", "--source", str(ws.src), env=ws.env)
     touched = [ws.src / "csrc" / "layernorm.cpp", ws.src / "csrc" / "moe" / "topk_softmax.cpp"]
     for path in touched:
         path.touch()
