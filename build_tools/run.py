@@ -133,10 +133,11 @@ class Run:
             )
         return self._cache_env
 
-    def install_gate(self) -> None:
-        """The memory gate the preset runs before each compile, written where the preset names
-        it when it is missing or another version's (a deleted state dir, an older suite)."""
-        script = self.checkout.gate
+    def install_gate(self, script: Optional[Path] = None) -> None:
+        """The memory gate the preset runs before each compile (or `script`, for presets about
+        to be written), written where it is named when it is missing or another version's (a
+        deleted state dir, an older suite)."""
+        script = script or self.checkout.gate
         if script is not None and not self.dry_run:
             try:
                 gate.install(script)

@@ -30,6 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -41,20 +42,12 @@ SOURCE_FLAG = "--orig_src_path_name"  # nvcc's front ends name the unit's source
 SERVER = "sccache"  # the process name of sccache's server (and of its client)
 
 
-def _unit_of(argv: list[str]) -> Optional[str]:
-    """The object a compile command makes (`-c ... -o X.o`), None for anything else."""
-    if "-c" not in argv or "-o" not in argv:
-        return None
-    index = argv.index("-o") + 1
-    return argv[index] if index < len(argv) and argv[index].endswith((".o", ".obj")) else None
-
-
 def _named_unit(argv: list[str]) -> Optional[str]:
     """The unit a command of the server names: its object, or its dependency target (the
     preprocessing runs sccache adds have `-MT X.o` and no `-o`)."""
-    found = _unit_of(argv)
+    found = gate_peaks.unit_of(argv)
     if found or "-MT" not in argv:
-        return found
+        return found or None
     index = argv.index("-MT") + 1
     return argv[index] if index < len(argv) and argv[index].endswith((".o", ".obj")) else None
 
@@ -136,7 +129,7 @@ class Sampler:
         for pid, proc in table.items():
             if proc.session == session:
                 argv = self._read_argv(keys[pid])
-                found = own[pid] = _unit_of(argv)
+                found = own[pid] = gate_peaks.unit_of(argv) or None
                 source = gate_peaks.source_of(argv) if found and self.build_dir else ""
                 if found and source:
                     self._sources.setdefault(os.path.join(self.build_dir or "", source), found)
@@ -217,9 +210,30 @@ def waits_offset(state_dir: Path, build_dir: Path) -> int:
         return 0
 
 
-def gate_waits(state_dir: Path, build_dir: Path, offset: int) -> Optional[str]:
-    """One line on the compiles the memory gate held since `offset` (None when none waited):
-    a wait prints nothing as it happens, and it counts in the unit's time in ninja's log."""
+@dataclass(frozen=True)
+class GateWaits:
+    """The compiles the memory gate held during one build."""
+
+    count: int
+    seconds: float
+    longest: tuple[float, str, int, str]  # seconds, unit, bytes expected, why
+
+    @property
+    def summary(self) -> str:
+        return f"the memory gate held {self.count} compile(s) {self.seconds:.0f} s in all"
+
+    @property
+    def line(self) -> str:
+        seconds, unit, peak, why = self.longest
+        return (
+            f"{self.summary} until their expected peak fit (counted in their times above); "
+            f"longest {unit} {seconds:.0f} s, expecting {peak / 2**30:.1f} GiB ({why})"
+        )
+
+
+def gate_waits(state_dir: Path, build_dir: Path, offset: int) -> Optional[GateWaits]:
+    """The compiles the memory gate held since `offset` (None when none waited): a wait prints
+    nothing as it happens, and it counts in the unit's time in ninja's log."""
     try:
         with open(waits_file(state_dir, build_dir), "rb") as handle:
             handle.seek(offset)
@@ -235,13 +249,7 @@ def gate_waits(state_dir: Path, build_dir: Path, offset: int) -> Optional[str]:
             continue
     if not waits:
         return None
-    seconds, unit, peak, why = max(waits)
-    total = sum(w[0] for w in waits)
-    return (
-        f"the memory gate held {len(waits)} compile(s) {total:.0f} s in all until their expected "
-        f"peak fit (counted in their times above); longest {unit} {seconds:.0f} s, expecting "
-        f"{peak / 2**30:.1f} GiB ({why})"
-    )
+    return GateWaits(len(waits), sum(w[0] for w in waits), max(waits))
 
 
 def record(state_dir: Path, build_dir: Path, peaks: Mapping[str, int]) -> None:

@@ -47,7 +47,8 @@ def build(ctx: Run) -> None:
             step.ran("planned (--plan: nothing built)")
             return
         ctx.install_gate()
-        state, waits_from = ctx.tree.state_dir, memory.waits_offset(ctx.tree.state_dir, directory)
+        state = ctx.tree.state_dir
+        waits_from = memory.waits_offset(state, directory)
         argv = cmake.build(ctx.preset, *targets)
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
         with _sccache_server(ctx) as (client, before):
@@ -83,8 +84,8 @@ def build(ctx: Run) -> None:
         cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
         held = None if ctx.dry_run else memory.gate_waits(state, directory, waits_from)
         if held:
-            ctx.console.note(held)
-            cache = ", ".join(filter(None, [cache, held.split(";")[0]]))
+            ctx.console.note(held.line)
+            cache = ", ".join(filter(None, [cache, held.summary]))
         if counted:
             cache = ", ".join(filter(None, [cache, counted]))
         if ctx.dry_run:

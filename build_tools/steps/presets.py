@@ -9,7 +9,7 @@ from build_tools.cmake import presets_file
 from build_tools.cmake import presets_gen as gen
 from build_tools.errors import BuildToolsError
 from build_tools.plan import facts
-from build_tools.process import gate, lock
+from build_tools.process import lock
 from build_tools.run import Run
 from build_tools.safety import atomic_file
 
@@ -56,7 +56,7 @@ def presets(ctx: Run) -> None:
         if not ctx.dry_run:
             _write_pools_script(found)
             if found.gate:
-                gate.install(found.gate.script)
+                ctx.install_gate(found.gate.script)
         old = path.read_text(encoding="utf-8") if existing is not None else ""
         new = gen.render(merged.data)
         if new == old:

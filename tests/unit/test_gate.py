@@ -112,8 +112,9 @@ def test_a_compile_that_does_not_fit_waits_until_the_other_ends(
     assert [w.split("\t")[0] for w in waits] == ["b.o"], f"b waited, a did not: {waits}"
     _, seconds, peak, why = waits[0].split("\t")
     assert float(seconds) >= 1.0 and int(peak) == 600 * MiB and why == "learned", waits
-    said = memory.gate_waits(tmp_path, tmp_path / "build", 0)
-    assert said is not None and said.startswith("the memory gate held 1 compile(s)"), said
+    held = memory.gate_waits(tmp_path, tmp_path / "build", 0)
+    said = held.line if held else ""
+    assert said.startswith("the memory gate held 1 compile(s)"), said
     assert "longest b.o" in said and "0.6 GiB (learned)" in said, said
     offset = memory.waits_offset(tmp_path, tmp_path / "build")
     assert memory.gate_waits(tmp_path, tmp_path / "build", offset) is None, "only new waits"
