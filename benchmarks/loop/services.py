@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Optional
 
 from benchmarks.loop.harness import BenchError
 from build_tools.cache.remote import unreachable
+from build_tools.cache.sccache import free_port as free_port  # one definition
 
 START_TIMEOUT = 10.0  # seconds for redis-server to answer
 
@@ -35,14 +35,6 @@ def redis_server_binary() -> Optional[Path]:
         return Path(found)
     on_path = shutil.which("redis-server")
     return Path(on_path) if on_path else None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

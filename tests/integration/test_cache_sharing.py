@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_example
-from tests.integration.tools import build_env, compiler_cache, ok
+from tests.integration.tools import build_env, compiler_cache, free_port, ok
 
 
 def redis_server() -> str:
@@ -31,9 +31,7 @@ def redis_server() -> str:
 
 @pytest.fixture(scope="module")
 def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     server = subprocess.Popen(
         [redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -126,9 +124,7 @@ def test_read_only_consumers_write_nothing(tmp_path: Path, redis: str) -> None:
 
 
 def test_a_redis_that_is_down_never_fails_the_build(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"redis://127.0.0.1:{probe.getsockname()[1]}"
+    dead = f"redis://127.0.0.1:{free_port()}"
     env = build_env(tmp_path / "ccache", VLLM_BUILD_REMOTE_CACHE=dead)
     src = copy_example(tmp_path / "src" / "minivllm")
     out = ok("bootstrap", "--source", str(src), env=env)

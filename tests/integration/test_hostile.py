@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -33,7 +32,7 @@ from typing import Any, Optional
 import pytest
 
 from build_tools.process.lock import identity, lock_path
-from tests.integration.tools import HAS_NVCC, bootstrap_copy, digest, invoke
+from tests.integration.tools import HAS_NVCC, bootstrap_copy, digest, fix_commands, invoke
 
 Undo = Callable[[], object]
 Setup = Callable[[Path, Path], Optional[Undo]]  # (the copy, a scratch dir) -> how to undo it
@@ -517,16 +516,6 @@ def run_case(case: Case, src: Path, tmp: Path, env: dict[str, str]) -> Verdict:
         out,
         fixes,
     )
-
-
-def fix_commands(output: str) -> list[str]:
-    """The commands the fix lines of `output` name, as printed (between backticks)."""
-    return [
-        command
-        for line in output.splitlines()
-        if line.lstrip().startswith("fix:")
-        for command in re.findall(r"`(invoke [^`]+)`", line)
-    ]
 
 
 def follow(

