@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, TextIO
@@ -115,6 +116,8 @@ class Console:
         self.stream = stream or sys.stdout
         self.flags: list[str] = []
         self.program = "invoke"
+        # A build's watchers (insight/held.py) say things from their thread: whole lines only.
+        self._lock = threading.Lock()
 
     def speak_as(self, settings: Settings) -> None:
         """Spell the commands we suggest as the person typed theirs (program and flags)."""
@@ -126,7 +129,8 @@ class Console:
         return redact(with_flags(text, self.flags, self.program))
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        with self._lock:
+            print(text, file=self.stream, flush=True)
 
     def step(self, name: str) -> None:
         self._print(f"==> {name}")

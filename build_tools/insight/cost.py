@@ -24,6 +24,16 @@ class Unit(Entry):
 
     target: str = ""  # the CMake target it belongs to ("" when unknown)
     name: str = ""  # the source of an object ("csrc/x.cu"), else the output
+    held_ms: int = 0  # of its time, how long the memory gate held it before it compiled
+
+    @property
+    def own_ms(self) -> int:
+        """Its time without the memory gate's wait: what compiling it took."""
+        return self.ms - self.held_ms
+
+    @property
+    def time_text(self) -> str:
+        return seconds(self.ms) + (f" (held {seconds(self.held_ms)})" if self.held_ms else "")
 
 
 def object_of(output: str) -> Optional[tuple[str, str]]:
@@ -32,8 +42,9 @@ def object_of(output: str) -> Optional[tuple[str, str]]:
     return (found.group(1), found.group(2)) if found else None
 
 
-def unit_of(entry: Entry, targets: Sequence[str] = ()) -> Unit:
-    """An entry named for people: an object by its source and target, a link by its target."""
+def unit_of(entry: Entry, targets: Sequence[str] = (), held_ms: int = 0) -> Unit:
+    """An entry named for people: an object by its source and target, a link by its target;
+    `held_ms` of its time the memory gate held it."""
     found = _OBJECT.search(entry.output)
     target, name = "", entry.output
     if found and entry.kind == "compile":
@@ -43,7 +54,7 @@ def unit_of(entry: Entry, targets: Sequence[str] = ()) -> Unit:
         names = [t for t in targets if base.startswith((f"{t}.", f"lib{t}."))]
         target = max(names, key=len) if names else ""
     fields = (entry.start_ms, entry.end_ms, entry.mtime, entry.output, entry.hash)
-    return Unit(*fields, target=target, name=name)
+    return Unit(*fields, target=target, name=name, held_ms=held_ms)
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,11 @@ class BuildCost:
     cache: Optional[CacheRate]
 
     @property
+    def held_ms(self) -> int:
+        """How long the memory gate held this build's compiles, summed."""
+        return sum(u.held_ms for u in self.units)
+
+    @property
     def parallelism(self) -> float:
         return self.busy_ms / self.wall_ms if self.wall_ms else 0.0
 
@@ -117,10 +133,15 @@ class BuildCost:
 
 
 def analyse(
-    build: Sequence[Entry], jobs: Optional[int] = None, cache: Mapping[str, str] | None = None
+    build: Sequence[Entry],
+    jobs: Optional[int] = None,
+    cache: Mapping[str, str] | None = None,
+    held: Mapping[str, int] | None = None,
 ) -> BuildCost:
-    """The numbers of one build (the entries of one ninja run)."""
-    objects = [unit_of(e) for e in build if e.kind == "compile"]
+    """The numbers of one build (the entries of one ninja run); `held`: output -> the ms the
+    memory gate held it."""
+    held = held or {}
+    objects = [unit_of(e, held_ms=held.get(e.output, 0)) for e in build if e.kind == "compile"]
     targets = sorted({u.target for u in objects if u.target})
     links = [unit_of(e, targets) for e in build if e.kind == "link"]
     work = [*objects, *links]
@@ -160,7 +181,7 @@ def parallelism_text(report: BuildCost) -> str:
 def digest(report: BuildCost) -> str:
     """The one line printed after a build that compiled something."""
     slowest = report.slowest(1)
-    head = f"slowest: {slowest[0].name} {seconds(slowest[0].ms)}; " if slowest else ""
+    head = f"slowest: {slowest[0].name} {slowest[0].time_text}; " if slowest else ""
     cache = f", {report.cache.text}" if report.cache else ""
     units = f"{len(report.units)} unit{'s' if len(report.units) != 1 else ''}"
     return f"{head}{units}, {parallelism_text(report)}{cache}; report: invoke report"
@@ -175,6 +196,7 @@ def _unit(u: Unit) -> dict[str, Any]:
         "start_ms": u.start_ms,
         "end_ms": u.end_ms,
         "ms": u.ms,
+        "held_ms": u.held_ms,
     }
 
 
@@ -185,6 +207,7 @@ def as_json(report: BuildCost) -> dict[str, Any]:
         "wall_ms": report.wall_ms,
         "busy_ms": report.busy_ms,
         "parallelism": round(report.parallelism, 3),
+        "held_ms": report.held_ms,
         "jobs": report.jobs,
         "slowest": [_unit(u) for u in report.slowest()],
         "targets": [asdict(t) for t in report.targets()],

@@ -15,7 +15,7 @@ from build_tools.cache import ccache
 from build_tools.cmake.project import read_cache
 from build_tools.console import Console, make_console
 from build_tools.errors import BuildToolsError
-from build_tools.insight import cost, ninja_log
+from build_tools.insight import cost, held, ninja_log
 from build_tools.process.runner import Runner
 from build_tools.run import Run, make_run
 from build_tools.settings import Settings
@@ -42,7 +42,8 @@ def load(ctx: Run, entries: Optional[Sequence[ninja_log.Entry]] = None) -> cost.
         log = ninja_log.read(directory)
         entries = ninja_log.last_build(log.entries, log.version)
     results = ccache.read_stats_log(ctx.tree.state_dir / KEPT_STATS)
-    return cost.analyse(entries, build_jobs(ctx, directory), results)
+    waits = held.held_ms(ctx.tree.state_dir, directory, entries)
+    return cost.analyse(entries, build_jobs(ctx, directory), results, waits)
 
 
 def cache_log_env(ctx: Run) -> dict[str, str]:
@@ -94,8 +95,8 @@ def show(console: Console, report: cost.BuildCost, files: Sequence[Path]) -> Non
     s = cost.seconds
     console.table(
         f"slowest of {len(report.units)} compiled units",
-        [[u.name, u.target, s(u.ms)] for u in report.slowest()],
-        ("unit", "target", "time"),
+        [[u.name, u.target, u.time_text] for u in report.slowest()],
+        ("unit", "target", "time (of it held by the memory gate)"),
     )
     console.table(
         "targets",
@@ -105,8 +106,14 @@ def show(console: Console, report: cost.BuildCost, files: Sequence[Path]) -> Non
     console.output(
         f"{cost.parallelism_text(report)}: {s(report.busy_ms)} of work in {s(report.wall_ms)}"
     )
+    if report.held_ms:
+        waited = [u for u in report.units if u.held_ms]
+        console.output(
+            f"the memory gate held {len(waited)} compile(s) {s(report.held_ms)} in all before "
+            f"they compiled; their own compile time: {s(sum(u.own_ms for u in waited))}"
+        )
     if report.critical:
-        chain = " -> ".join(f"{u.name} {s(u.ms)}" for u in report.critical)
+        chain = " -> ".join(f"{u.name} {u.time_text}" for u in report.critical)
         console.output(f"critical path: {chain} (the build ended at {s(report.wall_ms)})")
         last = report.critical[-1]
         if last.kind == "link" and last.target:

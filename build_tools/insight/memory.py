@@ -2,12 +2,18 @@
 (jobs.py plans the jobs from it instead of a fixed GiB per job; the memory gate, process/gate.py,
 admits each compile from it).
 
-How it is measured: while a build runs, a thread of ours reads /proc every 0.1 s and adds up the
-peak resident memory so far (VmHWM) of each unit's processes. A unit's peak is the largest such
-sum seen. VmHWM means a process seen once, late, still reports its own peak; summing it over
-processes whose peaks were not at the same moment errs high, the safe side for a budget. What
-it misses: a process that starts and ends between two samples (a unit of a fraction of a
-second, which no budget needs).
+How it is measured: while a build runs, a thread of ours reads /proc every 0.1 s. A unit's
+peak is the largest of (a) the sum of what its processes hold at one moment (VmRSS) and (b) the
+peak of any one of them (VmHWM, so a short spike between two samples still counts). nvcc runs
+its stages one after another, so (a) is what it holds at once, not the sum of each stage's
+peak, which overstates it. What it misses: a process that starts and ends between two samples
+(a unit of a fraction of a second, which no budget needs).
+
+Only real compiles teach: a unit's peak is kept when one of its processes was a compiler at
+work (cc1plus, cc1, cicc, ptxas, clang -cc1; not a preprocessor run, -E). A unit that ccache,
+sccache, a shared Redis cache or an sccache-dist cluster served ran none: its memory says
+nothing of the compile's, and it is not kept. The store (gate_peaks says its format) records
+each peak with when it was measured and by which compiler.
 
 Which processes are a unit's:
 - in the build's session (ours: the runner starts each command in one), a process belongs to
@@ -34,12 +40,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from build_tools.process import gate, gate_peaks, procfs
+from build_tools.process import gate_peaks, procfs
 
 PERIOD_S = 0.1
 KEEP_S = 1.0  # how often ended units' peaks are written while a build runs
 SOURCE_FLAG = "--orig_src_path_name"  # nvcc's front ends name the unit's source with it
 SERVER = "sccache"  # the process name of sccache's server (and of its client)
+# The processes that do a compile's work (their name in /proc). A compiler cache that serves a
+# unit runs none of them, or only as a preprocessor (-E); nvcc's own driver and cudafe++ may
+# run for a cache hit too, so they are no evidence.
+COMPILERS = frozenset({"cc1plus", "cc1", "cicc", "ptxas", "clang", "clang++"})
+
+
+def compiler_at_work(name: str, argv: list[str]) -> bool:
+    """Whether a process named `name` with `argv` is a compiler compiling (not preprocessing)."""
+    if name not in COMPILERS or "-E" in argv:
+        return False
+    return "-cc1" in argv if name.startswith("clang") else True
 
 
 def _named_unit(argv: list[str]) -> Optional[str]:
@@ -55,22 +72,32 @@ def _named_unit(argv: list[str]) -> Optional[str]:
 Key = tuple[int, int, str]  # pid, start time, name: one process image
 
 
+@dataclass(frozen=True)
+class Measured:
+    """A unit's peak in bytes, and the compiler seen at work in it."""
+
+    peak: int
+    by: str
+
+
 class Sampler:
     """Watches one streamed command's session (and, for `build_dir`, the compiles an sccache
-    server runs for it); `peaks` is unit -> peak resident bytes."""
+    server runs for it); `peaks` is unit -> peak resident bytes, `compiled` unit -> the
+    compiler seen at work in it (units without one were served by a cache)."""
 
     def __init__(
         self,
         build_dir: Optional[Path] = None,
-        keep: Optional[Callable[[dict[str, int]], None]] = None,
+        keep: Optional[Callable[[dict[str, Measured]], None]] = None,
     ) -> None:
         self.peaks: dict[str, int] = {}
+        self.compiled: dict[str, str] = {}
         self.build_dir = str(build_dir) if build_dir else None
         # Called with the peaks of units that ended (at most every KEEP_S): the memory gate
         # reads them while the build runs, so a first build learns as it goes.
         self.keep = keep
         self._running: set[str] = set()
-        self._ended: dict[str, int] = {}
+        self._ended: set[str] = set()
         self._kept_at = 0.0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -148,20 +175,35 @@ class Sampler:
         totals: dict[str, int] = {}
         for pid in own:
             name = unit(pid)
-            if name:
-                totals[name] = totals.get(name, 0) + procfs.peak_rss(pid)
+            if not name:
+                continue
+            rss, hwm = procfs.memory(pid)
+            totals[name] = totals.get(name, 0) + rss
+            self.peaks[name] = max(hwm, self.peaks.get(name, 0))
+            if name not in self.compiled and table[pid].name in COMPILERS:
+                if compiler_at_work(table[pid].name, self._read_argv(keys[pid])):
+                    self.compiled[name] = table[pid].name
         for name, total in totals.items():
             self.peaks[name] = max(total, self.peaks.get(name, 0))
         if self.keep is not None:
             self._keep_ended(set(totals))
 
+    def measured(self, names: Optional[set[str]] = None) -> dict[str, Measured]:
+        """The peaks of the units (of `names`) a compiler was seen at work in."""
+        return {
+            name: Measured(self.peaks.get(name, 0), by)
+            for name, by in self.compiled.items()
+            if (names is None or name in names) and self.peaks.get(name, 0) > 0
+        }
+
     def _keep_ended(self, running: set[str]) -> None:
-        for name in self._running - running:
-            self._ended[name] = self.peaks.get(name, 0)
+        self._ended |= self._running - running
         self._running = running
         now = time.monotonic()
         if self._ended and self.keep is not None and now - self._kept_at >= KEEP_S:
-            ended, self._ended, self._kept_at = self._ended, {}, now
+            ended, self._ended, self._kept_at = self.measured(self._ended), set(), now
+            if not ended:
+                return
             try:
                 self.keep(ended)
             except Exception:  # a peak kept late is only a slower plan: never fail a build
@@ -187,90 +229,41 @@ def store(state_dir: Path, build_dir: Path) -> Path:
     return state_dir / "memory" / f"{build_dir.name}.json"
 
 
-WAITS_KEPT = 1 << 20
-
-
-def waits_file(state_dir: Path, build_dir: Path) -> Path:
-    """Where the memory gate records the compiles it held (gate.WAITS)."""
-    path = store(state_dir, build_dir)
-    return path.with_name(path.name + gate.WAITS)
-
-
-def waits_offset(state_dir: Path, build_dir: Path) -> int:
-    """Where the memory gate's record of waits ends now (0 when there is none; a record grown
-    past WAITS_KEPT bytes is started afresh)."""
-    path = waits_file(state_dir, build_dir)
-    try:
-        size = path.stat().st_size
-        if size > WAITS_KEPT:
-            path.unlink()
-            return 0
-        return size
-    except OSError:
-        return 0
-
-
-@dataclass(frozen=True)
-class GateWaits:
-    """The compiles the memory gate held during one build."""
-
-    count: int
-    seconds: float
-    longest: tuple[float, str, int, str]  # seconds, unit, bytes expected, why
-
-    @property
-    def summary(self) -> str:
-        return f"the memory gate held {self.count} compile(s) {self.seconds:.0f} s in all"
-
-    @property
-    def line(self) -> str:
-        seconds, unit, peak, why = self.longest
-        return (
-            f"{self.summary} until their expected peak fit (counted in their times above); "
-            f"longest {unit} {seconds:.0f} s, expecting {peak / 2**30:.1f} GiB ({why})"
-        )
-
-
-def gate_waits(state_dir: Path, build_dir: Path, offset: int) -> Optional[GateWaits]:
-    """The compiles the memory gate held since `offset` (None when none waited): a wait prints
-    nothing as it happens, and it counts in the unit's time in ninja's log."""
-    try:
-        with open(waits_file(state_dir, build_dir), "rb") as handle:
-            handle.seek(offset)
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return None
-    waits = []
-    for line in text.splitlines():
-        fields = line.split("\t")
-        try:
-            waits.append((float(fields[1]), fields[0], int(fields[2]), fields[3]))
-        except (IndexError, ValueError):
-            continue
-    if not waits:
-        return None
-    return GateWaits(len(waits), sum(w[0] for w in waits), max(waits))
-
-
-def record(state_dir: Path, build_dir: Path, peaks: Mapping[str, int]) -> None:
-    """Merge this build's peaks into what earlier builds measured (the larger value stays)."""
+def record(state_dir: Path, build_dir: Path, peaks: Mapping[str, Measured]) -> None:
+    """Merge this build's measured peaks into what earlier builds measured (the larger peak
+    stays, with when it was measured)."""
     if not peaks:
         return
     path = store(state_dir, build_dir)
-    known = load(state_dir, build_dir)
-    known.update({u: max(p, known.get(u, 0)) for u, p in peaks.items()})
+    known = _entries(path)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for unit, found in peaks.items():
+        old = known.get(unit, {}).get("peak")
+        if not isinstance(old, int) or found.peak > old:
+            known[unit] = {"peak": found.peak, "measured": now, "by": found.by}
+    data = {"format": gate_peaks.FORMAT, "units": dict(sorted(known.items()))}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # the gate reads it while builds run
-        tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         pass
 
 
-def load(state_dir: Path, build_dir: Path) -> dict[str, int]:
+def _entries(path: Path) -> dict[str, dict[str, object]]:
+    """The store's unit entries ({} when it is missing, damaged or of the first format)."""
     try:
-        data = json.loads(store(state_dir, build_dir).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        gate_peaks.peaks_of(data)
     except (OSError, ValueError):
         return {}
-    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {str(k): dict(v) for k, v in data["units"].items() if isinstance(v, dict)}
+
+
+def load(state_dir: Path, build_dir: Path) -> dict[str, int]:
+    """unit -> measured peak bytes of the build dir (real compiles only)."""
+    try:
+        return gate_peaks.peaks_of(json.loads(store(state_dir, build_dir).read_text("utf-8")))
+    except (OSError, ValueError):
+        return {}

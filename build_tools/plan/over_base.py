@@ -18,7 +18,7 @@ from build_tools.checkout import provenance, source_tree
 from build_tools.cmake.codemodel import CodeModel
 from build_tools.cmake.project import compile_commands, make_program
 from build_tools.cmake.unit_deps import UnitDeps, runner_capture
-from build_tools.insight import memory, ninja_log
+from build_tools.insight import held, memory, ninja_log
 from build_tools.machine import venv_state
 from build_tools.plan.affected import Affected, affected
 from build_tools.plan.targets import Choice, choose, forecast, objects_in_dry_run
@@ -139,14 +139,16 @@ def show_plan(ctx: Run, choice: Choice) -> None:
     ninja = make_program(directory) or "ninja"
     dry = ctx.runner.capture(ctx.command([ninja, "-n", "-C", directory, *choice.build]))
     planned = objects_in_dry_run(dry.output) if dry.returncode == 0 else {}
-    durations: dict[str, int] = {}
+    latest: dict[str, ninja_log.Entry] = {}
     try:
         for entry in ninja_log.read(directory).entries:
-            durations[entry.output] = entry.ms
+            latest[entry.output] = entry
     except Exception:
         pass
+    durations = {output: entry.ms for output, entry in latest.items()}
+    waits = held.held_ms(ctx.tree.state_dir, directory, list(latest.values()))
     peaks = memory.load(ctx.tree.state_dir, directory)
-    for item in forecast(choice, planned, durations, peaks):
+    for item in forecast(choice, planned, durations, peaks, waits):
         ctx.console.note(f"{item.text()}: {'; '.join(item.why[:3])}")
 
 

@@ -87,6 +87,7 @@ class Forecast:
     seconds: float  # their summed compile time when they last compiled
     peak: int  # the largest measured peak memory of one of them (bytes; 0: none measured)
     why: list[str] = field(default_factory=list)
+    held: float = 0.0  # seconds the memory gate held them last time (not in `seconds`)
 
     def text(self) -> str:
         if not self.units:
@@ -95,7 +96,8 @@ class Forecast:
         if self.measured:
             part = "" if self.measured == self.units else f" for {self.measured} of them"
             memory = f", peak {self.peak / GiB:.1f} GiB a unit" if self.peak else ""
-            cost = f"{self.seconds:.0f} s of compile time{part}{memory}"
+            waited = f" (and {self.held:.0f} s held by the memory gate)" if self.held >= 1 else ""
+            cost = f"{self.seconds:.0f} s of compile time{part}{waited}{memory}"
         return f"{self.target}: {self.units} unit{'s' * (self.units != 1)}, {cost}"
 
 
@@ -104,14 +106,18 @@ def forecast(
     planned: Mapping[str, Sequence[str]],
     durations_ms: Mapping[str, int],
     peaks: Mapping[str, int],
+    held_ms: Mapping[str, int] | None = None,
 ) -> list[Forecast]:
     """Per chosen target: its planned units (`planned`: target -> object paths), their last
-    compile time (`durations_ms`: object -> ms, from ninja's log) and peak memory."""
+    compile time (`durations_ms`: object -> ms, from ninja's log, less `held_ms`: what of it
+    the memory gate held them) and peak memory."""
     found = []
+    held_ms = held_ms or {}
     for target, why in choice.build.items():
         units = planned.get(target, [])
         known = [u for u in units if u in durations_ms]
-        seconds = sum(durations_ms[u] for u in known) / 1000
+        held = sum(held_ms.get(u, 0) for u in known) / 1000
+        seconds = sum(durations_ms[u] for u in known) / 1000 - held
         peak = max((peaks.get(u, 0) for u in units), default=0)
-        found.append(Forecast(target, len(units), len(known), seconds, peak, why))
+        found.append(Forecast(target, len(units), len(known), seconds, peak, why, held))
     return found

@@ -40,14 +40,17 @@ def boot_id() -> str:
         return ""
 
 
-def meminfo_available() -> int | None:
+def meminfo() -> tuple[int | None, int | None]:
+    """(MemTotal, MemAvailable) in bytes from /proc/meminfo (None where unreadable)."""
+    found: dict[str, int] = {}
     try:
         for line in read_text(f"{PROC}/meminfo").splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+            name, _, rest = line.partition(":")
+            if name in ("MemTotal", "MemAvailable"):
+                found[name] = int(rest.split()[0]) * 1024
     except (OSError, IndexError, ValueError):
         pass
-    return None
+    return found.get("MemTotal"), found.get("MemAvailable")
 
 
 class Level:
@@ -124,6 +127,18 @@ def _stat_value(text: str, key: str) -> int:
         if name == key:
             return int(value)
     return 0
+
+
+def level_limit(level: Level) -> int | None:
+    """The memory limit of one cgroup (None without one)."""
+    try:
+        if level.v2:
+            raw = read_text(os.path.join(level.directory, "memory.max")).strip()
+            return None if raw == "max" else int(raw)
+        limit = int(read_text(os.path.join(level.directory, "memory.limit_in_bytes")))
+    except (OSError, ValueError):
+        return None
+    return None if limit >= UNLIMITED else limit
 
 
 def level_available(level: Level) -> int | None:

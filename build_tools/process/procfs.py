@@ -1,5 +1,5 @@
 """What Linux's /proc says of a process: its parent, session, state, start time and name, its
-argv, working directory and peak memory. The one place that reads /proc (signals and the memory
+argv, working directory and memory. The one place that reads /proc (signals and the memory
 sampler ask here; the memory gate, a standalone script, reads its own).
 
 Every read tolerates a process that ends while we look: it is simply not there.
@@ -84,6 +84,21 @@ def cwd(pid: int) -> str:
         return os.readlink(PROC / str(pid) / "cwd")
     except OSError:
         return ""
+
+
+def memory(pid: int) -> tuple[int, int]:
+    """(resident bytes now, peak resident bytes so far) of `pid` from its status (VmRSS,
+    VmHWM); (0, 0) when it is gone."""
+    rss = hwm = 0
+    try:
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        return 0, 0
+    return rss, max(hwm, rss)
 
 
 def peak_rss(pid: int) -> int:

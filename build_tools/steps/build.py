@@ -15,7 +15,7 @@ from build_tools.cache import policy, sccache
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import CMake
 from build_tools.errors import BUILD_FILES, classify
-from build_tools.insight import last_build, memory
+from build_tools.insight import held, last_build, memory, ninja_log
 from build_tools.plan import over_base
 from build_tools.process.runner import Command, CommandFailed, Fix, Outcome
 from build_tools.run import Run
@@ -48,14 +48,14 @@ def build(ctx: Run) -> None:
             return
         ctx.install_gate()
         state = ctx.tree.state_dir
-        waits_from = memory.waits_offset(state, directory)
+        waits_from = held.waits_offset(state, directory)
         argv = cmake.build(ctx.preset, *targets)
         env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
         with _sccache_server(ctx) as (client, before):
             if client and client.private:
                 env[sccache.PORT] = client.overlay[sccache.PORT]
             try:
-                outcome = _measured(ctx, ctx.command(argv, env), fix_for)
+                outcome = _measured(ctx, ctx.command(argv, env), fix_for, waits_from)
             except CommandFailed as exc:
                 if exc.kind != BUILD_FILES.kind:
                     raise
@@ -65,7 +65,7 @@ def build(ctx: Run) -> None:
                 )
                 configure = ctx.command(cmake.configure(ctx.preset), ctx.cache_env())
                 ctx.runner.run(configure, fix=_after_regenerating)
-                outcome = _measured(ctx, ctx.command(argv, env), _after_regenerating)
+                outcome = _measured(ctx, ctx.command(argv, env), _after_regenerating, waits_from)
             counted = (
                 _sccache_result(ctx, client, before)
                 if client and before and outcome.edges
@@ -82,10 +82,12 @@ def build(ctx: Run) -> None:
             over_base.record_built(ctx, model, targets or model.extension_targets)
         what = ", ".join(targets) or "all targets"
         cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
-        held = None if ctx.dry_run else memory.gate_waits(state, directory, waits_from)
-        if held:
-            ctx.console.note(held.line)
-            cache = ", ".join(filter(None, [cache, held.summary]))
+        waits = None if ctx.dry_run else held.gate_waits(state, directory, waits_from)
+        if waits:
+            ctx.console.note(waits.line)
+            cache = ", ".join(filter(None, [cache, waits.summary]))
+        if not ctx.dry_run and outcome.edges:
+            held.keep_held(state, directory, waits, _this_build(directory))
         if counted:
             cache = ", ".join(filter(None, [cache, counted]))
         if ctx.dry_run:
@@ -103,18 +105,32 @@ def _after_regenerating(tail: Sequence[str]) -> str:
     return "regenerating the build files did not help: `invoke clean-build` starts afresh"
 
 
-def _measured(ctx: Run, command: Command, fix: Fix) -> Outcome:
-    """Run the build while sampling each unit's peak memory (the next plan's budget)."""
+def _measured(ctx: Run, command: Command, fix: Fix, waits_from: int) -> Outcome:
+    """Run the build while sampling each unit's peak memory (the next plan's budget; real
+    compiles only) and saying each compile the memory gate holds, as it begins to wait."""
     state, directory = ctx.tree.state_dir, ctx.checkout.build_dir
     keep = None if ctx.dry_run else functools.partial(memory.record, state, directory)
     sampler = memory.Sampler(directory, keep)
-    ctx.runner.observers.append(sampler.observe)
+    watcher = held.HeldWatcher(state, directory, waits_from, ctx.console.note)
+    observers = [sampler.observe] + ([] if ctx.dry_run else [watcher.observe])
+    ctx.runner.observers.extend(observers)
     try:
         return ctx.runner.run(command, fix=fix)
     finally:
-        ctx.runner.observers.remove(sampler.observe)
+        for observe in observers:
+            ctx.runner.observers.remove(observe)
         if not ctx.dry_run:
-            memory.record(state, directory, sampler.peaks)
+            memory.record(state, directory, sampler.measured())
+
+
+def _this_build(directory: Path) -> list[ninja_log.Entry]:
+    """The ninja log's entries of the build that just ran ([] when it cannot be read)."""
+    try:
+        log = ninja_log.read(directory)
+    except Exception:  # a record of waits is never a reason a build fails
+        return []
+    found = ninja_log.builds(log.entries, log.version)
+    return list(found[-1]) if found else []
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from typing import Optional
 
 import pytest
 
+from build_tools.insight import memory
 from build_tools.process import gate_memory
 from tests.helpers import copy_example
 from tests.integration.tools import invoke, ok
@@ -42,9 +43,14 @@ log = os.environ.get("HOG_LOG")
 if not (log and "-c" in argv and unit.startswith("CMakeFiles/_")):  # CMake's checks, links
     os.execv({cxx!r}, [{cxx!r}, *argv])
 began = time.time()
-block = bytearray({mib} * 2**20)
-for i in range(0, len(block), 4096):
-    block[i] = 1
+grow = float(os.environ.get("HOG_GROW_S", "0"))  # as a compile grows, over seconds
+blocks = []
+for step in range(10):
+    block = bytearray({mib} * 2**20 // 10)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    blocks.append(block)
+    time.sleep(grow / 10)
 time.sleep({hold})
 code = subprocess.call([{cxx!r}, *argv])
 with open(log, "a") as handle:
@@ -162,7 +168,11 @@ def inflated(
 
 
 def store(src: Path) -> Path:
-    return src / ".vllm-build-tools" / "memory" / "cmake-build-release.json"
+    return memory.store(src / ".vllm-build-tools", Path("cmake-build-release"))
+
+
+def learned(src: Path) -> dict[str, int]:
+    return memory.load(src / ".vllm-build-tools", Path("cmake-build-release"))
 
 
 def timed_build(src: Path, env: dict[str, str], log: Path, cgroup: Path) -> tuple[int, str, float]:
@@ -177,7 +187,7 @@ def test_without_the_gate_the_build_is_oom_killed_with_it_it_finishes(
     inflated: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     src, env = inflated
-    peaks = json.loads(store(src).read_text())
+    peaks = learned(src)
     units = sorted(peaks)
     assert len(units) == 11 and all(peaks[u] > HOG_MIB * MiB for u in units), peaks
     heaviest = max(peaks.values())
@@ -229,10 +239,40 @@ def test_the_first_build_with_nothing_measured_finishes(
     assert "the memory gate held" in out, f"the build does not say the gate held compiles:\n{out}"
     runs = lifetimes(tmp_path / "first.log")
     assert len(runs) == 11, runs
-    peaks = json.loads(store(src).read_text())
+    peaks = learned(src)
     together, summed = most_at_once(runs, peaks)
     assert summed <= LIMIT, f"{together} units ran at once, {summed / MiB:.0f} MiB of peaks"
     print(
         f"\nfirst build (priors, then families), limit {LIMIT / MiB:.0f} MiB: finished in "
         f"{first_s:.1f} s, at most {together} unit(s) at once ({summed / MiB:.0f} MiB of peaks)"
     )
+
+
+def test_heavy_units_admitted_together_on_low_expectations_are_paused_not_killed(
+    inflated: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Several heavy units arrive together, all expected light (a store measured before an
+    edit made every unit heavy): admitted together, they grow past the limit. The gate's watch
+    pauses the youngest as memory runs short, the oldest goes on, and the build finishes
+    without an OOM kill (the same build without the gate is killed: the first test)."""
+    src, env = inflated
+    ok("presets", "--source", str(src), env=env)
+    units = sorted(learned(src))
+    stale = {u: 50 * MiB for u in units}
+    memory_store = json.loads(store(src).read_text())
+    memory_store["units"] = {
+        u: {**memory_store["units"][u], "peak": peak} for u, peak in stale.items()
+    }
+    store(src).write_text(json.dumps(memory_store))
+    assert learned(src) == stale
+    grow = {**env, "HOG_GROW_S": "8"}
+    with memory_cgroup(LIMIT) as cgroup:
+        code, out, seconds = timed_build(src, grow, tmp_path / "burst.log", cgroup)
+        killed = oom_kills(cgroup)
+    assert code == 0 and killed == 0, f"{killed} OOM kill(s):\n{out}"
+    runs = lifetimes(tmp_path / "burst.log")
+    assert len(runs) == len(units), runs
+    starts = sorted(began for began, _ in runs.values())
+    assert starts[JOBS - 1] - starts[0] < 2, f"the first {JOBS} were admitted together: {starts}"
+    assert "the memory gate paused" in out, f"the build does not say what the gate paused:\n{out}"
+    print(f"\n{JOBS} heavy units admitted together on stale peaks: finished in {seconds:.1f} s")

@@ -1,13 +1,15 @@
 """The memory gate (build_tools/process/gate.py): what it expects of a unit, what it reads of
 /proc and the cgroup, and admission with real processes and an injected available memory
 (VLLM_BUILD_GATE_TEST_AVAILABLE): a compile that fits starts beside another, one that does not
-waits until the other ends, one that fits nowhere runs alone; exec keeps the pid and the exit
-status; an error of the gate never stops the compile."""
+waits until the other ends, one that fits nowhere runs alone, compiles are admitted in the
+order they asked, an admitted compile's expectation follows what its family shows meanwhile;
+exec keeps the pid and the exit status; an error of the gate never stops the compile."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.insight import memory
-from build_tools.process import gate, gate_memory, gate_peaks, gate_reservations
+from build_tools.insight import held, memory
+from build_tools.process import gate, gate_memory, gate_pause, gate_peaks, gate_reservations
 
 MiB = 2**20
 GiB = 2**30
@@ -47,11 +49,13 @@ class Gates:
 
     def __init__(self, root: Path, peaks: dict[str, int], available: int) -> None:
         self.root = root
-        self.store = root / "store.json"
-        memory.record(root, root / "build", peaks)
+        measured = {u: memory.Measured(p, "cc1plus") for u, p in peaks.items()}
+        memory.record(root, root / "build", measured)
         self.store = memory.store(root, root / "build")
         self.reservations = root / "reservations"
         self.available = available
+        self.now = root / "available-now"  # what the watch over admitted compiles sees
+        self.now.write_text(str(available))
         self.started: list[subprocess.Popen[str]] = []
 
     def argv(self, *command: str) -> list[str]:
@@ -65,6 +69,7 @@ class Gates:
             **os.environ,
             "MARK": str(self.root / unit),
             gate_reservations.TEST_AVAILABLE: str(self.available),
+            gate_pause.TEST_NOW: str(self.now),
         }
         proc = subprocess.Popen(
             self.argv(sys.executable, "-c", HOLD, source, "-o", unit),
@@ -98,26 +103,33 @@ def test_a_compile_that_does_not_fit_waits_until_the_other_ends(
     gates.append(g)
     a = g.start("a.o")
     wait_for(tmp_path / "a.o.start", "a alone is admitted at once")
-    assert (tmp_path / "a.o.start").read_text() == str(a.pid), "exec keeps the gate's pid"
+    compile_a = int((tmp_path / "a.o.start").read_text())
+    stat = gate_memory.stat_of(compile_a)
+    assert stat is not None and stat[0] == a.pid, "the compile runs as the gate's child"
     b = g.start("b.o")
-    time.sleep(1.5)  # several polls: b must still be waiting (600 + 600 MiB > 1 GiB)
+    wait_for(g.reservations / f"{b.pid}{gate_reservations.WAITING}", "b waits (600 + 600 > 1024)")
     assert not (tmp_path / "b.o.start").exists(), "b started while a held 600 of 1024 MiB"
     g.release("a.o")
     assert a.wait(60) == 0
     wait_for(tmp_path / "b.o.start", "b is admitted once a ended")
     g.release("b.o")
     assert b.wait(60) == 0
-    assert b.stderr is not None and b.stderr.read() == "", "a wait says nothing"
-    waits = (g.store.parent / (g.store.name + gate.WAITS)).read_text().splitlines()
-    assert [w.split("\t")[0] for w in waits] == ["b.o"], f"b waited, a did not: {waits}"
-    _, seconds, peak, why = waits[0].split("\t")
-    assert float(seconds) >= 1.0 and int(peak) == 600 * MiB and why == "learned", waits
-    held = memory.gate_waits(tmp_path, tmp_path / "build", 0)
-    said = held.line if held else ""
+    assert b.stderr is not None and b.stderr.read() == "", "a wait says nothing on stderr"
+    record = (g.store.parent / (g.store.name + gate.WAITS)).read_text()
+    found = held.parse_waits(record)
+    began, admitted = found.began, found.admitted
+    assert [w.unit for w in began] == ["b.o"], f"b began to wait once, a never: {record}"
+    assert began[0].expected == 600 * MiB and "available" in began[0].reason, began
+    assert [w.unit for w in admitted] == ["b.o"] and (admitted[0].seconds or 0) >= gate.POLL_S, (
+        record
+    )
+    assert admitted[0].why == "measured", admitted
+    waits = held.gate_waits(tmp_path, tmp_path / "build", 0)
+    said = waits.line if waits else ""
     assert said.startswith("the memory gate held 1 compile(s)"), said
-    assert "longest b.o" in said and "0.6 GiB (learned)" in said, said
-    offset = memory.waits_offset(tmp_path, tmp_path / "build")
-    assert memory.gate_waits(tmp_path, tmp_path / "build", offset) is None, "only new waits"
+    assert "longest wait b.o" in said and "0.6 GiB (measured)" in said, said
+    offset = held.waits_offset(tmp_path, tmp_path / "build")
+    assert held.gate_waits(tmp_path, tmp_path / "build", offset) is None, "only new waits"
 
 
 def test_a_compile_that_fits_starts_beside_the_other(tmp_path: Path, gates: list[Gates]) -> None:
@@ -143,7 +155,7 @@ def test_a_unit_bigger_than_the_machine_runs_alone_and_says_so(
     assert proc.wait(60) == 0
     assert proc.stderr is not None
     note = proc.stderr.read()
-    assert "huge.o expects 4.0 GiB (learned), 1.0 GiB available" in note, note
+    assert "huge.o expects 4.0 GiB (measured), 1.0 GiB available" in note, note
     assert "runs alone" in note and note.count("\n") == 1, f"one line: {note!r}"
 
 
@@ -162,6 +174,63 @@ def test_the_exit_status_passes_through_and_a_gate_error_never_stops_the_compile
     assert "compiling without waiting" in done.stderr and done.stderr.count("\n") == 1
     done = subprocess.run(g.argv()[:-1], capture_output=True, text=True)  # no `--`
     assert done.returncode == 2 and "usage" in done.stderr
+
+
+def state_of(pid: int) -> str:
+    stat = gate_memory.stat_of(pid)
+    return stat[1] if stat else "gone"
+
+
+def wait_state(pid: int, wanted: str, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while state_of(pid) != wanted:
+        assert time.monotonic() < deadline, f"{what}: state {state_of(pid)}, not {wanted}"
+        time.sleep(0.02)
+
+
+def test_when_memory_runs_short_the_youngest_compile_pauses_until_there_is_room(
+    tmp_path: Path, gates: list[Gates]
+) -> None:
+    """Expectations were low (a stale store): three compiles were admitted and memory runs
+    short. The youngest is paused (SIGSTOP) and no new compile is admitted; the oldest never
+    pauses; once there is room again the paused one resumes and the queue moves on."""
+    g = Gates(tmp_path, {f"{u}.o": 50 * MiB for u in "abcd"}, available=4096 * MiB)
+    gates.append(g)
+    procs = {}
+    for unit in "abc":
+        procs[unit] = g.start(f"{unit}.o")
+        wait_for(tmp_path / f"{unit}.o.start", f"{unit} is admitted")
+    compiles = {u: int((tmp_path / f"{u}.o.start").read_text()) for u in "abc"}
+    g.now.write_text(str(100 * MiB))  # below the margin: memory runs short
+    wait_state(compiles["c"], "T", "the youngest compile is paused")
+    paused = g.reservations / f"{procs['c'].pid}{gate_pause.PAUSED}"
+    assert paused.exists(), "its pause is recorded for the other gates"
+    said = held.parse_waits((g.store.parent / (g.store.name + gate.WAITS)).read_text()).paused
+    assert [p.unit for p in said] == ["c.o"], said
+    time.sleep(gate_pause.SPACING_NS / 1e9 + 4 * gate_pause.POLL_S)
+    assert state_of(compiles["a"]) != "T", "the oldest running compile is never paused"
+    d = g.start("d.o")  # fits by expectation, but memory ran short
+    wait_for(g.reservations / f"{d.pid}{gate_reservations.WAITING}", "d waits while one is paused")
+    g.now.write_text(str(4096 * MiB))
+    wait_state(compiles["c"], "S", "the paused compile resumes once there is room")
+    wait_for(tmp_path / "d.o.start", "then the queue moves on")
+    assert not paused.exists()
+    for unit in "abcd":
+        g.release(f"{unit}.o")
+    assert [p.wait(60) for p in [*procs.values(), d]] == [0, 0, 0, 0]
+
+
+def test_a_signal_for_the_gate_reaches_the_compile_and_the_gate_ends_as_it_did(
+    tmp_path: Path, gates: list[Gates]
+) -> None:
+    g = Gates(tmp_path, {}, available=4096 * MiB)
+    gates.append(g)
+    proc = g.start("s.o")
+    wait_for(tmp_path / "s.o.start", "admitted")
+    child = int((tmp_path / "s.o.start").read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == -signal.SIGTERM, "the gate ends by the compile's signal"
+    assert state_of(child) == "gone", "the compile took the signal too"
 
 
 def test_expired_reservations_are_removed(tmp_path: Path) -> None:
@@ -183,16 +252,20 @@ def test_expired_reservations_are_removed(tmp_path: Path) -> None:
     for name, (pid, start, booted) in rows.items():
         entry = gate_reservations.Reservation(pid, start, booted, MiB, "", "", "/", "/", False)
         (directory / f"{name}{gate_reservations.SUFFIX}").write_text(entry.text())
+    (directory / f"{ended.stdout.strip()}{gate_reservations.SUFFIX}").write_text("an older gate's")
+    (directory / f"{os.getppid()}{gate_reservations.SUFFIX}").write_text("being written")
     found = gate_reservations.live(str(directory), boot, os.getpid())
     assert [r.pid for r in found] == [os.getppid()], found
     left = sorted(p.name for p in directory.iterdir())
-    assert left == [f"alive{gate_reservations.SUFFIX}"], f"the expired three were removed: {left}"
+    assert left == sorted(
+        [f"alive{gate_reservations.SUFFIX}", f"{os.getppid()}{gate_reservations.SUFFIX}"]
+    ), f"the expired three and the unreadable file of a pid that is gone were removed: {left}"
 
 
 def test_expected_peak_is_learned_else_a_prior_by_language() -> None:
     store = {"CMakeFiles/t.dir/k.cu.o": 5 * MiB, "CMakeFiles/t.dir/z.cpp.o": 0}
     cu = ["nvcc", "-x", "cu", "-c", "/s/k.cu", "-o", "CMakeFiles/t.dir/k.cu.o"]
-    assert gate_peaks.expected_peak(cu, store) == (5 * MiB, "learned")
+    assert gate_peaks.expected_peak(cu, store) == (5 * MiB, "measured")
     new_cu = ["ccache", "nvcc", "-c", "/s/n.cu", "-o", "CMakeFiles/t.dir/n.cu.o"]
     assert gate_peaks.expected_peak(new_cu, store) == (gate_peaks.PRIOR_CUDA, "CUDA prior")
     cpp = ["sccache", "c++", "-o", "CMakeFiles/t.dir/z.cpp.o", "-c", "/s/z.cpp"]
@@ -204,13 +277,27 @@ def test_expected_peak_is_learned_else_a_prior_by_language() -> None:
 
 def test_the_store_is_read_as_memory_py_writes_it(tmp_path: Path) -> None:
     peaks = {"CMakeFiles/a b.dir/k\u00e9.cu.o": 7, 'x"\\y.o': 2**40, "z.o": 1}
-    memory.record(tmp_path, tmp_path / "build", peaks)
+    memory.record(
+        tmp_path, tmp_path / "build", {u: memory.Measured(p, "cicc") for u, p in peaks.items()}
+    )
     path = memory.store(tmp_path, tmp_path / "build")
-    assert gate_peaks.read_store(str(path)) == json.loads(path.read_text()) == peaks
-    assert gate_peaks.parse_peaks("{}") == {} and gate_peaks.parse_peaks(' {"a":1 }\n') == {"a": 1}
-    for corrupt in ('{"a": 1', '{"a": "1"}', "[1]", '{"a": 1.5}', "", '{"a\\q": 1}'):
+    data = json.loads(path.read_text())
+    assert gate_peaks.loads(path.read_text()) == data, "the gate's JSON reader reads it whole"
+    assert gate_peaks.read_store(str(path)) == peaks == memory.load(tmp_path, tmp_path / "build")
+    entry = data["units"]["z.o"]
+    assert entry["by"] == "cicc" and entry["measured"].startswith("20"), "measured, and when"
+    memory.record(tmp_path, tmp_path / "build", {"z.o": memory.Measured(0, "cc1")})
+    assert memory.load(tmp_path, tmp_path / "build")["z.o"] == 1, "the larger peak stays"
+    assert gate_peaks.loads(' {"a":[1, 2.5, "x", true, null, {}] }\n') == {
+        "a": [1, 2.5, "x", True, None, {}]
+    }
+    for corrupt in ('{"a": 1', "[1]", "", '{"a\\q": 1}', '{"format": 2, "units": {}} x'):
         path.write_text(corrupt)
         assert gate_peaks.read_store(str(path)) == {}, f"{corrupt!r}: the priors, never a failure"
+    path.write_text(json.dumps({"CMakeFiles/t.dir/u.o": 10_000_000}))
+    assert gate_peaks.read_store(str(path)) == {}, (
+        "a store of the first format may hold peaks of cache hits: read as empty"
+    )
     assert gate_peaks.read_store(str(tmp_path / "missing.json")) == {}
 
 
@@ -277,21 +364,81 @@ def test_the_test_only_variable_replaces_the_measured_memory() -> None:
 
 def test_a_unit_not_measured_expects_what_its_folder_showed() -> None:
     folder = "CMakeFiles/_moe_C.dir/csrc/moe/marlin"
-    store = {f"{folder}/k{i}.cu.o": (i + 1) * GiB for i in range(3)}
+    store = {f"{folder}/k{i}.cu.o": (i + 1) * GiB for i in range(2)}
     store[f"{folder}/ops.cpp.o"] = 100 * MiB  # another language: not of the family
     new = ["nvcc", "-c", "marlin/k9.cu", "-o", f"{folder}/k9.cu.o"]
     assert gate_peaks.expected_peak(new, store) == (
-        int(3 * GiB * gate_peaks.FAMILY_MARGIN),
+        int(2 * GiB * gate_peaks.FAMILY_MARGIN),
         "its folder's units",
     )
-    two = {k: v for k, v in list(store.items())[1:]}
-    assert gate_peaks.expected_peak(new, two) == (gate_peaks.PRIOR_CUDA, "CUDA prior"), (
-        "two are no family"
+    one = {k: v for k, v in list(store.items())[1:]}
+    assert gate_peaks.expected_peak(new, one) == (gate_peaks.PRIOR_CUDA, "CUDA prior"), (
+        "one unit is no family"
     )
     elsewhere = ["nvcc", "-c", "x.cu", "-o", "CMakeFiles/_C.dir/csrc/x.cu.o"]
     assert gate_peaks.expected_peak(elsewhere, store)[1] == "CUDA prior", "another folder's units"
     cpp = ["c++", "-c", "marlin/n.cpp", "-o", f"{folder}/n.cpp.o"]
     assert gate_peaks.expected_peak(cpp, store)[1] == "C/C++ prior"
+
+
+def test_the_prior_is_scaled_to_this_build_dirs_units_of_the_language() -> None:
+    units = {f"CMakeFiles/_C.dir/csrc/f{i}/k.cu.o": (i + 1) * 256 * MiB for i in range(3)}
+    new = ["nvcc", "-c", "q.cu", "-o", "CMakeFiles/_C.dir/csrc/quant/q.cu.o"]
+    assert gate_peaks.expected_peak(new, units) == (
+        int(768 * MiB * gate_peaks.SCALE_MARGIN),
+        "this build dir's CUDA units",
+    ), "three CUDA units of other folders measured: twice the largest"
+    threaded = ["nvcc", "--threads", "3", "-c", "q.cu", "-o", "CMakeFiles/_C.dir/q/q.cu.o"]
+    assert gate_peaks.expected_peak(threaded, {}) == (3 * gate_peaks.PRIOR_CUDA, "CUDA prior"), (
+        "nvcc compiling three archs at once"
+    )
+    assert gate_peaks.expected_peak(new, dict(list(units.items())[:2]))[1] == "CUDA prior"
+    heavy = {k: 10 * GiB for k in units}
+    assert gate_peaks.expected_peak(new, heavy) == (gate_peaks.PRIOR_CUDA, "CUDA prior"), (
+        "never above the prior"
+    )
+    cpp = ["c++", "-c", "n.cpp", "-o", "CMakeFiles/_C.dir/csrc/n.cpp.o"]
+    assert gate_peaks.expected_peak(cpp, units)[1] == "C/C++ prior", "another language"
+
+
+def test_an_admitted_compile_expects_what_its_family_shows_now_and_more_once_it_outgrows_it(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store.json"
+    me = gate_reservations.Reservation(
+        os.getpid(), 0, "", gate_peaks.PRIOR_CUDA, "CMakeFiles/t.dir/f/new.cu.o", "", "/", "/",
+        False, cuda=True, store=str(store),
+    )  # fmt: skip
+    nothing: dict[str, dict[str, int]] = {str(store): {}}
+    assert gate_reservations.expectation(me, 0, nothing) == (gate_peaks.PRIOR_CUDA, "CUDA prior")
+    family = {str(store): {f"CMakeFiles/t.dir/f/k{i}.cu.o": GiB for i in range(2)}}
+    assert gate_reservations.expectation(me, 0, family) == (
+        int(GiB * gate_peaks.FAMILY_MARGIN),
+        "its folder's units",
+    ), "its family, measured while it ran, is what it holds back now, not the prior"
+    outgrown = gate_reservations.expectation(me, 2 * GiB, family)
+    assert outgrown == (3 * GiB, "outgrew its expectation"), outgrown
+
+
+def test_compiles_are_admitted_in_the_order_they_asked(tmp_path: Path, gates: list[Gates]) -> None:
+    """A big unit that waits is not overtaken by a smaller one behind it that would fit: the
+    critical path keeps its place."""
+    g = Gates(
+        tmp_path, {"a.o": 500 * MiB, "big.o": 700 * MiB, "small.o": 100 * MiB}, available=1200 * MiB
+    )
+    gates.append(g)
+    g.start("a.o")
+    wait_for(tmp_path / "a.o.start", "a is admitted")
+    g.start("big.o")  # 500 + 700 + the margin > 1200 MiB: waits for a
+    waiting = g.reservations / f"{g.started[-1].pid}{gate_reservations.WAITING}"
+    wait_for(waiting, "big waits in the queue")
+    g.start("small.o")  # would fit beside a, but big asked first
+    wait_for(g.reservations / f"{g.started[-1].pid}{gate_reservations.WAITING}", "small queues")
+    assert not (tmp_path / "small.o.start").exists(), "small overtook big, which asked first"
+    g.release("a.o")
+    wait_for(tmp_path / "big.o.start", "big is admitted once a ended")
+    wait_for(tmp_path / "small.o.start", "then small, beside big (700 + 100 MiB fit)")
+    assert not waiting.exists(), "an admitted compile leaves the queue"
 
 
 def test_the_installed_gate_runs_alone_with_its_modules(tmp_path: Path) -> None:

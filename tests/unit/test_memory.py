@@ -38,14 +38,60 @@ def peaks_of(script: str, cwd: Path) -> dict[str, int]:
 def test_a_units_peak_is_measured_while_it_runs(tmp_path: Path) -> None:
     peaks = peaks_of(HOG, tmp_path)
     assert 150 * 2**20 < peaks["CMakeFiles/t.dir/u.o"] < 400 * 2**20
-    memory.record(tmp_path, tmp_path / "b", peaks)
-    memory.record(tmp_path, tmp_path / "b", {"CMakeFiles/t.dir/u.o": 1})  # the larger stays
-    assert memory.load(tmp_path, tmp_path / "b") == peaks
+    measured = {u: memory.Measured(p, "cc1plus") for u, p in peaks.items()}
+    memory.record(tmp_path, tmp_path / "b", measured)
+    memory.record(tmp_path, tmp_path / "b", {"CMakeFiles/t.dir/u.o": memory.Measured(1, "cc1")})
+    assert memory.load(tmp_path, tmp_path / "b") == peaks, "the larger peak stays"
 
 
-def test_a_peak_that_is_over_still_counts(tmp_path: Path) -> None:
-    """The unit frees its memory long before it ends: the sampler still reports its peak."""
-    assert peaks_of(FREED, tmp_path)["CMakeFiles/t.dir/u.o"] > 150 * 2**20
+# A build of three units, each a launcher (its argv names the unit) running a child that holds
+# memory: one compiled (the child is named cc1plus), one a cache served (no compiler ran), one
+# whose compiler only preprocessed (-E).
+UNITS = """
+import subprocess, sys
+compiler, hog = sys.argv[1], sys.argv[2]
+launcher = "import subprocess, sys; subprocess.run(sys.argv[1:-2], check=True)"
+for unit, child in (("real", [compiler, "-c", hog]), ("hit", [sys.executable, "-c", hog]),
+                    ("pre", [compiler, "-c", hog, "-E"])):
+    subprocess.run([sys.executable, "-c", launcher, *child, "-o", f"CMakeFiles/t.dir/{unit}.o"],
+                   check=True)
+"""
+
+
+def test_only_real_compiles_teach_a_peak(tmp_path: Path) -> None:
+    """A unit a compiler cache served (ccache, sccache, Redis, sccache-dist: no compiler at
+    work) is measured but not kept: its memory says nothing of the compile's."""
+    compiler = tmp_path / "bin" / "cc1plus"  # the name /proc reports for the compiler
+    compiler.parent.mkdir()
+    compiler.symlink_to(sys.executable)
+    sampler = memory.Sampler()
+    runner = Runner(Console(io.StringIO()))
+    runner.observers.append(sampler.observe)
+    runner.run(Command.of([sys.executable, "-c", UNITS, str(compiler), HOG], tmp_path))
+    assert set(sampler.peaks) == {f"CMakeFiles/t.dir/{u}.o" for u in ("real", "hit", "pre")}
+    kept = sampler.measured()
+    assert list(kept) == ["CMakeFiles/t.dir/real.o"], f"only the real compile teaches: {kept}"
+    assert kept["CMakeFiles/t.dir/real.o"].by == "cc1plus"
+    assert kept["CMakeFiles/t.dir/real.o"].peak > 150 * 2**20
+
+
+# Two stages one after the other, each holding 160 MB, as nvcc runs cudafe++, cicc and ptxas:
+# the unit's process holds it first and frees it, then a child holds as much.
+STAGES = f"""
+import subprocess, sys, time
+block = bytearray(160 * 2**20)
+for i in range(0, len(block), 4096): block[i] = 1
+time.sleep(0.5)
+del block
+subprocess.run([sys.executable, "-c", {HOG!r}], check=True)
+"""
+
+
+def test_stages_that_run_one_after_another_count_once(tmp_path: Path) -> None:
+    """A unit's peak is what its processes hold at one moment: two stages of 160 MB one after
+    the other peak at 160 MB, not 320 (the sum of each process's own peak)."""
+    peak = peaks_of(STAGES, tmp_path)["CMakeFiles/t.dir/u.o"]
+    assert 150 * 2**20 < peak < 250 * 2**20, peak
 
 
 # An sccache server stand-in (a process named sccache, in a session of its own): it runs a
@@ -108,11 +154,11 @@ def test_compiles_an_sccache_server_runs_count_for_their_unit(tmp_path: Path) ->
     assert peaks.get("CMakeFiles/t.dir/k.cu.o", 0) > 250 * 2**20, peaks
 
 
-# Two compiles one after the other, as ninja with one job runs them.
+# Two compiles one after the other, as ninja with one job runs them (the compiler: argv[1]).
 SEQUENCE = """
 import subprocess, sys
 for unit, hold in (("a", 0.4), ("b", 2.5)):
-    subprocess.run([sys.executable, "-c", f"import time; time.sleep({hold})", "-o",
+    subprocess.run([sys.argv[1], "-c", f"import time; time.sleep({hold})", "-o",
                     f"CMakeFiles/t.dir/{unit}.o"], check=True)
 """
 
@@ -120,13 +166,15 @@ for unit, hold in (("a", 0.4), ("b", 2.5)):
 def test_units_that_ended_are_kept_while_the_build_runs(tmp_path: Path) -> None:
     """The memory gate reads the store during a build: a unit's peak is kept once it ends,
     not only when the whole build does."""
-    calls: list[tuple[dict[str, int], float]] = []
+    calls: list[tuple[dict[str, memory.Measured], float]] = []
     sampler = memory.Sampler(keep=lambda ended: calls.append((dict(ended), time.monotonic())))
     runner = Runner(Console(io.StringIO()))
     runner.observers.append(sampler.observe)
-    runner.run(Command.of([sys.executable, "-c", SEQUENCE], tmp_path))
+    compiler = tmp_path / "cc1plus"
+    compiler.symlink_to(sys.executable)
+    runner.run(Command.of([sys.executable, "-c", SEQUENCE, str(compiler)], tmp_path))
     ended = time.monotonic()
     assert calls, "nothing was kept while the build ran"
     first, at = calls[0]
-    assert list(first) == ["CMakeFiles/t.dir/a.o"] and first["CMakeFiles/t.dir/a.o"] > 0, first
+    assert list(first) == ["CMakeFiles/t.dir/a.o"] and first["CMakeFiles/t.dir/a.o"].peak > 0
     assert ended - at > 1.0, "a.o was kept only as the build ended"
