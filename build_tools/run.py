@@ -19,6 +19,7 @@ from typing import Optional
 from build_tools.cache import policy
 from build_tools.checkout import source_tree
 from build_tools.checkout.view import Checkout
+from build_tools.cmake import configure_cache
 from build_tools.cmake.presets_file import USER_FILE
 from build_tools.cmake.presets_gen import BUILD_TYPES
 from build_tools.cmake.project import CMake
@@ -153,6 +154,35 @@ class Run:
                     f"written: {exc.strerror}.",
                     f"{fix}, or `invoke presets --no-memory-gate`",
                 ) from None
+
+    @property
+    def configure_cache(self) -> Optional[Path]:
+        """Where configure's reusable answers are kept (None: `configure_cache = none`)."""
+        value = self.settings.configure_cache
+        if value.lower() == "none":
+            return None
+        if not value:
+            return configure_cache.default_root(self.machine.environ)
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.tree.root / path
+
+    def install_python(self) -> None:
+        """The interpreter script the preset gives CMake (cmake/configure_cache.py), written
+        where it is named when it is missing or another version's; a state dir that cannot
+        take it is warned about (the preset's interpreter would be missing: say how to go on)."""
+        named = self.checkout.cache_value("VLLM_PYTHON_EXECUTABLE")
+        wrapper = self.tree.state_dir / configure_cache.WRAPPER
+        root = self.configure_cache
+        if self.dry_run or root is None or named is None or Path(named) != wrapper:
+            return
+        try:
+            configure_cache.install_python(self.tree.state_dir, self.tree.venv_python, root)
+        except OSError as exc:
+            raise BuildToolsError(
+                f"the interpreter script {wrapper} the preset gives CMake cannot be written: "
+                f"{exc.strerror}.",
+                f"make {wrapper.parent} writable, or `invoke presets --configure-cache none`",
+            ) from None
 
     def pip_install(self, args: Sequence[object], env: Optional[dict[str, str]] = None) -> None:
         """`uv pip install` into the checkout's venv (a front door may route it: nox -R)."""

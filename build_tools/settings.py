@@ -63,6 +63,11 @@ class Settings:
     memory_gate: bool = setting(
         True, "each compile waits until the memory it is expected to need is free (presets)"
     )
+    configure_cache: str = setting(
+        "",
+        "where configure's reusable answers are kept (empty: ~/.cache/vllm-build-tools/"
+        "configure; none: off)",
+    )
     launcher: Launcher = setting("auto", "compiler cache launcher: auto, sccache, ccache or none")
     cache_share_paths: bool = setting(True, "cache hits for the same sources at another path")
     remote_cache: str = setting("", "shared compiler cache, e.g. redis://host:6379 (ccache)")

@@ -234,3 +234,17 @@ def _cmake_inputs(data: dict[str, Any]) -> tuple[str, ...]:
         for entry in data.get("inputs") or ()
         if not entry.get("isExternal") and not entry.get("isGenerated") and not entry.get("isCMake")
     )
+
+
+def configure_inputs(build_dir: Path) -> Optional[list[str]]:
+    """Every file the last configure read but CMake's own modules (the cmakeFiles reply;
+    relative paths are the source dir's), None without a reply."""
+    reply = api_dir(build_dir) / "reply"
+    try:
+        index = _read(max(reply.glob("index-*.json")))
+        responses = index["reply"][CLIENT]["query.json"]["responses"]
+        files = next(r["jsonFile"] for r in responses if r.get("kind") == "cmakeFiles")
+        data = _read(reply / files)
+        return [e["path"] for e in data.get("inputs") or () if not e.get("isCMake")]
+    except (OSError, ValueError, KeyError, StopIteration, TypeError):
+        return None

@@ -97,6 +97,9 @@ class Facts:
     pools_script: Optional[Path] = None  # assigns the plan's heavy targets to their pool
     dev_split: bool = False  # the dev preset also splits nvcc's back end (other device code)
     gate: Optional[Gate] = None  # each compile waits for the memory it is expected to need
+    # What CMake is given as the interpreter: a script that answers `-c EXPR` from the
+    # configure cache (cmake/configure_cache.py), else `python` itself.
+    cmake_python: Optional[Path] = None
 
 
 STANDARD_PRESETS = ("release", "debug", "relwithdebinfo")
@@ -142,7 +145,7 @@ def generate(names: str | list[str], facts: Facts) -> dict[str, list[dict[str, A
 def _pair(name: str, facts: Facts) -> tuple[dict[str, Any], dict[str, Any]]:
     cache: dict[str, str] = {
         "CMAKE_BUILD_TYPE": build_type(name),
-        "VLLM_PYTHON_EXECUTABLE": str(facts.python),
+        "VLLM_PYTHON_EXECUTABLE": str(facts.cmake_python or facts.python),
         "CMAKE_INSTALL_PREFIX": facts.install_prefix,
         # setup.py passes it too; without it a cpu build still picks up nvcc where it exists.
         "VLLM_TARGET_DEVICE": facts.device,

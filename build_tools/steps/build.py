@@ -47,6 +47,7 @@ def build(ctx: Run) -> None:
             step.ran("planned (--plan: nothing built)")
             return
         ctx.install_gate()
+        ctx.install_python()  # ninja re-runs configure after a CMake edit
         state = ctx.tree.state_dir
         waits_from = held.waits_offset(state, directory)
         argv = cmake.build(ctx.preset, *targets)

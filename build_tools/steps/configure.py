@@ -8,9 +8,9 @@ from typing import Any, Optional
 
 from build_tools import drift
 from build_tools.checkout import base
-from build_tools.cmake import archs, compile_db
+from build_tools.cmake import archs, compile_db, configure_cache
 from build_tools.cmake import build_dir as bd
-from build_tools.cmake.codemodel import read_codemodel, request_codemodel
+from build_tools.cmake.codemodel import configure_inputs, read_codemodel, request_codemodel
 from build_tools.cmake.project import CACHE_FILE, compile_commands
 from build_tools.errors import DISK_FULL, READ_ONLY, BuildToolsError, classify
 from build_tools.run import Run
@@ -69,8 +69,10 @@ def configure(ctx: Run) -> None:
     with ctx.step("configure") as step:
         checkout = ctx.checkout
         directory, preset = checkout.build_dir, checkout.configure_preset
-        python = checkout.cache_value("VLLM_PYTHON_EXECUTABLE")
-        if python and not ctx.dry_run and not Path(python).is_file():
+        ctx.install_python()  # the interpreter script the preset names, where it is missing
+        named = checkout.cache_value("VLLM_PYTHON_EXECUTABLE")
+        python = configure_cache.interpreter_of(named) if named else None
+        if python and not ctx.dry_run and not python.is_file():
             raise BuildToolsError(
                 f"Preset {ctx.preset!r} points VLLM_PYTHON_EXECUTABLE at {python}, which does "
                 "not exist.",
@@ -91,13 +93,10 @@ def configure(ctx: Run) -> None:
         if warning := drift.torch_pin(ctx.tree).warning:
             ctx.console.warn(warning)
         _warn_network(ctx)
-        if not ctx.dry_run:
-            request_codemodel(directory)
         ctx.install_gate()  # configure's own test compiles may run through it
-        command = ctx.cmake().configure(ctx.preset)
         recorded = None if ctx.dry_run else base.load(ctx.tree)
         before = base.listing(ctx.tree) if recorded and not recorded.absorbed else None
-        ctx.runner.run(ctx.command(command, ctx.cache_env()), fix=_fix)
+        reused = _configure(ctx, preset)
         if recorded is not None and before is not None:
             _absorb(ctx, recorded, before)
         if not ctx.dry_run:
@@ -106,7 +105,49 @@ def configure(ctx: Run) -> None:
             compile_db.publish(
                 ctx.tree.root, ctx.tree.state_dir, directory, warn=ctx.console.warn, git=ctx.git()
             )
-        step.ran(directory.name)
+        step.ran(directory.name + (f"; {reused}" if reused else ""))
+
+
+def _configure(ctx: Run, preset: dict[str, Any]) -> str:
+    """Run `cmake --preset`: into a new build dir, with the compiler identification recorded
+    for the same inputs (cmake/configure_cache.py), proven by the generated files equal to the
+    recorded configure's, else afresh; a fresh configure's is recorded for the next."""
+    directory, root = ctx.checkout.build_dir, ctx.configure_cache
+    command = ctx.command(ctx.cmake().configure(ctx.preset), ctx.cache_env())
+    if ctx.dry_run or root is None or not configure_cache.fresh(directory):
+        if not ctx.dry_run:
+            request_codemodel(directory)
+        ctx.runner.run(command, fix=_fix)
+        return ""
+    environ = {**ctx.machine.environ, **ctx.cache_env()}
+    where = configure_cache.Where(
+        ctx.tree.root,
+        directory,
+        configure_cache.context(ctx.cmake().binary, ctx.tree.root, preset, environ),
+    )
+    found = configure_cache.find(root, where)
+    if found is not None:
+        configure_cache.seed(found, where)
+    request_codemodel(directory)
+    ctx.runner.run(command, fix=_fix)
+    if found is not None:
+        differs = configure_cache.check(found, where)
+        if not differs:
+            return (
+                "compiler identification reused (build files identical to its recorded configure's)"
+            )
+        ctx.console.note(
+            f"the reused compiler identification gave another {', '.join(differs)} than the "
+            "configure it was recorded from: configuring afresh, and that record is dropped"
+        )
+        configure_cache.forget(found)
+        configure_cache.unseed(directory)
+        request_codemodel(directory)
+        ctx.runner.run(command, fix=_fix)
+    inputs = configure_inputs(directory)
+    if inputs is not None:
+        configure_cache.record(root, where, inputs)
+    return ""
 
 
 def _absorb(ctx: Run, recorded: base.Base, before: dict[str, tuple[int, int]]) -> None:

