@@ -8,7 +8,11 @@
 # ENV (default: the environment of the python3 on PATH, e.g. a docker image's torch) is used
 # with --venv: nothing is installed into it and no .venv is created.
 # Phases (default: all, in order): setup presets configure rawconfigure targets cumem cppedit moe
-# cuedit devflags devmoe devedit. NAME:SECONDS runs NAME only if SECONDS are left before LIMIT
+# cuedit devflags devmoe devedit; and, for the memory gate and configure (not in the default):
+# gatepair (a cold `_moe_C` without and with the gate), warmclean (a warm clean-build of
+# `_moe_C`: its configure share, build.ninja against the first configure's), cwindow (`_C`
+# cold for WINDOW seconds, with and without the gate: units done). NAME:SECONDS runs NAME only
+# if SECONDS are left before LIMIT
 # (seconds, default unlimited). Figures go to $OUT/gpu_vllm.json (OUT defaults to
 # ./gpu-vllm-out); each check that fails is recorded there and makes the script exit 1.
 set -u
@@ -65,7 +69,10 @@ phase_presets() {
   cp "$SRC/CMakeUserPresets.json" "$OUT/"
   inv sources --deps-dir "$DEPS"
 }
-phase_configure() { say "invoke configure"; timed configure inv configure; }
+phase_configure() {
+  say "invoke configure (a new build dir)"; rm -rf "$BUILD"; timed configure inv configure
+  cp "$BUILD/build.ninja" "$DEV/first-build.ninja"; cp "$BUILD/compile_commands.json" "$DEV/first-compile_commands.json"
+}
 phase_rawconfigure() {
   say "a plain cmake --preset release from a new shell (offline), then invoke configure again"
   local cmake; cmake=$(ls "$ENV_DIR"/bin/cmake 2>/dev/null || command -v cmake)
@@ -158,6 +165,70 @@ phase_devflags() {
   done
   # nvcc --time: one CSV row per phase (cudafe++, cicc, ptxas, host compiler...) per run
   for c in "$DEV"/time_*.csv; do [ -f "$c" ] && sed "s#^#$(basename "$c" .csv),#" "$c"; done > "$OUT/nvcc-phases.csv"
+}
+
+# --------------------------------------------------------------- the memory gate and configure
+WINDOW=${WINDOW:-400}
+memwatch_start() { (while :; do awk '/^MemAvailable:/ {print $2; exit}' /proc/meminfo; sleep 1; done) > "$1" & MEMWATCH=$!; }
+memwatch_stop() { kill "$MEMWATCH" 2>/dev/null; wait "$MEMWATCH" 2>/dev/null; sort -n "$1" | head -1 | awk '{printf "%.1f", $1 / 1048576}'; }
+oom_kills() { awk '/^oom_kill / {print $2}' /proc/vmstat; }
+figure() { printf '%s\t0\t%s\n' "$1" "$2" | tee -a "$FIG"; }  # NAME VALUE: a figure that is no time
+with_gate() { # on|off: our presets with or without the memory gate (--force: the build dir is new)
+  if [ "$1" = off ]; then VLLM_BUILD_MEMORY_GATE=false inv presets --force --deps-dir "$DEPS" > /dev/null
+  else inv presets --force --deps-dir "$DEPS" > /dev/null; fi
+}
+cold_build() { # NAME TARGET [SECONDS]: a new build dir, an empty compiler cache, nothing measured
+  # by the gate; build TARGET (stopped after SECONDS); seconds, units compiled, lowest
+  # MemAvailable, OOM kills, and what the gate said
+  local name=$1 target=$2 limit=${3:-0} log=$OUT/$1.log before low
+  rm -rf "$BUILD" "$SRC/.vllm-build-tools/memory"
+  export CCACHE_DIR=$DEV/ccache-$name; rm -rf "$CCACHE_DIR"
+  before=$(oom_kills); memwatch_start "$DEV/mem-$name"
+  if [ "$limit" -gt 0 ]; then
+    timed "$name" timeout -s INT "$limit" bash -c 'cd "$1" && shift && exec "$@"' _ "$SUITE" \
+      "$PY" -m invoke build --target "$target" --source "$SRC" --venv "$ENV_DIR" > "$log" 2>&1
+  else
+    timed "$name" inv build --target "$target" > "$log" 2>&1
+  fi
+  low=$(memwatch_stop "$DEV/mem-$name")
+  figure "$name-configure-s" "$(grep -oE 'configure ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
+  figure "$name-build-s" "$(grep -oE 'build ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
+  figure "$name-units" "$(awk -F'\t' 'NR > 1 && $4 ~ /\.o$/ {n++} END {print n + 0}' "$BUILD/.ninja_log")"
+  figure "$name-lowest-MemAvailable-GiB" "$low"
+  figure "$name-oom-kills" "$(( $(oom_kills) - before ))"
+  grep -E "configure ran|reused|afresh|memory gate|build ran" "$log" | sed "s/^/$name: /"
+}
+same_files() { # NAME: the build dir's build.ninja and compile_commands.json are the first configure's
+  local f ok=0
+  for f in build.ninja compile_commands.json; do cmp -s "$BUILD/$f" "$DEV/first-$f" || ok=1; done
+  check "$1" "build.ninja and compile_commands.json identical to the first (fresh) configure's" $ok
+}
+phase_gatepair() {
+  say "cold _moe_C without the memory gate, then with it (same machine, one run)"
+  with_gate off; cold_build moe-nogate _moe_C
+  with_gate on; cold_build moe-gate _moe_C
+  same_files moe-gate-configure-identical
+  "$PY" - "$FIG" <<'PY'
+import sys
+rows = {l.split("\t")[0]: float(l.split("\t")[2]) for l in open(sys.argv[1]) if l.count("\t") == 2}
+if "moe-gate" in rows and "moe-nogate" in rows:
+    print(f"moe gate/no-gate: {rows['moe-gate'] / rows['moe-nogate']:.3f} (whole command)")
+if rows.get("moe-gate-build-s") and rows.get("moe-nogate-build-s"):
+    print(f"moe gate/no-gate: {rows['moe-gate-build-s'] / rows['moe-nogate-build-s']:.3f} (build step)")
+PY
+}
+phase_warmclean() {
+  say "a warm clean-build of _moe_C (the compiler cache from the gate run)"
+  timed warm-clean-build inv clean-build --target _moe_C > "$OUT/warm-clean.log" 2>&1
+  grep -E "configure ran|build ran|clean ran" "$OUT/warm-clean.log"
+  figure warm-clean-configure-s "$(grep -oE 'configure ran \(([0-9.]+)s\)' "$OUT/warm-clean.log" | grep -oE '[0-9.]+' | head -1)"
+  same_files warm-clean-configure-identical
+}
+phase_cwindow() {
+  say "_C cold for ${WINDOW} s with the memory gate, then without"
+  with_gate on; cold_build c-window-gate _C "$WINDOW"
+  with_gate off; cold_build c-window-nogate _C "$WINDOW"
+  with_gate on
 }
 
 phases=${*:-setup presets configure rawconfigure targets cumem cppedit moe cuedit devflags devmoe devedit}

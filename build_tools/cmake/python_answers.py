@@ -10,8 +10,9 @@ of exactly that and given again without running Python:
 - what is installed: every site-packages directory of the interpreter, each distribution by the
   RECORD its installer wrote (the digest of every installed file), `.pth` files by content,
   other entries by name;
-- the environment (but for variables that only describe the terminal or the session), the CUDA
-  toolkit nvcc on PATH leads to, the GPU driver and its devices.
+- the environment (but for variables that only describe the terminal or the session, say where
+  a compiler cache keeps objects, or are this suite's settings), the CUDA toolkit nvcc on PATH
+  leads to, the GPU driver and its devices.
 
 An answer is kept only when the run succeeded and every module it imported came from the
 interpreter's own library or a site-packages directory: one that imported a checkout's sources
@@ -41,7 +42,11 @@ VOLATILE = frozenset(
     "DBUS_SESSION_BUS_ADDRESS MAIL TERM_PROGRAM TERM_PROGRAM_VERSION TERM_SESSION_ID "
     "TMUX TMUX_PANE VTE_VERSION HISTFILE HISTSIZE HISTCONTROL LESSOPEN LESSCLOSE".split()
 )
-VOLATILE_PREFIXES = ("XDG_SESSION_", "KITTY_", "ITERM_", "WT_", "VSCODE_")
+# ... and those that only say where compiler caches keep objects, or are this suite's own
+# settings (what they change in a configure is in the preset, which is keyed).
+VOLATILE_PREFIXES = (
+    "XDG_SESSION_", "KITTY_", "ITERM_", "WT_", "VSCODE_", "CCACHE_", "SCCACHE_", "VLLM_BUILD_",
+)  # fmt: skip
 FORMAT = 1
 # Runs EXPR as `python -c EXPR` would (a fresh __main__), then lists where its modules came from.
 RUNNER = """
