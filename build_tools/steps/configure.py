@@ -13,6 +13,7 @@ from build_tools.cmake import build_dir as bd
 from build_tools.cmake.codemodel import configure_inputs, read_codemodel, request_codemodel
 from build_tools.cmake.project import CACHE_FILE, compile_commands
 from build_tools.errors import DISK_FULL, READ_ONLY, BuildToolsError, classify
+from build_tools.process.runner import CommandFailed
 from build_tools.run import Run
 
 FIX = (
@@ -129,16 +130,19 @@ def _configure(ctx: Run, preset: dict[str, Any]) -> str:
     if found is not None:
         configure_cache.seed(found, where)
     request_codemodel(directory)
-    ctx.runner.run(command, fix=_fix)
-    if found is not None:
-        differs = configure_cache.check(found, where)
+    if found is None:
+        ctx.runner.run(command, fix=_fix)
+    else:
+        try:
+            ctx.runner.run(command, fix=_fix)
+            differs = ", ".join(configure_cache.check(found, where))
+        except CommandFailed:  # what a fresh configure does, it says below
+            differs = "a failed configure"
         if not differs:
-            return (
-                "compiler identification reused (build files identical to its recorded configure's)"
-            )
+            return "compiler identification reused (build files identical to its recorded ones)"
         ctx.console.note(
-            f"the reused compiler identification gave another {', '.join(differs)} than the "
-            "configure it was recorded from: configuring afresh, and that record is dropped"
+            f"the reused compiler identification gave {differs} unlike the configure it was "
+            "recorded from: configuring afresh, and that record is dropped"
         )
         configure_cache.forget(found)
         configure_cache.unseed(directory)
