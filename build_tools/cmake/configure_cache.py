@@ -43,11 +43,13 @@ SCRIPT = "python_answers.py"
 PLATFORM_FILES = re.compile(r"^CMake(System|[A-Za-z]+Compiler)\.cmake$")
 CHECKED = ("build.ninja", "compile_commands.json", "CMakeCache.txt")
 # Cache entries compiler identification writes: the tools it found (FILEPATH), each
-# language's compiler, uname, the executable format, and the mark that the platform files are
-# the cache's own (CMake deletes CMakeFiles/<version> of a build dir without it).
+# language's compiler and default architectures (vLLM's CUDA targets fail without them), uname,
+# the executable format, and the mark that the platform files are the cache's own (CMake
+# deletes CMakeFiles/<version> of a build dir without it).
 _ENTRY = re.compile(r"^([^:#/][^:]*):([A-Z]+)=(.*)$")
 _IDENTIFIED = re.compile(
-    r"^CMAKE_(?:[A-Za-z]+_COMPILER|UNAME|EXECUTABLE_FORMAT|PLATFORM_INFO_INITIALIZED)$"
+    r"^CMAKE_(?:[A-Za-z]+_COMPILER|[A-Za-z]+_ARCHITECTURES|UNAME|EXECUTABLE_FORMAT"
+    r"|PLATFORM_INFO_INITIALIZED)$"
 )
 _TOOL = re.compile(r'^set\(CMAKE_[A-Z_]+ "(/[^"]+)"\)$', re.MULTILINE)
 

@@ -159,12 +159,19 @@ def key(python: str, expr: str, sites: list[str]) -> str:
     )
 
 
-def _own_library(path: str, roots: list[str]) -> bool:
-    """A module file of the interpreter's library or of a site-packages directory."""
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def own_library(path: str, sites: list[str], library: list[str]) -> bool:
+    """A module file of an installed distribution or of the interpreter's own library: where it
+    really is lies in a site-packages directory or the library (each as it really is), or it
+    is named from the library (a distribution's own links: Debian's and Ubuntu's
+    sitecustomize.py lies in /etc)."""
     if not path:
         return True  # built in, or a namespace package
-    real = os.path.realpath(path)
-    return any(real.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+    roots = [os.path.realpath(p) for p in [*sites, *library]]
+    return _under(os.path.realpath(path), roots) or _under(os.path.abspath(path), library)
 
 
 def ask(answers: str, python: str, expr: str) -> int:
@@ -207,8 +214,11 @@ def ask(answers: str, python: str, expr: str) -> int:
         "returncode": done.returncode,
         "expr": expr,
     }
-    if listed and all(_own_library(m, [*sites, *library]) for m in modules):
+    foreign = [m for m in modules if not own_library(m, sites, library)]
+    if listed and not foreign:
         _write(found, json.dumps(kept))
+    else:  # said nowhere else: an answer never kept is asked every time
+        _write(found[: -len(".json")] + ".not-kept", "\n".join(foreign or ["(no module list)"]))
     _replay(kept)
     return done.returncode
 

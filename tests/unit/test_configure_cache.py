@@ -170,3 +170,21 @@ def test_a_record_is_found_only_while_every_input_is_what_it_was(tmp_path: Path)
     (worktree / "CMakeLists.txt").write_text("project(x)\n")
     again = configure_cache.Where(worktree, worktree / "b", "context")
     assert configure_cache.find(root, again) is not None, "a second worktree of the same tree"
+
+
+def test_what_counts_as_installed_or_the_interpreters_own(tmp_path: Path) -> None:
+    from build_tools.cmake.python_answers import own_library
+
+    site, library, etc, checkout = (tmp_path / n for n in ("site", "lib", "etc", "checkout"))
+    for folder in (site, library, etc, checkout):
+        folder.mkdir()
+    (etc / "sitecustomize.py").write_text("")
+    (library / "sitecustomize.py").symlink_to(etc / "sitecustomize.py")  # as Debian has it
+    (checkout / "mine.py").write_text("")
+    (site / "mine.py").symlink_to(checkout / "mine.py")  # a checkout linked into site-packages
+    (site / "torch.py").write_text("")
+    assert own_library(str(site / "torch.py"), [str(site)], [str(library)])
+    assert own_library(str(library / "sitecustomize.py"), [str(site)], [str(library)])
+    assert not own_library(str(site / "mine.py"), [str(site)], [str(library)])
+    assert not own_library(str(checkout / "mine.py"), [str(site)], [str(library)])
+    assert own_library("", [str(site)], [str(library)]), "built in"
