@@ -14,13 +14,17 @@ nothing but the install edge), and a scenario that measured nothing fails the wh
         (hit rate; cold/warm of the whole clean-build and of its build step)
     P6  clean-build of a 2nd machine: a shared redis-server on 127.0.0.1 filled by the 1st
         copy, an empty local ccache | cold, no remote cache (share served by Redis; cold/warm)
+    P7  a cold clean-build (new build dir, empty ccache, nothing measured): with the memory
+        gate | without it (the gate must hold nothing with memory to spare)
+    P8  configure of a new build dir: a warm clean-build's configure step | a fresh raw
+        `cmake --preset release -B <new dir>` (their build files must be identical)
 
     python -m benchmarks.loop [--source PATH] [--runs 5] [--json PATH] [--svg PATH] [--quick]
 
 Modules: cli (flags, the run, the report), harness (running and timing contenders), workspace
 (the copies and their environment), checks (what each run is verified against), cache_checks
 (ccache's counters, the presets' cache, when a cache scenario measured nothing), scenarios
-(P1, P2, P4), scenarios_cache (P3, P5, P6), services (the background redis-server: the one
+(P1, P2, P4), scenarios_cache (P3, P5, P6), scenarios_gate (P7, P8), services (the background redis-server: the one
 process not started through build_tools.runner), stats (medians, ratios, hit rates, targets,
 the table), svg (the chart), environment (machine facts).
 """

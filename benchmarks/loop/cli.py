@@ -1,4 +1,4 @@
-"""The command line: flags, the run (copy, bootstrap, P2, P1, P4, P3, P5, P6) and the report.
+"""The command line: flags, the run (copy, bootstrap, P2, P1, P4, P3, P5, P6, P7, P8), the report.
 
 Prints a table, writes JSON and a hand-written SVG chart. A benchmark, not a test: nothing here
 asserts on time; a run that did not do what its scenario says (the .so unchanged after an edit,
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from benchmarks.loop import environment as envfacts
-from benchmarks.loop import scenarios, scenarios_cache
+from benchmarks.loop import scenarios, scenarios_cache, scenarios_gate
 from benchmarks.loop.harness import BenchError, Trial, progress
 from benchmarks.loop.stats import (
     SCENARIOS,
@@ -44,7 +44,8 @@ from build_tools.settings import EXAMPLE_SOURCE, SUITE_ROOT
 RESULTS_DIR = SUITE_ROOT / "benchmarks" / "results"
 DESCRIPTION = (
     "The edit -> rebuild loop, side by side: `invoke build` vs raw cmake vs `uv pip install -e`;"
-    " and clean-builds from a warm, a shared (2nd worktree) and a remote (Redis) compiler cache."
+    " clean-builds from a warm, a shared (2nd worktree) and a remote (Redis) compiler cache; the"
+    " memory gate's cost on a cold build; a reused configure against a fresh one."
 )
 P3_RATIO = "P3 cold/warm"
 EPILOG = "scenarios (contenders alternate every round; medians over the rounds):\n" + "\n".join(
@@ -106,15 +107,18 @@ def timed_phase(phases: Phases, name: str, body: Callable[[], list[Trial]]) -> l
 
 def measure(ws: Workspace, runs: int, p2_runs: int, phases: Phases, uv: Path) -> list[Trial]:
     """Every scenario, cheapest state first: P2, P1, P4, then the cache ones (P3 wipes the
-    build; P5 needs what P3 left in the cache; P6 rewrites the copy's presets for Redis)."""
+    build; P5 needs what P3 left in the cache; P6 rewrites the copy's presets for Redis), then
+    P7 and P8 (each writes the presets again first)."""
     counter = itertools.count(1)
-    cache = scenarios_cache
+    cache, gate = scenarios_cache, scenarios_gate
     trials = timed_phase(phases, "P2", lambda: scenarios.scenario_p2(ws, p2_runs, counter))
     trials += timed_phase(phases, "P1", lambda: scenarios.scenario_p1(ws, runs, counter, uv))
     trials += timed_phase(phases, "P4", lambda: scenarios.scenario_p4(ws, runs, counter))
     trials += timed_phase(phases, "P3", lambda: cache.scenario_p3(ws, runs, counter))
     trials += timed_phase(phases, "P5", lambda: cache.scenario_p5(ws, runs, counter))
     trials += timed_phase(phases, "P6", lambda: cache.scenario_p6(ws, runs, counter))
+    trials += timed_phase(phases, "P7", lambda: gate.scenario_p7(ws, runs, counter))
+    trials += timed_phase(phases, "P8", lambda: gate.scenario_p8(ws, runs, counter))
     return trials
 
 
@@ -173,7 +177,7 @@ def run_all(args: argparse.Namespace, tmp: Path, start: float, date: str) -> Non
     timed_phase(phases, "bootstrap", lambda: bootstrap(ws))
     p2_runs = args.runs if args.quick else max(10, 2 * args.runs)
     trials = measure(ws, args.runs, p2_runs, phases, uv)
-    problems = scenarios_cache.problems(ws, trials)
+    problems = scenarios_cache.problems(ws, trials) + scenarios_gate.problems(trials)
     errors = [why for why, _ in problems]
     withheld = [key for _, keys in problems for key in keys]
     meta = {

@@ -19,6 +19,8 @@ SCENARIOS = {
     "P4": "edit one .cu -> installed .so changed",
     "P5": "a 2nd worktree's clean-build, the 1st one's ccache vs cold",
     "P6": "a 2nd machine's clean-build, served by Redis vs cold",
+    "P7": "a cold clean-build with the memory gate vs without",
+    "P8": "configure of a new build dir: a warm clean-build's vs a fresh raw cmake --preset",
 }
 
 # The cache scenarios' contenders, (warm, cold): the ratios below are cold/warm.
@@ -126,6 +128,13 @@ def ratios(
         "P6 cold/warm": cold_warm("P6"),
         "P6 build cold/warm": cold_warm("P6", "build"),
         "P6 served by Redis": hit_rate(warm_counters(trials, "P6"), "remote_hits"),
+        "P7 gate/no-gate": ratio(
+            m("P7", "clean-build, memory gate"), m("P7", "clean-build, no memory gate")
+        ),
+        "P8 configure warm/raw": ratio(
+            steps.get("P8", {}).get("invoke clean-build (configure step)", {}).get("configure"),
+            m("P8", "raw cmake --preset (fresh)"),
+        ),
     }
 
 
@@ -137,6 +146,13 @@ TARGETS = (  # (ratio key, goal, comparison, limit)
     ("P3 cold/warm", "P3: warm clean-build >= 5x faster than cold", ">=", 5.0),
     ("P5 warm hit rate", "P5: a 2nd worktree's warm clean-build hits ccache >= 90 %", ">=", 0.9),
     ("P6 served by Redis", "P6: Redis serves >= 90 % of machine two's compiles", ">=", 0.9),
+    ("P7 gate/no-gate", "P7: a cold build with the memory gate <= 1.03x without", "<=", 1.03),
+    (
+        "P8 configure warm/raw",
+        "P8: a warm clean-build's configure <= 0.35x a fresh raw cmake --preset",
+        "<=",
+        0.35,
+    ),
 )
 
 

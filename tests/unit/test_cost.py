@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
-from build_tools.insight import cost, ninja_log, timeline
+from build_tools.insight import cost, held, ninja_log, timeline
+from build_tools.plan import targets
 
 # Two jobs: _C's three objects and _moe_C's two, each target linked after its objects; as
 # ninja writes it, in the order the edges finished.
@@ -108,3 +110,54 @@ def test_an_empty_build_reports_nothing_without_failing() -> None:
     assert r.units == () and r.critical == () and r.parallelism == 0.0
     ET.fromstring(timeline.svg(r, "empty"))
     assert json.loads(timeline.trace(r, "empty"))["traceEvents"][0]["ph"] == "M"
+
+
+def test_a_units_own_time_is_apart_from_the_memory_gates_wait(tmp_path: Path) -> None:
+    """The gate's wait counts in a unit's time in ninja's log: the build records each unit's
+    wait beside that log entry, and the report, the digest and --plan's forecast tell them
+    apart; a later build of the unit (a raw cmake --build too) is never read with it."""
+    unit = "CMakeFiles/_C.dir/csrc/a.cu.o"
+    built = [
+        ninja_log.Entry(0, 30_000, 1, unit, "h1"),
+        ninja_log.Entry(0, 5_000, 1, "CMakeFiles/_C.dir/csrc/b.cpp.o", "h2"),
+    ]
+    waits = held.GateWaits((held.Held(unit, 12.0, 2**30, "CUDA prior"),))
+    held.keep_held(tmp_path, tmp_path / "build", waits, built)
+    found = held.held_ms(tmp_path, tmp_path / "build", built)
+    assert found == {unit: 12_000}, found
+    report = cost.analyse(built, jobs=2, held=found)
+    slow = report.slowest(1)[0]
+    assert (slow.ms, slow.held_ms, slow.own_ms) == (30_000, 12_000, 18_000)
+    assert "csrc/a.cu 30.0 s (held 12.0 s)" in cost.digest(report)
+    assert report.held_ms == 12_000 and cost.as_json(report)["held_ms"] == 12_000
+    again = [ninja_log.Entry(40_000, 60_000, 2, unit, "h1")]  # compiled again, not held
+    assert held.held_ms(tmp_path, tmp_path / "build", again) == {}
+    choice = targets.Choice(build={"_C": ["changed"]}, kept=[], everything="")
+    forecast = targets.forecast(choice, {"_C": [unit]}, {unit: 30_000}, {}, found)
+    assert forecast[0].seconds == 18.0 and forecast[0].held == 12.0
+    assert "18 s of compile time (and 12 s held by the memory gate)" in forecast[0].text()
+
+
+def test_a_held_compile_is_said_once_as_it_begins_to_wait(tmp_path: Path) -> None:
+    said: list[str] = []
+    build = tmp_path / "build"
+    watcher = held.HeldWatcher(tmp_path, build, 0, said.append)
+    record = held.waits_file(tmp_path, build)
+    record.parent.mkdir(parents=True)
+    record.write_text(
+        "held\tCMakeFiles/t.dir/a.cu.o\t4294967296\tCUDA prior\t1.0 GiB available\n"
+        "held\tCMakeFiles/t.dir/a.cu.o\t4294967296\tCUDA prior\t\n"
+        "paused\tCMakeFiles/t.dir/b.cu.o\t104857600\n"
+        "held\tCMakeFiles/t.dir/c.cu.o\t42"  # being written: read on the next look
+    )
+    watcher.poll()
+    assert said == [
+        "the memory gate holds CMakeFiles/t.dir/a.cu.o: it expects 4.0 GiB (CUDA prior); "
+        "1.0 GiB available",
+        "the memory gate paused CMakeFiles/t.dir/b.cu.o: 0.1 GiB left, so the compiles admitted "
+        "before it go on first",
+    ], said
+    with record.open("a") as handle:
+        handle.write("\tC/C++ prior\t\n")
+    watcher.poll()
+    assert len(said) == 3 and said[-1].startswith("the memory gate holds CMakeFiles/t.dir/c.cu.o")
