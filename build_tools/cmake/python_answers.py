@@ -214,7 +214,9 @@ def ask(answers: str, python: str, expr: str) -> int:
         "returncode": done.returncode,
         "expr": expr,
     }
-    foreign = [m for m in modules if not own_library(m, sites, library)]
+    # Beside this script (the state dir): the suite's own hooks of a configure's Python.
+    ours = [os.path.dirname(os.path.abspath(__file__))]
+    foreign = [m for m in modules if not own_library(m, [*sites, *ours], library)]
     if listed and not foreign:
         _write(found, json.dumps(kept))
     else:  # said nowhere else: an answer never kept is asked every time
