@@ -24,9 +24,9 @@ nothing but the install edge), and a scenario that measured nothing fails the wh
 Modules: cli (flags, the run, the report), harness (running and timing contenders), workspace
 (the copies and their environment), checks (what each run is verified against), cache_checks
 (ccache's counters, the presets' cache, when a cache scenario measured nothing), scenarios
-(P1, P2, P4), scenarios_cache (P3, P5, P6), scenarios_gate (P7, P8), services (the background redis-server: the one
-process not started through build_tools.runner), stats (medians, ratios, hit rates, targets,
-the table), svg (the chart), environment (machine facts).
+(P1, P2, P4), scenarios_cache (P3, P5, P6), scenarios_gate (P7, P8), services (the
+background redis-server: the one process not started through build_tools.runner), stats
+(medians, ratios, hit rates, targets, the table), svg (the chart), environment (machine facts).
 """
 
 from benchmarks.loop.cli import main

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks.loop.harness import BenchError, Contender, Trial, must, play, progress
 from benchmarks.loop.workspace import PRESET, Workspace, invoke_argv
+from build_tools.cmake.configure_cache import ninja_escaped
 from build_tools.insight import held
 from build_tools.process.runner import Outcome
 from build_tools.settings import SUITE_ROOT
@@ -63,10 +64,13 @@ def scenario_p7(ws: Workspace, rounds: int, counter: Iterator[int]) -> list[Tria
 
 
 def _normalized(directory: Path) -> dict[str, str]:
-    return {
-        name: (directory / name).read_text(encoding="utf-8").replace(str(directory), "<BUILD>")
-        for name in GENERATED
-    }
+    found = {}
+    for name in GENERATED:
+        text = (directory / name).read_text(encoding="utf-8")
+        for spelling in (str(directory), ninja_escaped(str(directory))):
+            text = text.replace(spelling, "<BUILD>")
+        found[name] = text
+    return found
 
 
 def scenario_p8(ws: Workspace, rounds: int, counter: Iterator[int]) -> list[Trial]:

@@ -210,8 +210,14 @@ def _normalized(text: str, where: Where) -> str:
     """A generated file with the build and source dirs' paths replaced (a record of one build
     dir is compared with another's)."""
     for path, mark in ((where.build, "<BUILD>"), (where.source, "<SOURCE>")):
-        text = text.replace(str(path), mark)
+        for spelling in (str(path), ninja_escaped(str(path))):
+            text = text.replace(spelling, mark)
     return text
+
+
+def ninja_escaped(path: str) -> str:
+    """A path as build.ninja spells it (`$ ` for a space, `$:` for a colon)."""
+    return path.replace("$", "$$").replace(" ", "$ ").replace(":", "$:")
 
 
 def digests(where: Where) -> dict[str, str]:
