@@ -222,15 +222,19 @@ def ninja_escaped(path: str) -> str:
 
 def digests(where: Where) -> dict[str, str]:
     """build.ninja and compile_commands.json as they are, CMakeCache.txt by its values (the
-    type and help of an entry set on the command line follow whether identification ran)."""
+    type and help of an entry set on the command line follow whether identification ran; the
+    modules' private entries, such as FindPython's digest of the interpreter's path, left out:
+    another worktree's paths give them other values)."""
     found = {}
     for name in CHECKED:
         if not (where.build / name).is_file():
             continue
         text = _normalized(_read(where.build / name), where)
-        if name == "CMakeCache.txt":
+        if name == "CMakeCache.txt":  # modules' private entries ("_...") hash paths
             entries = sorted(
-                (m.group(1), m.group(3)) for m in map(_ENTRY.match, text.splitlines()) if m
+                (m.group(1), m.group(3))
+                for m in map(_ENTRY.match, text.splitlines())
+                if m and not m.group(1).startswith("_")
             )
             text = json.dumps(entries)
         found[name] = hashlib.sha256(text.encode()).hexdigest()

@@ -82,11 +82,12 @@ def test_sampling_under_sccache_records_real_peaks(tmp_path: Path) -> None:
 
 
 def test_a_cold_bootstrap_holds_nothing_and_a_warm_cache_teaches_nothing(
-    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """With memory to spare the gate holds no compile of a cold bootstrap (nothing measured
     yet); a first build that the compiler cache serves whole records no peak: a cache hit's
     memory says nothing of the compile's."""
+    env = build_env(tmp_path_factory.mktemp("cold ccache"))  # this module's is warm already
     src = bootstrap_copy(tmp_path_factory, "warm", env)
     record = held.read_waits(src / ".vllm-build-tools", Path("cmake-build-release"), 0)
     began = held.parse_waits(record.decode()).began
