@@ -78,6 +78,7 @@ build = plan_task(
     "all",
     "plan",
     "no_wait",
+    "no_load_check",
 )
 targets = plan_task(
     "targets",
@@ -91,6 +92,7 @@ clean_build = plan_task(
     "Delete the preset's build directory (checked first), reconfigure and rebuild.",
     "target",
     "no_wait",
+    "no_load_check",
 )
 bootstrap = plan_task(
     "bootstrap",
@@ -106,6 +108,7 @@ bootstrap = plan_task(
     "torch_backend",
     *PRESET_KEYS,
     "no_wait",
+    "no_load_check",
 )
 
 
