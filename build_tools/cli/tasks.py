@@ -211,7 +211,7 @@ test = make_task(
     "Changed: the files that differ from the precompiled kernels and the sources the last "
     "build compiled; chosen: the tests that call the ops those files register or implement. "
     "--list shows each test and why, and runs nothing.",
-    ("list", "tests"),
+    ("list", "tests", "install_into_venv"),
     _test,
 )
 

@@ -22,6 +22,7 @@ from build_tools.errors import BuildToolsError
 from build_tools.insight import ninja_log
 from build_tools.insight.cost import object_of
 from build_tools.kernel_tests import Selection, select_tests
+from build_tools.loop import test_env
 from build_tools.machine import venv_state
 from build_tools.run import Run, make_run
 from build_tools.settings import Settings
@@ -81,18 +82,39 @@ def show(ctx: Run, chosen: Selection) -> None:
 
 
 def run_tests(ctx: Run, tests: Sequence[str]) -> None:
-    """`python -m pytest TESTS` with the checkout's venv, from the checkout."""
+    """`python -m pytest TESTS` with the checkout's venv, from the checkout; first what the
+    checkout's test requirements name for running them, where the venv lacks it (installed
+    into a venv we created, else the exact command to run)."""
     python = ctx.tree.venv_python
-    if "pytest" not in venv_state.installed(ctx.tree.venv_dir):
-        raise BuildToolsError(
-            f"The environment {ctx.tree.venv_dir} has no pytest to run the tests with.",
-            f"`{shlex.join(['uv', 'pip', 'install', '--python', str(python), 'pytest'])}` "
-            "(vLLM: its requirements/test.txt), then run this again",
-        )
+    ensure_test_env(ctx, tests)
     ctx.runner.run(
         ctx.command([python, "-m", "pytest", "-q", *tests]),
         fix="the tests above failed: fix the kernel (or the test) and build again",
     )
+
+
+def ensure_test_env(ctx: Run, tests: Sequence[str]) -> None:
+    """Never a dead end: pytest and what the tests' conftest.py files import, as the checkout's
+    test requirements pin them, installed into the checkout's venv (an environment we did not
+    create: the exact command, unless --install-into-venv)."""
+    have = venv_state.installed(ctx.tree.venv_dir)
+    needed = test_env.missing(ctx.tree, tests, list(have))
+    if not needed.lines:
+        return
+    named = ", ".join(needed.lines)
+    source = (
+        f"what {needed.source.relative_to(ctx.tree.root)} names for running kernel tests"
+        if needed.source
+        else "pytest (the checkout names no test requirements)"
+    )
+    if not ctx.tree.venv_is_ours and not ctx.settings.install_into_venv:
+        argv = ["uv", "pip", "install", "--python", str(ctx.tree.venv_python), *needed.lines]
+        raise BuildToolsError(
+            f"The environment {ctx.tree.venv_dir} lacks {source}: {named}.",
+            f"`{shlex.join(argv)}` (or pass --install-into-venv), then run this again",
+        )
+    ctx.console.note(f"{ctx.tree.venv_dir} lacks {source}: installing {named}")
+    ctx.pip_install(list(needed.lines))
 
 
 def test(settings: Settings, *, list_only: bool, named: str = "") -> None:
