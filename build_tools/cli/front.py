@@ -42,12 +42,13 @@ COMMON_HELP = {
     "no_load_check": "after the build, do not load the installed extensions to check them",
     "json": "print the result as JSON only (for scripts)",
     "list": "show the tests chosen and why; run none",
+    "wide": "also the wider tests that reach the changed ops (models/, v1/, ...)",
     "tests": "the tests to run instead of those chosen, e.g. 'tests/kernels/test_x.py'",
     "then": 'command to run in the checkout after each good build, e.g. "pytest '
     "tests/kernels/test_x.py\" (the venv's bin first on PATH); auto: the tests of what "
     "changed (`invoke test`)",
 }
-SWITCHES = ("dry_run", "json", "list")  # task-only flags that are switches
+SWITCHES = ("dry_run", "json", "list", "wide")  # task-only flags that are switches
 # Flags that turn a setting off: flag name -> settings key.
 NEGATIVE = {
     "no_precompiled": "precompiled",

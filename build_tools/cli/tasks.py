@@ -199,19 +199,20 @@ def _watch(given: dict[str, Any]) -> None:
 def _test(given: dict[str, Any]) -> None:
     from build_tools.loop import tests
 
-    list_only, named = given.pop("list"), given.pop("tests") or ""
+    list_only, named, wide = given.pop("list"), given.pop("tests") or "", given.pop("wide")
     wanted = settings_of(given)
     with errors(wanted):
-        tests.test(wanted, list_only=list_only, named=named)
+        tests.test(wanted, list_only=list_only, named=named, wide=wide)
 
 
 test = make_task(
     "test",
     "Run the checkout's tests that exercise the kernels you changed (after a build).\n\n"
     "Changed: the files that differ from the precompiled kernels and the sources the last "
-    "build compiled; chosen: the tests that call the ops those files register or implement. "
-    "--list shows each test and why, and runs nothing.",
-    ("list", "tests", "install_into_venv"),
+    "build compiled; chosen: the tests under tests/kernels/ that call the ops those files "
+    "register or implement (--wide: also models/, v1/, ... that reach them). --list shows each "
+    "test and why, and runs nothing.",
+    ("list", "tests", "wide", "install_into_venv"),
     _test,
 )
 

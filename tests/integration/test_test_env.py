@@ -40,3 +40,35 @@ def test_invoke_test_installs_pytest_and_runs_the_tests(root: Path, env: dict[st
     assert "installing pytest" in run.output
     assert " passed" in run.output
     assert "pytest" in venv_state.installed(root / ".venv")
+
+
+def _edited_list(root: Path, env: dict[str, str], path: str, *flags: str) -> str:
+    source = root / path
+    original = source.read_text()
+    source.write_text(original + "\n// edited\n")
+    try:
+        run = invoke("test", "--list", "--source", str(root), *flags, env=env)
+    finally:
+        source.write_text(original)
+    assert run.returncode == 0, run.output
+    return run.output
+
+
+def test_wider_tests_only_with_wide(root: Path, env: dict[str, str]) -> None:
+    narrow = _edited_list(root, env, "csrc/sampler.cpp")
+    assert "tests/samplers/test_sampler.py" not in narrow
+    assert (
+        "1 wider test file(s) outside tests/kernels/ also reach these ops (samplers/ 1)" in narrow
+    )
+    assert "--wide` runs them too" in narrow
+    wide = _edited_list(root, env, "csrc/sampler.cpp", "--wide")
+    assert "tests/samplers/test_sampler.py" in wide
+    assert (root / ".vllm-build-tools" / "kernel-tests-python.pickle").is_file()  # the index
+
+
+def test_a_header_that_maps_to_no_op_is_said_with_what_to_pass(
+    root: Path, env: dict[str, str]
+) -> None:
+    out = _edited_list(root, env, "csrc/cuda_info.h")
+    assert "csrc/cuda_info.h maps to no op" in out
+    assert "--tests tests/kernels`" in out
