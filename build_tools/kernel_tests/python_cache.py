@@ -14,7 +14,7 @@ from typing import Any, Optional
 from build_tools.kernel_tests.file_cache import FileCache, Kept, digest_of
 from build_tools.kernel_tests.python_modules import Module, Ref, parse_module
 
-VERSION = 1  # of what is kept; another version is parsed afresh
+VERSION = 2  # of what is kept; another version is parsed afresh
 NAME = "kernel-tests-python.pickle"
 SKIPPED = {"__pycache__", ".venv", ".deps", ".git", "build", "node_modules"}
 # Runs `function` over the items in worker processes (process/runner.py's `in_processes`).
@@ -33,9 +33,14 @@ def parse(data: bytes, path: str, whole: bool) -> Optional[Module]:
         module = parse_module(data.decode("utf-8"), path, whole, with_defs=not whole)
     except (SyntaxError, ValueError, UnicodeDecodeError):
         return None
-    module.refs = _first_lines(module.refs)
+    # Only a name the module binds can resolve (python_index.bind): locals and builtins,
+    # most of what a walk meets, are not kept.
+    bound = module.names | module.aliases.keys() | module.imports.keys()
+    module.refs = _first_lines(r for r in module.refs if r[0][0] in bound)
     if module.def_refs is not None:
-        module.def_refs = {k: _first_lines(v) for k, v in module.def_refs.items()}
+        module.def_refs = {
+            k: _first_lines(r for r in v if r[0][0] in bound) for k, v in module.def_refs.items()
+        }
     return module
 
 
