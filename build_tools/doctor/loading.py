@@ -21,7 +21,12 @@ def load(c: Subject) -> list[Finding]:
     staged = Path(prefix) if prefix and Path(prefix).is_absolute() else None
     runner = Runner(Console(), base_env=c.machine.environ)
     report = check.check(
-        c.tree, c.build_dir, staged, c.machine.environ, runner_capture(runner), again=True
+        c.tree,
+        c.build_dir,
+        staged,
+        c.machine.environ,
+        runner_capture(runner, timeout=check.TIMEOUT_S),
+        again=True,
     )
     if report.not_checked:
         return [warn("load check", report.summary(), "run `invoke deps`, then `invoke doctor`")]

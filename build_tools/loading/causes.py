@@ -20,6 +20,7 @@ CUDA_LIBRARY = re.compile(
     r"^lib(cudart|cublas|cublasLt|cusparse|cusparseLt|cufft|curand|cusolver|nvrtc|nvJitLink|"
     r"cudnn|nccl|cupti|nvshmem_host|cufile)\.so\.(\d+)"
 )
+TORCH_LIBRARY = re.compile(r"^lib(c10|c10_cuda|torch|torch_cpu|torch_cuda|torch_python|shm)\.so$")
 TORCH_NAMESPACES = ("c10::", "at::", "torch::", "caffe2::", "aoti_torch", "torch_")
 TORCH_MANGLED = re.compile(r"^_ZN(K?)(3c10|2at|5torch|6caffe2)|^_ZNK?St.*3c10")
 
@@ -68,6 +69,11 @@ def cause(failure: Failure, known: Known) -> tuple[str, str]:
     rebuild = f"`invoke build --target {failure.target}`"
     installed = f"torch {known.torch}" if known.torch else "the torch installed"
     if failure.missing:
+        if TORCH_LIBRARY.match(failure.missing):
+            return (
+                f"{failure.missing} is torch's, and the environment has no torch to load it from",
+                "run `invoke deps` (installs the torch the checkout pins), then `invoke doctor`",
+            )
         cuda = CUDA_LIBRARY.match(failure.missing)
         if cuda:
             major = cuda.group(2)

@@ -14,27 +14,13 @@ from typing import Optional
 
 from build_tools.checkout import provenance
 from build_tools.checkout.source_tree import SourceTree
-from build_tools.loading import causes, installed, probe, static
+from build_tools.loading import explain, installed, probe, static
+from build_tools.loading.explain import Bad, Found
 from build_tools.loading.search import DRIVER, Search, torch_roots
 from build_tools.machine import venv_state
 from build_tools.process.runner import Capture
 
-
-@dataclass(frozen=True)
-class Bad:
-    """One extension that does not load: what fails, why, and the fix."""
-
-    failure: causes.Failure
-    cause: str
-    fix: str
-    statically: bool = False  # found by the static check, not by loading
-
-    def line(self) -> str:
-        how = " (checked statically)" if self.statically else ""
-        return f"{self.failure.name}: {causes.what(self.failure)}{how}: {self.cause}"
-
-
-Found = tuple[Path, causes.Failure]  # a library and what fails in it
+TIMEOUT_S = 600.0  # a library whose load hangs this long counts as not loading
 
 
 @dataclass
@@ -125,21 +111,22 @@ def check(
         if loaded is None and torch_error:
             to_check_statically.append(path)
         elif loaded is None:
-            failures.append(_failure(path, tree, other="its load was not reported"))
+            failures.append(explain.failure(path, tree, other="its load was not reported"))
         elif not loaded.error:
             report.loaded.append(path)
         elif _driver_missing(loaded.error):
             report.why_static = report.why_static or _why_static(loaded.missing or "libcuda.so.1")
             to_check_statically.append(path)
         else:
-            failures.append(_from_loader(path, tree, loaded))
+            failures.append(explain.from_loader(path, tree, loaded))
     if to_check_statically:
         report.why_static = report.why_static or _why_static("libcuda.so.1")
         failures += _static(tree, to_check_statically, search, report)
     foreign = _replaced(tree, report)
     for path, _ in foreign:
         (report.loaded if path in report.loaded else report.static).remove(path)
-    _explain(tree, [*failures, *foreign], capture, report, set(to_check_statically))
+    found = [*failures, *foreign]
+    report.bad += explain.explain(tree, found, capture, report.torch, set(to_check_statically))
     passed = [*report.unchanged, *report.loaded, *report.static]
     installed.remember(tree, passed, key)
     return report
@@ -165,9 +152,12 @@ def _load(
         results.update({loaded.path: loaded for loaded in found.loaded})
         if found.died_in is None:
             break
-        results[found.died_in] = probe.Loaded(
-            found.died_in, f"the process loading it died (exit code {code})"
+        ended = (
+            f"its load did not end in {TIMEOUT_S:.0f} s"
+            if code == 124
+            else f"the process loading it died (exit code {code})"
         )
+        results[found.died_in] = probe.Loaded(found.died_in, ended)
         left = [item for item in left if item[0] not in results]
     return results, "", code
 
@@ -192,30 +182,11 @@ def _static(tree: SourceTree, paths: Sequence[Path], search: Search, report: Rep
             continue
         for item in result.unresolved[:5]:
             failures.append(
-                _failure(path, tree, symbol=item.symbol, missing=item.missing, by=item.needed_by)
+                explain.failure(
+                    path, tree, symbol=item.symbol, missing=item.missing, by=item.needed_by
+                )
             )
     return failures
-
-
-def _failure(
-    path: Path,
-    tree: SourceTree,
-    *,
-    symbol: str = "",
-    missing: str = "",
-    by: str = "",
-    other: str = "",
-) -> Found:
-    target = _target(tree, path)
-    return path, causes.Failure(path.name, target, symbol, "", missing, by, other)
-
-
-def _from_loader(path: Path, tree: SourceTree, loaded: probe.Loaded) -> Found:
-    if loaded.symbol:
-        return _failure(path, tree, symbol=loaded.symbol)
-    if loaded.missing:
-        return _failure(path, tree, missing=loaded.missing)
-    return _failure(path, tree, other=loaded.error.splitlines()[0] if loaded.error else "")
 
 
 def _replaced(tree: SourceTree, report: Report) -> list[Found]:
@@ -224,69 +195,11 @@ def _replaced(tree: SourceTree, report: Report) -> list[Found]:
     record = provenance.load(tree)
     found = []
     for path in [*report.loaded, *report.static]:
-        rel = _relative(tree, path)
+        rel = explain.relative(tree, path)
         origin = record.get(rel)
         if origin is not None and provenance.installed_now(tree, rel, origin) is False:
             how = "its symbols resolve" if path in report.static else "it loads"
-            found.append(_failure(path, tree, other=f"{how}, but it is not the library installed"))
+            found.append(
+                explain.failure(path, tree, other=f"{how}, but it is not the library installed")
+            )
     return found
-
-
-def _relative(tree: SourceTree, path: Path) -> str:
-    try:
-        return str(path.relative_to(tree.root.resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _target(tree: SourceTree, path: Path) -> str:
-    origin = provenance.load(tree).get(_relative(tree, path))
-    return origin.component if origin and origin.component else path.name.split(".", 1)[0]
-
-
-def _explain(
-    tree: SourceTree,
-    failures: Sequence[Found],
-    capture: Capture,
-    report: Report,
-    statically: set[Path],
-) -> None:
-    """Each failure demangled, with its cause and fix; one per library and symbol."""
-    names = demangle([f.symbol for _, f in failures if f.symbol], capture, tree.root)
-    record = provenance.load(tree)
-    beside = any(o.origin == provenance.BUILT for o in record.values())
-    torch = venv_state.installed(tree.venv_dir).get("torch")
-    for path, failure in failures:
-        failure = _with_demangled(failure, names)
-        rel = _relative(tree, path)
-        origin = record.get(rel)
-        replaced = bool(origin and provenance.installed_now(tree, rel, origin) is False)
-        known = causes.Known(origin, replaced, torch.version if torch else report.torch, beside)
-        why, fix = causes.cause(failure, known)
-        report.bad.append(Bad(failure, why, fix, path in statically))
-
-
-def _with_demangled(failure: causes.Failure, names: Mapping[str, str]) -> causes.Failure:
-    if not failure.symbol:
-        return failure
-    return causes.Failure(
-        failure.name,
-        failure.target,
-        failure.symbol,
-        names.get(failure.symbol, failure.symbol),
-        failure.missing,
-        failure.needed_by,
-        failure.other,
-    )
-
-
-def demangle(symbols: Sequence[str], capture: Capture, cwd: Path) -> dict[str, str]:
-    """C++ symbols as c++filt spells them (a name it cannot demangle, or no c++filt: as is)."""
-    wanted = list(dict.fromkeys(s for s in symbols if s.startswith("_Z")))
-    if not wanted:
-        return {}
-    code, output = capture(["c++filt", *wanted], cwd)
-    lines = output.splitlines()
-    if code != 0 or len(lines) != len(wanted):
-        return {}
-    return dict(zip(wanted, lines, strict=True))

@@ -35,7 +35,7 @@ def load(ctx: Run) -> None:
             ctx.checkout.build_dir,
             staged,
             ctx.machine.environ,
-            runner_capture(ctx.runner),
+            runner_capture(ctx.runner, timeout=check.TIMEOUT_S),
             again=False,
         )
         if report.not_checked:

@@ -122,3 +122,20 @@ def test_without_a_gpu_driver_the_check_is_static_and_finds_what_is_missing(
     finally:
         shutil.copy2(kept, installed)
         (tmp_path / "provenance.json").rename(record)
+
+
+def test_a_library_that_kills_its_loader_fails_alone(
+    root: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    installed = root / "minivllm" / "_C.abi3.so"
+    kept = tmp_path / "kept.so"
+    shutil.copy2(installed, kept)
+    code = "#include <stdlib.h>\n__attribute__((constructor)) static void die(void) { abort(); }\n"
+    shutil.copy2(_cc(code, tmp_path / "dies.so"), installed)
+    try:
+        run = invoke("doctor", "--source", str(root), env={**env, "NO_COLOR": "1"})
+        assert run.returncode == 1, run.output
+        assert "_C.abi3.so: the process loading it died" in run.output
+        assert "_moe_C.abi3.so" not in run.output.split("error: load check", 1)[-1]
+    finally:
+        shutil.copy2(kept, installed)

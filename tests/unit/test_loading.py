@@ -115,3 +115,9 @@ def test_the_elf_reader_agrees_with_readelf() -> None:
     assert set(library.undefined) == undefined and undefined
     assert library.exports("_ZNSt6thread4joinEv")
     assert elf.read(Path(__file__)) is None
+
+
+def test_a_torch_library_missing_means_no_torch_in_the_environment() -> None:
+    known = causes.Known(None, False, "", False)
+    why, fix = causes.cause(_failure(missing="libc10.so"), known)
+    assert "the environment has no torch" in why and "`invoke deps`" in fix
