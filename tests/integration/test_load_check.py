@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,21 @@ def _cc(source: str, out: Path, *extra: str) -> Path:
     src.write_text(source)
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(out), str(src), *extra], check=True)
     return out
+
+
+@contextmanager
+def kept(installed: Path, aside: Path) -> Iterator[Path]:
+    """The installed library put back as it was, whatever the test put in its place."""
+    shutil.copy2(installed, aside)
+    try:
+        yield installed
+    finally:
+        shutil.copy2(aside, installed)
+
+
+def doctor(root: Path, env: dict[str, str]) -> tuple[int, str]:
+    run = invoke("doctor", "--source", str(root), env={**env, "NO_COLOR": "1"})
+    return run.returncode, run.output
 
 
 def test_bootstrap_loads_every_extension(root: Path, env: dict[str, str]) -> None:
@@ -63,24 +80,18 @@ def test_an_undefined_symbol_fails_the_build_and_undoing_it_passes(
 def test_doctor_names_the_symbol_of_a_library_replaced_behind_our_back(
     root: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    installed = root / "minivllm" / "_C.abi3.so"
-    kept = tmp_path / "kept.so"
-    shutil.copy2(installed, kept)
-    bad = _cc(
-        "extern int vllm_gone_symbol(void);\nint PyInit__C(void) { return vllm_gone_symbol(); }\n",
-        tmp_path / "bad.so",
+    code = (
+        "extern int vllm_gone_symbol(void);\nint PyInit__C(void) { return vllm_gone_symbol(); }\n"
     )
-    shutil.copy2(bad, installed)
-    try:
-        run = invoke("doctor", "--source", str(root), env={**env, "NO_COLOR": "1"})
-        assert run.returncode == 1, run.output
-        assert "_C.abi3.so: undefined symbol vllm_gone_symbol" in run.output
-        assert "replaced since it was installed" in run.output
-        assert "--target _C" in run.output
-    finally:
-        shutil.copy2(kept, installed)
-    healed = invoke("doctor", "--source", str(root), env=env)
-    assert "load check" in healed.output and "all load: 2 loaded" in healed.output
+    with kept(root / "minivllm" / "_C.abi3.so", tmp_path / "kept.so") as installed:
+        shutil.copy2(_cc(code, tmp_path / "bad.so"), installed)
+        returncode, output = doctor(root, env)
+        assert returncode == 1, output
+        assert "_C.abi3.so: undefined symbol vllm_gone_symbol" in output
+        assert "replaced since it was installed" in output
+        assert "--target _C" in output
+    returncode, output = doctor(root, env)
+    assert returncode == 0 and "all load: 2 loaded" in output
 
 
 def _driver_here() -> bool:
@@ -102,40 +113,34 @@ def test_without_a_gpu_driver_the_check_is_static_and_finds_what_is_missing(
         "extern int cuInit(unsigned);\nextern int {gone}(void);\n"
         "int PyInit__moe_C(void) {{ return cuInit(0) + {gone}(); }}\n"
     )
-    installed = root / "minivllm" / "_moe_C.abi3.so"
-    kept = tmp_path / "kept.so"
-    shutil.copy2(installed, kept)
     record = root / ".vllm-build-tools" / "provenance.json"
     record.rename(tmp_path / "provenance.json")  # a library replaced by hand is caught apart
     try:
-        for gone, verdict in (("getpid", 0), ("minivllm_static_gone", 1)):
-            out = tmp_path / f"{gone}.so"
-            _cc(code.format(gone=gone), out, str(driver / "libcuda.so.1"))
-            shutil.copy2(out, installed)
-            run = invoke("doctor", "--source", str(root), env={**env, "NO_COLOR": "1"})
-            assert run.returncode == verdict, run.output
-            if verdict:
-                line = "_moe_C.abi3.so: undefined symbol minivllm_static_gone (checked statically)"
-                assert line in run.output
-            else:
-                assert "1 checked statically (libcuda.so.1, the GPU driver's library" in run.output
+        with kept(root / "minivllm" / "_moe_C.abi3.so", tmp_path / "kept.so") as installed:
+            for gone, verdict in (("getpid", 0), ("minivllm_static_gone", 1)):
+                out = tmp_path / f"{gone}.so"
+                _cc(code.format(gone=gone), out, str(driver / "libcuda.so.1"))
+                shutil.copy2(out, installed)
+                returncode, output = doctor(root, env)
+                assert returncode == verdict, output
+                if verdict:
+                    line = (
+                        "_moe_C.abi3.so: undefined symbol minivllm_static_gone (checked statically)"
+                    )
+                    assert line in output
+                else:
+                    assert "1 checked statically (libcuda.so.1, the GPU driver's library" in output
     finally:
-        shutil.copy2(kept, installed)
         (tmp_path / "provenance.json").rename(record)
 
 
 def test_a_library_that_kills_its_loader_fails_alone(
     root: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    installed = root / "minivllm" / "_C.abi3.so"
-    kept = tmp_path / "kept.so"
-    shutil.copy2(installed, kept)
     code = "#include <stdlib.h>\n__attribute__((constructor)) static void die(void) { abort(); }\n"
-    shutil.copy2(_cc(code, tmp_path / "dies.so"), installed)
-    try:
-        run = invoke("doctor", "--source", str(root), env={**env, "NO_COLOR": "1"})
-        assert run.returncode == 1, run.output
-        assert "_C.abi3.so: the process loading it died" in run.output
-        assert "_moe_C.abi3.so" not in run.output.split("error: load check", 1)[-1]
-    finally:
-        shutil.copy2(kept, installed)
+    with kept(root / "minivllm" / "_C.abi3.so", tmp_path / "kept.so") as installed:
+        shutil.copy2(_cc(code, tmp_path / "dies.so"), installed)
+        returncode, output = doctor(root, env)
+        assert returncode == 1, output
+        assert "_C.abi3.so: the process loading it died" in output
+        assert "_moe_C.abi3.so" not in output.split("error: load check", 1)[-1]
