@@ -86,6 +86,9 @@ class Settings:
     all_targets: bool = setting(
         False, "build every target, not only those that differ from the precompiled kernels"
     )
+    load_check: bool = setting(
+        True, "after a build, load every installed extension (statically without a GPU driver)"
+    )
     plan: bool = setting(False, "say what a build would compile and what it costs; build nothing")
     wait: bool = setting(True, "wait while another build holds the build dir (false: fail)")
     force: bool = setting(

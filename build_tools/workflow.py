@@ -20,7 +20,18 @@ from build_tools.process.runner import Installer
 from build_tools.process.signals import termination_as_interrupt
 from build_tools.run import SUMMARY, Run, make_run
 from build_tools.settings import Settings
-from build_tools.steps import build, clean, configure, deps, install, presets, sources, venv, verify
+from build_tools.steps import (
+    build,
+    clean,
+    configure,
+    deps,
+    install,
+    load,
+    presets,
+    sources,
+    venv,
+    verify,
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,7 @@ ENSURE_PRESETS = Stage("presets", ensure_presets)
 CLEAN = Stage("clean", clean.clean, locks=True)
 CONFIGURE = Stage("configure", configure.configure, ("deps", "presets", "clean"), locks=True)
 BUILD = Stage("build", build.build, locks=True)
+LOAD = Stage("load", load.load)
 TARGETS = Stage("targets", verify.targets, locks=True)
 SOURCES = Stage("sources", sources.sources)
 SMOKE = Stage("smoke", verify.smoke)
@@ -53,11 +65,11 @@ CACHE_STATS = Stage("cache-stats", verify.cache_stats)
 
 VENV_ONLY, DEPS_ONLY, INSTALL_ONLY, PRESETS_ONLY = (VENV,), (DEPS,), (INSTALL,), (PRESETS,)
 SOURCES_ONLY = (SOURCES,)
-BOOTSTRAP = (VENV, DEPS, INSTALL, PRESETS, CONFIGURE, BUILD)
+BOOTSTRAP = (VENV, DEPS, INSTALL, PRESETS, CONFIGURE, BUILD, LOAD)
 CI = (*BOOTSTRAP, SMOKE, CACHE_STATS)
 CONFIGURE_ONLY = (ENSURE_PRESETS, CONFIGURE)
-BUILD_ONLY = (ENSURE_PRESETS, CONFIGURE, BUILD)
-CLEAN_BUILD = (ENSURE_PRESETS, CLEAN, CONFIGURE, BUILD)
+BUILD_ONLY = (ENSURE_PRESETS, CONFIGURE, BUILD, LOAD)
+CLEAN_BUILD = (ENSURE_PRESETS, CLEAN, CONFIGURE, BUILD, LOAD)
 LIST_TARGETS = (ENSURE_PRESETS, CONFIGURE, TARGETS)
 
 

@@ -39,16 +39,23 @@ COMMON_HELP = {
     "no_precompiled": "full source build instead of precompiled kernels (setup.py compiles them)",
     "no_wait": "fail at once when another build holds the build dir (default: wait for it)",
     "no_memory_gate": "presets without the memory gate: compiles start without waiting for memory",
+    "no_load_check": "after the build, do not load the installed extensions to check them",
     "json": "print the result as JSON only (for scripts)",
     "list": "show the tests chosen and why; run none",
+    "wide": "also the wider tests that reach the changed ops (models/, v1/, ...)",
     "tests": "the tests to run instead of those chosen, e.g. 'tests/kernels/test_x.py'",
     "then": 'command to run in the checkout after each good build, e.g. "pytest '
     "tests/kernels/test_x.py\" (the venv's bin first on PATH); auto: the tests of what "
     "changed (`invoke test`)",
 }
-SWITCHES = ("dry_run", "json", "list")  # task-only flags that are switches
+SWITCHES = ("dry_run", "json", "list", "wide")  # task-only flags that are switches
 # Flags that turn a setting off: flag name -> settings key.
-NEGATIVE = {"no_precompiled": "precompiled", "no_wait": "wait", "no_memory_gate": "memory_gate"}
+NEGATIVE = {
+    "no_precompiled": "precompiled",
+    "no_wait": "wait",
+    "no_memory_gate": "memory_gate",
+    "no_load_check": "load_check",
+}
 # Flags named otherwise than their settings key: flag name -> settings key.
 RENAMED = {"all": "all_targets"}
 PRESET_KEYS = (

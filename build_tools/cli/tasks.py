@@ -78,6 +78,7 @@ build = plan_task(
     "all",
     "plan",
     "no_wait",
+    "no_load_check",
 )
 targets = plan_task(
     "targets",
@@ -91,6 +92,7 @@ clean_build = plan_task(
     "Delete the preset's build directory (checked first), reconfigure and rebuild.",
     "target",
     "no_wait",
+    "no_load_check",
 )
 bootstrap = plan_task(
     "bootstrap",
@@ -106,6 +108,7 @@ bootstrap = plan_task(
     "torch_backend",
     *PRESET_KEYS,
     "no_wait",
+    "no_load_check",
 )
 
 
@@ -196,19 +199,20 @@ def _watch(given: dict[str, Any]) -> None:
 def _test(given: dict[str, Any]) -> None:
     from build_tools.loop import tests
 
-    list_only, named = given.pop("list"), given.pop("tests") or ""
+    list_only, named, wide = given.pop("list"), given.pop("tests") or "", given.pop("wide")
     wanted = settings_of(given)
     with errors(wanted):
-        tests.test(wanted, list_only=list_only, named=named)
+        tests.test(wanted, list_only=list_only, named=named, wide=wide)
 
 
 test = make_task(
     "test",
     "Run the checkout's tests that exercise the kernels you changed (after a build).\n\n"
     "Changed: the files that differ from the precompiled kernels and the sources the last "
-    "build compiled; chosen: the tests that call the ops those files register or implement. "
-    "--list shows each test and why, and runs nothing.",
-    ("list", "tests"),
+    "build compiled; chosen: the tests under tests/kernels/ that call the ops those files "
+    "register or implement (--wide: also models/, v1/, ... that reach them). --list shows each "
+    "test and why, and runs nothing.",
+    ("list", "tests", "wide", "install_into_venv"),
     _test,
 )
 

@@ -234,11 +234,14 @@ class UnitDeps:
         return results
 
 
-def runner_capture(runner: Runner, env: Optional[Mapping[str, str]] = None) -> Capture:
-    """A `Capture` over the runner (logged; also in a dry run: scans change nothing)."""
+def runner_capture(
+    runner: Runner, env: Optional[Mapping[str, str]] = None, timeout: Optional[float] = None
+) -> Capture:
+    """A `Capture` over the runner (logged; also in a dry run: scans change nothing); a
+    command past `timeout` seconds ends with exit code 124."""
 
     def run(argv: Sequence[object], cwd: Path) -> tuple[int, str]:
-        done = runner.capture(Command.of(argv, cwd, env))
+        done = runner.capture(Command.of(argv, cwd, env), timeout=timeout)
         return done.returncode, done.output
 
     return run

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools.console import Console
-from build_tools.doctor import build_dir, checkout, tools
+from build_tools.doctor import build_dir, checkout, loading, tools
 from build_tools.doctor.findings import Finding, Subject, Verdict, error, read_subject, warn
 from build_tools.errors import BuildToolsError
 from build_tools.machine import toolchain as tc
 from build_tools.settings import Settings
 
 Check = Callable[[Subject], list[Finding]]
-CHECKS: tuple[Check, ...] = (*tools.CHECKS, *checkout.CHECKS, *build_dir.CHECKS)
+CHECKS: tuple[Check, ...] = (*tools.CHECKS, *checkout.CHECKS, *build_dir.CHECKS, *loading.CHECKS)
 
 
 def _run(check: Check, subject: Subject) -> list[Finding]:

@@ -21,6 +21,7 @@ from build_tools.kernel_tests.cpp_text import (
     match_bracket,
     split_cpp,
 )
+from build_tools.kernel_tests.file_cache import FileCache
 
 _NOT_NAMES = frozenset(
     "if for while switch catch return sizeof decltype alignof alignas static_assert noexcept "
@@ -102,22 +103,28 @@ def find_definitions(text: str) -> list[Definition]:
 
 
 class CppFiles:
-    """The C++ files of one checkout, each read and parsed once."""
+    """The C++ files of one checkout, each read and parsed once (and kept in `state_dir`
+    across runs, see file_cache.py)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, state_dir: Optional[Path] = None) -> None:
         self.root = root
-        self._files: dict[str, Optional[CppFile]] = {}
+        self.cache: FileCache[CppFile] = FileCache(
+            root, state_dir / KEPT if state_dir else None, KEPT_VERSION
+        )
 
     def get(self, path: str) -> Optional[CppFile]:
         """The file at `path` (relative to the checkout), None when it cannot be read."""
-        if path not in self._files:
-            try:
-                text = (self.root / path).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                self._files[path] = None
-            else:
-                self._files[path] = parse_cpp(path, text)
-        return self._files[path]
+        return self.cache.get(path, _parse_bytes)
+
+    def save(self) -> None:
+        self.cache.save()
+
+
+KEPT, KEPT_VERSION = "kernel-tests-cpp.pickle", 1
+
+
+def _parse_bytes(data: bytes, path: str) -> CppFile:
+    return parse_cpp(path, data.decode("utf-8", errors="replace"))
 
 
 def _function_header(header: str) -> Optional[tuple[str, tuple[str, ...], bool]]:

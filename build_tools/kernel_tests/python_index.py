@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Optional
 
+from build_tools.kernel_tests.python_cache import PythonFacts
 from build_tools.kernel_tests.python_modules import (
     Dotted,
     Module,
@@ -15,7 +16,6 @@ from build_tools.kernel_tests.python_modules import (
     Ref,
     Target,
     fill_def_refs,
-    parse_module,
 )
 from build_tools.kernel_tests.results import Op
 
@@ -25,8 +25,11 @@ Resolved = tuple[Target, int, bool]  # what a reference names, its line, whether
 class PythonIndex:
     """The checkout's Python modules, read on first use, and what dotted names resolve to."""
 
-    def __init__(self, root: Path, ops: Collection[Op]) -> None:
+    def __init__(
+        self, root: Path, ops: Collection[Op], facts: Optional[PythonFacts] = None
+    ) -> None:
         self.root = root
+        self.facts = facts or PythonFacts(root, None)
         self._modules: dict[str, Optional[Module]] = {}
         self._torch_ops = {(op.namespace, op.name): op for op in ops if not op.python_module}
         self._module_ops = {(op.namespace, op.name): op for op in ops if op.python_module}
@@ -48,16 +51,11 @@ class PythonIndex:
         except (OSError, UnicodeDecodeError):
             return None
 
-    def load(self, path: str, whole_file: bool = False) -> Optional[Module]:
-        """The file `path` (relative to the checkout) parsed, see `parse_module`; None when it
-        cannot be read or parsed."""
-        source = self._read(path)
-        if source is None:
-            return None
-        try:
-            return parse_module(source, path, whole_file)
-        except (SyntaxError, ValueError):
-            return None
+    def load(self, path: str) -> Optional[Module]:
+        """The file `path` (relative to the checkout) parsed once (see `PythonFacts`): its
+        bindings and what its definitions reference, and every reference of a test file;
+        None when it cannot be read or parsed."""
+        return self.facts.get(path)
 
     def op_of(self, path: Dotted) -> Optional[Op]:
         """The op of ours an absolute dotted path names: `torch.ops.<ns>.<op>...`, or

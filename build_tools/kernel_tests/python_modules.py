@@ -52,23 +52,29 @@ def _walk_refs(nodes: Iterable[ast.AST]) -> tuple[list[Ref], list[ast.stmt]]:
     refs: list[Ref] = []
     imports: list[ast.stmt] = []
     stack = list(nodes)
+    # Dispatch on the exact node type (ast's concrete classes have no subclasses): this walk
+    # is most of the time a cold `test --list` spends in Python.
+    attribute, name, call, constant = ast.Attribute, ast.Name, ast.Call, ast.Constant
+    load, node_type = ast.Load, ast.AST
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.Attribute):
-            chain = _chain(node)
+        kind = type(node)
+        if kind is attribute:
+            chain = _chain(node)  # type: ignore[arg-type]
             if chain is not None:
-                refs.append((chain, node.lineno, False))
+                refs.append((chain, node.lineno, False))  # type: ignore[attr-defined]
                 continue
-        elif isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load):
-                refs.append(((node.id,), node.lineno, False))
+        elif kind is name:
+            if type(node.ctx) is load:  # type: ignore[attr-defined]
+                refs.append(((node.id,), node.lineno, False))  # type: ignore[attr-defined]
             continue
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            imports.append(node)
+        elif kind is ast.Import or kind is ast.ImportFrom:
+            imports.append(node)  # type: ignore[arg-type]
             continue
-        elif isinstance(node, ast.Constant):
+        elif kind is constant:
             continue
-        elif isinstance(node, ast.Call):
+        elif kind is call:
+            assert isinstance(node, ast.Call)
             called = _chain(node.func)
             if called is not None:
                 refs.append((called, node.lineno, True))
@@ -84,7 +90,12 @@ def _walk_refs(nodes: Iterable[ast.AST]) -> tuple[list[Ref], list[ast.stmt]]:
                     if chain is not None:
                         refs.append(((*chain, node.args[1].value), node.lineno, False))
                 continue
-        stack.extend(ast.iter_child_nodes(node))
+        for field_name in node._fields:
+            value = getattr(node, field_name, None)
+            if type(value) is list:
+                stack.extend(v for v in value if isinstance(v, node_type))
+            elif isinstance(value, node_type):
+                stack.append(value)
     return refs, imports
 
 
@@ -143,9 +154,12 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _DEFS = (*_FUNCTIONS, ast.ClassDef)
 
 
-def parse_module(source: str, path: str, whole_file: bool = False) -> Module:
+def parse_module(
+    source: str, path: str, whole_file: bool = False, *, with_defs: bool = False
+) -> Module:
     """The top-level bindings of one Python file (`path` relative to the checkout); with
-    `whole_file`, also every reference in it, imports anywhere bound."""
+    `whole_file`, also every reference in it, imports anywhere bound; with `with_defs`, what
+    its functions and classes reference too (`def_refs`), from the same parse."""
     name, package = _module_name(path)
     module = Module(name, package, path)
     tree = ast.parse(source, filename=path)
@@ -167,23 +181,33 @@ def parse_module(source: str, path: str, whole_file: bool = False) -> Module:
     if whole_file:
         module.refs, imports = _walk_refs([tree])
         _bind_imports(module, imports, override=False)
+    if with_defs:
+        _fill_def_refs(module, tree)
     return module
 
 
 def fill_def_refs(module: Module, source: str) -> None:
     """What each top-level function, class (all of it) and method (as "Class.method") of
     `module` references; imports inside them are bound module-wide."""
+    _fill_def_refs(module, ast.parse(source, filename=module.path))
+
+
+def _fill_def_refs(module: Module, tree: ast.Module) -> None:
     module.def_refs = {}
-    tree = ast.parse(source, filename=module.path)
     for stmt in _top_level(tree.body):
-        if isinstance(stmt, _DEFS):
+        if isinstance(stmt, _FUNCTIONS):
             refs, imports = _walk_refs(stmt.body)
-            _bind_imports(module, imports, override=False)
-            module.def_refs.setdefault(stmt.name, []).extend(
-                r for r in refs if r[0][0] != stmt.name
-            )
-        if isinstance(stmt, ast.ClassDef):
+        elif isinstance(stmt, ast.ClassDef):
+            # Each method walked once: the class stands for its own statements and all of
+            # its methods' references.
+            refs, imports = _walk_refs(f for f in stmt.body if not isinstance(f, _FUNCTIONS))
             for method in stmt.body:
                 if isinstance(method, _FUNCTIONS):
-                    refs, _imports = _walk_refs(method.body)
-                    module.def_refs.setdefault(f"{stmt.name}.{method.name}", []).extend(refs)
+                    own, inner = _walk_refs(method.body)
+                    module.def_refs.setdefault(f"{stmt.name}.{method.name}", []).extend(own)
+                    refs += own
+                    imports += inner
+        else:
+            continue
+        _bind_imports(module, imports, override=False)
+        module.def_refs.setdefault(stmt.name, []).extend(r for r in refs if r[0][0] != stmt.name)

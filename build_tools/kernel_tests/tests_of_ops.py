@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
+from typing import Optional
 
+from build_tools.kernel_tests.python_cache import PythonFacts
 from build_tools.kernel_tests.python_index import PythonIndex, Resolved
 from build_tools.kernel_tests.python_modules import Node
 from build_tools.kernel_tests.results import Op, Reason, SelectedTest
@@ -34,12 +36,13 @@ def find_tests(
     *,
     tests_dir: str = "tests",
     max_wrapper_depth: int = DEFAULT_MAX_WRAPPER_DEPTH,
+    facts: Optional[PythonFacts] = None,
 ) -> list[SelectedTest]:
     """The test files under `tests_dir` that reference any of `ops` (see the module's
     docstring), sorted by path, each with its shortest reason per op."""
     if not ops:
         return []
-    index = PythonIndex(root, ops)
+    index = PythonIndex(root, ops, facts or PythonFacts(root, None, tests_dir))
     files = sorted(
         p.relative_to(root).as_posix()
         for p in (root / tests_dir).rglob("*.py")
@@ -48,7 +51,7 @@ def find_tests(
     refs: dict[str, list[Resolved]] = {}
     wrappers: list[Node] = []  # what the test files use from other modules
     for path in files:
-        module = index.load(path, whole_file=True)
+        module = index.load(path)
         if module is None:
             continue
         refs[path] = index.file_targets(module)

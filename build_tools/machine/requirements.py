@@ -30,7 +30,8 @@ def requirements(path: Path) -> list[Requirement]:
     """Every requirement line of `path` and its includes (options and bad lines skipped)."""
     found = []
     for _, line in _walk(path, set()):
-        line = line.split(" #", 1)[0].split("\t#", 1)[0].strip()
+        # pip-compile's hashed lines end in a continuation: "name==1.0 \"
+        line = line.split(" #", 1)[0].split("\t#", 1)[0].strip().rstrip("\\").strip()
         if not line or line.startswith(("#", "-")):
             continue
         try:

@@ -254,7 +254,7 @@ def test_13_last_run_log_holds_only_the_last_run(src: Path, env: dict[str, str])
     assert "--component _moe_C" in last and "--component" not in previous
     summary = json.loads((state / "last-summary.json").read_text())
     assert summary["command"] == "build" and summary["exit"] == 0
-    assert [s["name"] for s in summary["steps"]] == ["configure", "build"]
+    assert [s["name"] for s in summary["steps"]] == ["configure", "build", "load"]
 
 
 @pytest.mark.parametrize("char", ["$(touch PWNED)", "`touch PWNED`", ";", "'"])

@@ -1,0 +1,1 @@
+"""The load check: every installed extension loads in the checkout's environment (check.py)."""
