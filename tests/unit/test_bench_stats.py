@@ -112,7 +112,7 @@ def test_ratios_from_medians_and_missing_ones() -> None:
 
 def test_targets_met_not_met_and_not_measured() -> None:
     goals = stats.targets({"P1 invoke/raw": 1.2, "P1 uv/invoke": 25.0, "P2 invoke-raw [s]": 0.1})
-    assert [g["met"] for g in goals] == [False, True, True, None, None, None, None]
+    assert [g["met"] for g in goals] == [False, True, True, None, None, None, None, None, None]
     assert [g["ratio"] for g in goals] == [t[0] for t in stats.TARGETS]
     edge = stats.targets({"P1 invoke/raw": 1.15, "P3 cold/warm": 5.0})
     assert edge[0]["met"] is True and edge[4]["met"] is True  # limits are inclusive
@@ -491,7 +491,9 @@ def test_ratios_and_targets_of_the_cache_scenarios() -> None:
     assert goals["P6 served by Redis"]["met"] is False  # 0.846 < 0.9
     assert goals["P5 warm hit rate"]["limit"] == goals["P6 served by Redis"]["limit"] == 0.9
     edge = stats.targets({"P5 warm hit rate": 0.9, "P6 served by Redis": 0.9})
-    assert [g["met"] for g in edge][-2:] == [True, True]
+    assert [g["met"] for g in edge][-4:-2] == [True, True]
+    gate = stats.targets({"P7 gate/no-gate": 1.03, "P8 configure warm/raw": 0.36})
+    assert [g["met"] for g in gate][-2:] == [True, False]
 
 
 def test_redis_server_binary_prefers_the_wheel(
