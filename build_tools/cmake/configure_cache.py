@@ -155,11 +155,7 @@ def context(
 ) -> str:
     """The digest of what a configure of `source` runs with, besides the files it reads (the
     checkout's own path left out: a second worktree of the same tree has the same context)."""
-    env = {
-        k: v
-        for k, v in environ.items()
-        if k not in python_answers.VOLATILE and not k.startswith(python_answers.VOLATILE_PREFIXES)
-    }
+    env = python_answers.environment(dict(environ))
     values = {k: v for k, v in preset.items() if k not in ("vendor", "binaryDir", "name")}
     gpus = []
     base = Path("/proc/driver/nvidia/gpus")

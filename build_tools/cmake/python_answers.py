@@ -4,7 +4,8 @@ starting Python and importing torch — two thirds of a fresh configure of vLLM.
 pure function of the interpreter, the expression and what it imports, so it is kept under a key
 of exactly that and given again without running Python:
 
-- the expression, the working directory and the names in it (`-c` puts it first on sys.path);
+- the expression, the working directory and what could be imported from it (`-c` puts it
+  first on sys.path);
 - the interpreter: its path, where that leads, its version and build (sys.version), the venv's
   pyvenv.cfg;
 - what is installed: every site-packages directory of the interpreter, each distribution by the
@@ -130,20 +131,41 @@ def _cuda() -> list[str]:
     return [*found, os.path.realpath("/usr/local/cuda"), driver, *devices]
 
 
+def importable(directory: str) -> list[str]:
+    """What `import NAME` could find in `directory` (first on sys.path for `-c`): Python files,
+    extension modules and packages; other files there change no answer."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [
+        name
+        for name in names
+        if name.endswith((".py", ".pyc", ".so", ".pyd", ".pth"))
+        or os.path.isfile(os.path.join(directory, name, "__init__.py"))
+    ]
+
+
+def environment(environ: dict[str, str]) -> dict[str, str]:
+    """The environment as the key holds it: without the terminal's and the session's variables,
+    a compiler cache's dirs or this suite's own, and without locale variables set empty, which
+    mean unset (CMake leaves LC_ALL= and LC_MESSAGES= behind once it identified a compiler)."""
+    return {
+        k: v
+        for k, v in environ.items()
+        if k not in VOLATILE
+        and not k.startswith(VOLATILE_PREFIXES)
+        and not (k.startswith("LC_") and v == "")
+    }
+
+
 def key(python: str, expr: str, sites: list[str]) -> str:
     """The answer's key (see the module's text)."""
     real = os.path.realpath(python)
     prefix = os.path.dirname(os.path.dirname(python))
     cwd = os.getcwd()
-    try:
-        here = sorted(os.listdir(cwd))
-    except OSError:
-        here = []
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in VOLATILE and not k.startswith(VOLATILE_PREFIXES)
-    }
+    here = importable(cwd)
+    environ = environment(dict(os.environ))
     return _hash(
         FORMAT,
         expr,
@@ -168,8 +190,10 @@ def own_library(path: str, sites: list[str], library: list[str]) -> bool:
     really is lies in a site-packages directory or the library (each as it really is), or it
     is named from the library (a distribution's own links: Debian's and Ubuntu's
     sitecustomize.py lies in /etc)."""
-    if not path:
-        return True  # built in, or a namespace package
+    if not path or not os.path.isabs(path):
+        # built in, a namespace package, or a module made in memory with a name for a file
+        # (torch's torch/_ops.py sets __file__ = "_ops.py"): nothing read from the disk
+        return True
     roots = [os.path.realpath(p) for p in [*sites, *library]]
     return _under(os.path.realpath(path), roots) or _under(os.path.abspath(path), library)
 

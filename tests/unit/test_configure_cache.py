@@ -188,3 +188,19 @@ def test_what_counts_as_installed_or_the_interpreters_own(tmp_path: Path) -> Non
     assert not own_library(str(site / "mine.py"), [str(site)], [str(library)])
     assert not own_library(str(checkout / "mine.py"), [str(site)], [str(library)])
     assert own_library("", [str(site)], [str(library)]), "built in"
+
+
+def test_what_the_key_leaves_out(tmp_path: Path) -> None:
+    from build_tools.cmake.python_answers import environment, importable, own_library
+
+    assert own_library("_ops.py", [], []), "torch's modules made in memory read nothing"
+    (tmp_path / "notes.bak").write_text("")
+    (tmp_path / ".deps").mkdir()
+    (tmp_path / "mine.py").write_text("")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    assert importable(str(tmp_path)) == ["mine.py", "pkg"], "only what an import could find"
+    env = {"LC_ALL": "", "LC_MESSAGES": "", "LANG": "C.UTF-8", "LC_CTYPE": "C", "TERM": "x"}
+    assert environment(env) == {"LANG": "C.UTF-8", "LC_CTYPE": "C"}, (
+        "a locale variable set empty means unset (CMake leaves them so)"
+    )
