@@ -160,12 +160,17 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _responses(reply: Path) -> list[dict[str, Any]]:
+    """Our query's responses in the newest reply index (KeyError, ValueError... when none)."""
+    index = _read(max(reply.glob("index-*.json")))
+    return list(index["reply"][CLIENT]["query.json"]["responses"])
+
+
 def read_codemodel(build_dir: Path) -> Optional[CodeModel]:
     """The codemodel of the last configure, None when there is no reply (or it is unreadable)."""
     reply = api_dir(build_dir) / "reply"
     try:
-        index = _read(max(reply.glob("index-*.json")))
-        responses = index["reply"][CLIENT]["query.json"]["responses"]
+        responses = _responses(reply)
         model_file = next(r["jsonFile"] for r in responses if r.get("kind") == "codemodel")
         model = _read(reply / model_file)
         config = model["configurations"][0]
@@ -241,9 +246,7 @@ def configure_inputs(build_dir: Path) -> Optional[list[str]]:
     relative paths are the source dir's), None without a reply."""
     reply = api_dir(build_dir) / "reply"
     try:
-        index = _read(max(reply.glob("index-*.json")))
-        responses = index["reply"][CLIENT]["query.json"]["responses"]
-        files = next(r["jsonFile"] for r in responses if r.get("kind") == "cmakeFiles")
+        files = next(r["jsonFile"] for r in _responses(reply) if r.get("kind") == "cmakeFiles")
         data = _read(reply / files)
         return [e["path"] for e in data.get("inputs") or () if not e.get("isCMake")]
     except (OSError, ValueError, KeyError, StopIteration, TypeError):
