@@ -19,7 +19,7 @@ from typing import Optional
 from build_tools.cache import policy
 from build_tools.checkout import source_tree
 from build_tools.checkout.view import Checkout
-from build_tools.cmake import configure_cache
+from build_tools.cmake import cmake_python, configure_cache
 from build_tools.cmake.presets_file import USER_FILE
 from build_tools.cmake.presets_gen import BUILD_TYPES
 from build_tools.cmake.project import CMake
@@ -171,12 +171,12 @@ class Run:
         where it is named when it is missing or another version's; a state dir that cannot
         take it is warned about (the preset's interpreter would be missing: say how to go on)."""
         named = self.checkout.cache_value("VLLM_PYTHON_EXECUTABLE")
-        wrapper = self.tree.state_dir / configure_cache.WRAPPER
+        wrapper = self.tree.state_dir / cmake_python.WRAPPER
         root = self.configure_cache
         if self.dry_run or root is None or named is None or Path(named) != wrapper:
             return
         try:
-            configure_cache.install_python(self.tree.state_dir, self.tree.venv_python, root)
+            cmake_python.install_python(self.tree.state_dir, self.tree.venv_python, root)
         except OSError as exc:
             raise BuildToolsError(
                 f"the interpreter script {wrapper} the preset gives CMake cannot be written: "

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from build_tools import drift
 from build_tools.cache import dist, policy
-from build_tools.cmake import archs, configure_cache
+from build_tools.cmake import archs, cmake_python
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake import presets_gen as gen
 from build_tools.cmake.presets_gen import Facts, Gate
@@ -210,7 +210,7 @@ def gather(ctx: Run) -> tuple[Facts, list[str]]:
         pools_script=pools_script_path(ctx) if plan.heavy_targets else None,
         dev_split=settings.dev_split,
         gate=memory_gate(ctx),
-        cmake_python=ctx.tree.state_dir / configure_cache.WRAPPER if ctx.configure_cache else None,
+        cmake_python=ctx.tree.state_dir / cmake_python.WRAPPER if ctx.configure_cache else None,
     )
     return facts, notes
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from build_tools import drift
 from build_tools.checkout import base
-from build_tools.cmake import archs, compile_db, configure_cache
+from build_tools.cmake import archs, cmake_python, compile_db, compiler_id, configure_cache
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake.codemodel import configure_inputs, read_codemodel, request_codemodel
 from build_tools.cmake.project import CACHE_FILE, compile_commands
@@ -72,7 +72,7 @@ def configure(ctx: Run) -> None:
         directory, preset = checkout.build_dir, checkout.configure_preset
         ctx.install_python()  # the interpreter script the preset names, where it is missing
         named = checkout.cache_value("VLLM_PYTHON_EXECUTABLE")
-        python = configure_cache.interpreter_of(named) if named else None
+        python = cmake_python.interpreter_of(named) if named else None
         if python and not ctx.dry_run and not python.is_file():
             raise BuildToolsError(
                 f"Preset {ctx.preset!r} points VLLM_PYTHON_EXECUTABLE at {python}, which does "
@@ -126,16 +126,16 @@ def _configure(ctx: Run, preset: dict[str, Any]) -> str:
         directory,
         configure_cache.context(ctx.cmake().binary, ctx.tree.root, preset, environ),
     )
-    found = configure_cache.find(root, where)
+    found = compiler_id.find(root, where)
     if found is not None:
-        configure_cache.seed(found, where)
+        compiler_id.seed(found, where)
     request_codemodel(directory)
     if found is None:
         ctx.runner.run(command, fix=_fix)
     else:
         try:
             ctx.runner.run(command, fix=_fix)
-            differs = ", ".join(configure_cache.check(found, where))
+            differs = ", ".join(compiler_id.check(found, where))
         except CommandFailed:  # what a fresh configure does, it says below
             differs = "a failed configure"
         if not differs:
@@ -144,13 +144,13 @@ def _configure(ctx: Run, preset: dict[str, Any]) -> str:
             f"the reused compiler identification gave {differs} unlike the configure it was "
             "recorded from: configuring afresh, and that record is dropped"
         )
-        configure_cache.forget(found)
-        configure_cache.unseed(directory)
+        compiler_id.forget(found)
+        compiler_id.unseed(directory)
         request_codemodel(directory)
         ctx.runner.run(command, fix=_fix)
     inputs = configure_inputs(directory)
     if inputs is not None:
-        configure_cache.record(root, where, inputs)
+        compiler_id.record(root, where, inputs)
     return ""
 
 

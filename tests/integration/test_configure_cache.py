@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.cmake import configure_cache
+from build_tools.cmake import cmake_python
 from tests.helpers import copy_example
 from tests.integration.tools import ok
 
@@ -99,7 +99,7 @@ def test_a_second_worktree_of_the_same_tree_reuses_it(
     other = copy_example(tmp_path / "worktree two" / "minivllm")
     out = ok("bootstrap", "--source", str(other), env=env)
     assert "compiler identification reused" in configure_line(out), out
-    python = configure_cache.interpreter_of(
+    python = cmake_python.interpreter_of(
         json.loads((other / "CMakeUserPresets.json").read_text())["configurePresets"][0][
             "cacheVariables"
         ]["VLLM_PYTHON_EXECUTABLE"]
@@ -115,4 +115,4 @@ def test_configure_cache_none_writes_nothing(env: dict[str, str], tmp_path: Path
     assert preset["cacheVariables"]["VLLM_PYTHON_EXECUTABLE"] == str(
         src / ".venv" / "bin" / "python"
     )
-    assert not (src / ".vllm-build-tools" / configure_cache.WRAPPER).exists()
+    assert not (src / ".vllm-build-tools" / cmake_python.WRAPPER).exists()

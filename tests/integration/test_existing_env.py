@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.cmake import configure_cache
+from build_tools.cmake import cmake_python
 from tests.helpers import copy_example
 from tests.integration.tools import build_env, invoke, ok, venv_python
 
@@ -46,7 +46,7 @@ def test_bootstrap_with_an_existing_environment(image_env: Path, tmp_path: Path)
     assert listing(image_env) == before  # nothing of ours written into it
     presets = json.loads((src / "CMakeUserPresets.json").read_text())
     python = presets["configurePresets"][0]["cacheVariables"]["VLLM_PYTHON_EXECUTABLE"]
-    assert configure_cache.interpreter_of(python) == image_env / "bin" / "python"
+    assert cmake_python.interpreter_of(python) == image_env / "bin" / "python"
     assert (src / "minivllm" / "_C.abi3.so").is_file()
     smoke = subprocess.run(
         [image_env / "bin" / "python", "-m", "minivllm.smoke"],

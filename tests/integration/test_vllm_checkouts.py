@@ -11,7 +11,7 @@ import pytest
 from packaging.version import Version
 
 from build_tools.checkout import source_tree
-from build_tools.cmake import configure_cache
+from build_tools.cmake import cmake_python
 from build_tools.cmake.archs import supported_archs
 from build_tools.machine import toolchain as tc
 from build_tools.settings import Settings
@@ -104,9 +104,9 @@ def test_presets_are_accepted_by_cmake_and_merge(tree: Path, env: dict[str, str]
     assert cache["CMAKE_JOB_POOL_COMPILE"] == "compile"
     assert cache["CMAKE_JOB_POOLS"].startswith("compile=")
     assert cache["FETCHCONTENT_BASE_DIR"] == "${sourceDir}/.deps"
-    assert configure_cache.interpreter_of(cache["VLLM_PYTHON_EXECUTABLE"]) in (
+    assert cmake_python.interpreter_of(cache["VLLM_PYTHON_EXECUTABLE"]) in (
         tree / ".venv" / "bin" / "python",
-        tree / ".vllm-build-tools" / configure_cache.WRAPPER,  # not written by a dry run
+        tree / ".vllm-build-tools" / cmake_python.WRAPPER,  # not written by a dry run
     )
     listed = subprocess.run(
         [str(cmake_326()), "--list-presets=all"],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.cmake import configure_cache
+from build_tools.cmake import cmake_python
 from tests.helpers import copy_example
 from tests.integration.tools import (
     HAS_NVCC,
@@ -48,7 +48,7 @@ def test_bootstrap_installs_importable_extensions(src: Path) -> None:
     presets = json.loads((src / "CMakeUserPresets.json").read_text())
     cache = presets["configurePresets"][0]["cacheVariables"]
     assert cache["VLLM_PYTHON_EXECUTABLE"] == str(src / ".vllm-build-tools" / "python")
-    assert configure_cache.interpreter_of(cache["VLLM_PYTHON_EXECUTABLE"]) == python
+    assert cmake_python.interpreter_of(cache["VLLM_PYTHON_EXECUTABLE"]) == python
     assert cache["CMAKE_JOB_POOL_COMPILE"] == "compile"
     if HAS_NVCC:
         assert (build_dir(src) / "CMakeCache.txt").read_text().count("CMAKE_CUDA_COMPILER:") == 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.cmake import configure_cache
+from build_tools.cmake import cmake_python, compiler_id, configure_cache
 
 # Counts its runs in the file $MARK, then answers.
 COUNTED = "import os; open(os.environ['MARK'], 'a').write('x'); print('answer', 42)"
@@ -33,7 +33,7 @@ def python(tmp_path: Path) -> Path:
 
 
 def wrapper(tmp_path: Path, python: Path) -> Path:
-    return configure_cache.install_python(tmp_path / "state dir", python, tmp_path / "cache")
+    return cmake_python.install_python(tmp_path / "state dir", python, tmp_path / "cache")
 
 
 def ask(script: Path, expr: str, cwd: Path, mark: Path) -> subprocess.CompletedProcess[str]:
@@ -51,7 +51,7 @@ def test_an_answer_is_given_again_without_running_python(tmp_path: Path, python:
     assert first.returncode == second.returncode == 0, first.stderr
     assert first.stdout == second.stdout == "answer 42\n"
     assert mark.read_text() == "x", "the second answer came from the cache"
-    assert configure_cache.interpreter_of(str(script)) == python
+    assert cmake_python.interpreter_of(str(script)) == python
 
 
 def test_what_is_installed_the_environment_and_the_interpreter_are_the_key(
@@ -120,9 +120,9 @@ def test_the_script_is_written_again_only_when_it_changes(tmp_path: Path, python
     assert wrapper(tmp_path, python) == script and script.stat().st_mtime_ns == before
     other = tmp_path / "it's another"
     other.symlink_to(python)
-    configure_cache.install_python(tmp_path / "state dir", other, tmp_path / "cache")
-    assert configure_cache.interpreter_of(str(script)) == other, "quotes in the path survive"
-    assert configure_cache.interpreter_of(sys.executable) == Path(sys.executable), "not ours"
+    cmake_python.install_python(tmp_path / "state dir", other, tmp_path / "cache")
+    assert cmake_python.interpreter_of(str(script)) == other, "quotes in the path survive"
+    assert cmake_python.interpreter_of(sys.executable) == Path(sys.executable), "not ours"
 
 
 def test_a_record_is_found_only_while_every_input_is_what_it_was(tmp_path: Path) -> None:
@@ -145,13 +145,13 @@ def test_a_record_is_found_only_while_every_input_is_what_it_was(tmp_path: Path)
     where = configure_cache.Where(source, build, "context")
     root = tmp_path / "cache"
     inputs = ["CMakeLists.txt", str(outside), str(build / "generated.cmake")]
-    path = configure_cache.record(root, where, inputs)
+    path = compiler_id.record(root, where, inputs)
     assert path is not None
-    found = configure_cache.find(root, where)
+    found = compiler_id.find(root, where)
     assert found is not None and set(found.data["read"]) == {"src:CMakeLists.txt", str(outside)}
     assert str(compiler) in found.data["tools"]
     other = configure_cache.Where(source, tmp_path / "new build", "context")
-    configure_cache.seed(found, other)
+    compiler_id.seed(found, other)
     seeded = (other.build / "CMakeCache.txt").read_text()
     assert "CMAKE_CXX_COMPILER:FILEPATH" in seeded and "OTHER" not in seeded
     assert "CMAKE_PLATFORM_INFO_INITIALIZED:INTERNAL=1" in seeded
@@ -161,15 +161,15 @@ def test_a_record_is_found_only_while_every_input_is_what_it_was(tmp_path: Path)
         (compiler, "#!/bin/sh\n"),
     ):
         changed.write_text(undo + "# edited\n")
-        assert configure_cache.find(root, where) is None, f"{changed} changed"
+        assert compiler_id.find(root, where) is None, f"{changed} changed"
         changed.write_text(undo)
-        assert configure_cache.find(root, where) is not None
-    assert configure_cache.find(root, configure_cache.Where(source, build, "other")) is None
+        assert compiler_id.find(root, where) is not None
+    assert compiler_id.find(root, configure_cache.Where(source, build, "other")) is None
     worktree = tmp_path / "worktree"
     worktree.mkdir()
     (worktree / "CMakeLists.txt").write_text("project(x)\n")
     again = configure_cache.Where(worktree, worktree / "b", "context")
-    assert configure_cache.find(root, again) is not None, "a second worktree of the same tree"
+    assert compiler_id.find(root, again) is not None, "a second worktree of the same tree"
 
 
 def test_what_counts_as_installed_or_the_interpreters_own(tmp_path: Path) -> None:

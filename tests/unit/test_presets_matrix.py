@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from build_tools.cmake import configure_cache
+from build_tools.cmake import cmake_python
 from build_tools.cmake import presets_gen as ps
 from build_tools.cmake.project import compile_cache, gate_script
 from build_tools.console import Console
@@ -121,7 +121,7 @@ def test_detection_matrix(case: str, tmp_path: Path, example_copy: Path) -> None
             assert seen.get(key) == want, f"{key} = {seen.get(key)!r}"
     assert cache["VLLM_PYTHON_EXECUTABLE"] in (
         str(example_copy / ".venv" / "bin" / "python"),  # configure_cache = none
-        str(example_copy / ".vllm-build-tools" / configure_cache.WRAPPER),
+        str(example_copy / ".vllm-build-tools" / cmake_python.WRAPPER),
     )
 
 
