@@ -39,7 +39,9 @@ RECORD = "precompiled-base.json"  # in the checkout's state dir
 LOCATION, COMMIT = "VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT"
 SKIPPED_DIRS = {".git", STATE_DIR, "build", "dist", ".deps", "__pycache__", ".venv", "venv"}
 SKIPPED_NAMES = re.compile(r"(\.so(\.\d+)*|\.pyc|\.egg-info|CMakeUserPresets\.json.*)$")
-Stamp = tuple[int, int, str]  # size, mtime_ns, sha256
+# size, mtime_ns, sha256, ctime_ns: a file is read again unless all but its sha256 are the same
+# (no one sets a ctime: a `cp -p` restore keeps size and mtime, never the ctime).
+Stamp = tuple[int, int, str, int]
 
 
 def _sha256(path: Path) -> str:
@@ -52,7 +54,11 @@ def _sha256(path: Path) -> str:
 
 def listing(tree: SourceTree) -> dict[str, tuple[int, int]]:
     """Every file of the tree a build could read, relative to its root: (size, mtime_ns)."""
-    found: dict[str, tuple[int, int]] = {}
+    return {rel: (info.st_size, info.st_mtime_ns) for rel, info in _stats(tree).items()}
+
+
+def _stats(tree: SourceTree) -> dict[str, os.stat_result]:
+    found: dict[str, os.stat_result] = {}
     venv = tree.venv_dir.resolve()
     for top, dirs, files in os.walk(tree.root):
         here = Path(top)
@@ -68,19 +74,26 @@ def listing(tree: SourceTree) -> dict[str, tuple[int, int]]:
             path = here / name
             if SKIPPED_NAMES.search(name) or path.is_symlink():
                 continue
-            info = path.stat()
-            found[str(path.relative_to(tree.root))] = (info.st_size, info.st_mtime_ns)
+            found[str(path.relative_to(tree.root))] = path.stat()
     return found
 
 
+def _unmoved(info: os.stat_result, known: Optional[Stamp]) -> bool:
+    """Whether the file is as `known` saw it (size, mtime and ctime)."""
+    now = (info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    return known is not None and (known[0], known[1], known[3]) == now
+
+
+def _stamp_of(path: Path, info: os.stat_result) -> Stamp:
+    return (info.st_size, info.st_mtime_ns, _sha256(path), info.st_ctime_ns)
+
+
 def snapshot(tree: SourceTree, known: Mapping[str, Stamp] = {}) -> dict[str, Stamp]:
-    """The tree's files with their sha256 (a file whose size and mtime are `known` is not read
-    again)."""
+    """The tree's files with their sha256 (a file `known` saw as it is is not read again)."""
     found: dict[str, Stamp] = {}
-    for rel, (size, mtime) in listing(tree).items():
+    for rel, info in _stats(tree).items():
         old = known.get(rel)
-        same = old is not None and old[0] == size and old[1] == mtime
-        found[rel] = old if same and old else (size, mtime, _sha256(tree.root / rel))
+        found[rel] = old if old and _unmoved(info, old) else _stamp_of(tree.root / rel, info)
     return found
 
 
@@ -113,11 +126,10 @@ class Base:
 
     def absorb(self, tree: SourceTree, before: Mapping[str, tuple[int, int]]) -> list[str]:
         """Take the files a configure wrote (new, or changed since `before`) into the base."""
-        now = listing(tree)
-        written = [rel for rel, stamp in now.items() if before.get(rel) != stamp]
+        now = _stats(tree)
+        written = [r for r, i in now.items() if before.get(r) != (i.st_size, i.st_mtime_ns)]
         for rel in written:
-            size, mtime = now[rel]
-            self.files[rel] = (size, mtime, _sha256(tree.root / rel))
+            self.files[rel] = _stamp_of(tree.root / rel, now[rel])
         self.absorbed = True
         return written
 
@@ -130,7 +142,7 @@ def load(tree: SourceTree) -> Optional[Base]:
     try:
         data = json.loads(path(tree).read_text(encoding="utf-8"))
         for key in ("files", "kernels"):  # JSON has lists where the stamps are tuples
-            data[key] = {k: tuple(v) for k, v in data.get(key, {}).items()}
+            data[key] = {k: as_stamp(v) for k, v in data.get(key, {}).items()}
         return Base(**data)
     except (OSError, ValueError, TypeError):
         return None
@@ -171,16 +183,20 @@ def kernel_source(tree: SourceTree, environ: Mapping[str, str]) -> tuple[str, st
     )
 
 
+def as_stamp(value: Any) -> Stamp:
+    """A stamp read from JSON; one of an older record (no ctime) is read again when asked."""
+    size, mtime, sha, *ctime = value
+    return (int(size), int(mtime), str(sha), int(ctime[0]) if ctime else -1)
+
+
 def stamp(path: Path, known: Optional[Stamp] = None) -> Optional[Stamp]:
-    """(size, mtime_ns, sha256) of a file (read only when size or mtime differ from `known`);
+    """(size, mtime_ns, sha256, ctime_ns) of a file (read only when it moved since `known`);
     None when it is gone."""
     try:
         info = path.stat()
     except OSError:
         return None
-    if known and (known[0], known[1]) == (info.st_size, info.st_mtime_ns):
-        return known
-    return (info.st_size, info.st_mtime_ns, _sha256(path))
+    return known if known and _unmoved(info, known) else _stamp_of(path, info)
 
 
 def shared_libraries(tree: SourceTree, known: Mapping[str, Stamp] = {}) -> dict[str, Stamp]:

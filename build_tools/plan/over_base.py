@@ -9,7 +9,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -124,9 +124,10 @@ def nothing_differs(choice: Choice) -> str:
     return f"nothing differs from the precompiled kernels: every extension is the wheel's ({kept})"
 
 
-def show_plan(ctx: Run, choice: Choice) -> None:
+def show_plan(ctx: Run, choice: Choice, stale: Mapping[str, Sequence[str]] = {}) -> None:
     """The blast radius, before anything compiles: per target why, how many units and what
-    they cost when they last compiled (or "not measured yet")."""
+    they cost when they last compiled (or "not measured yet"). `stale`: per target, objects
+    the build compiles again though ninja trusts them (plan/content.py)."""
     if choice.everything:
         ctx.console.note(choice.everything)
         if not ctx.settings.plan:
@@ -139,6 +140,8 @@ def show_plan(ctx: Run, choice: Choice) -> None:
     ninja = make_program(directory) or "ninja"
     dry = ctx.runner.capture(ctx.command([ninja, "-n", "-C", directory, *choice.build]))
     planned = objects_in_dry_run(dry.output) if dry.returncode == 0 else {}
+    for target, objects in stale.items():
+        planned[target] = list(dict.fromkeys([*planned.get(target, []), *objects]))
     durations: dict[str, int] = {}
     try:
         for entry in ninja_log.read(directory).entries:

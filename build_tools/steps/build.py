@@ -6,6 +6,7 @@ every installed library came from (checkout/provenance.py)."""
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import CMake
 from build_tools.errors import BUILD_FILES, classify
 from build_tools.insight import last_build, memory
-from build_tools.plan import over_base
+from build_tools.plan import content, over_base
 from build_tools.process.runner import Command, CommandFailed, Fix, Outcome
 from build_tools.run import Run
 
@@ -35,17 +36,20 @@ def build(ctx: Run) -> None:
         if target is not None and model is not None:
             model.require(target, directory)
         targets = [target] if target else []  # none: the install target, every target
+        found = content.check(ctx)
         if not targets and model is not None:
             choice = over_base.choose_targets(ctx, model)
-            over_base.show_plan(ctx, choice)
+            over_base.show_plan(ctx, choice, found.planned(choice.build))
             if not choice.everything:
                 if not choice.build:
                     step.skipped(over_base.nothing_differs(choice))
                     return
                 targets = list(choice.build)
+        content.prepare(ctx, found, targets)
         if ctx.settings.plan:
             step.ran("planned (--plan: nothing built)")
             return
+        since = time.time_ns()
         ctx.install_gate()
         state = ctx.tree.state_dir
         waits_from = memory.waits_offset(state, directory)
@@ -71,6 +75,7 @@ def build(ctx: Run) -> None:
                 if client and before and outcome.edges
                 else None
             )
+        content.record(ctx, found, since)
         kept = list(outcome.kept)
         for component in targets:
             kept += ctx.runner.run(
