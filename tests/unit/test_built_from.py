@@ -19,7 +19,7 @@ def tree(tmp_path: Path) -> tuple[Path, Path, dict[str, Recorded]]:
     src, build = tmp_path / "src", tmp_path / "build"
     (build / "CMakeFiles").mkdir(parents=True)
     src.mkdir()
-    (src / "a.cpp").write_text("#include \"a.h\"\nint a() { return A; }\n")
+    (src / "a.cpp").write_text('#include "a.h"\nint a() { return A; }\n')
     (src / "a.h").write_text("#define A 1\n")
     time.sleep(TICK)
     (build / "CMakeFiles" / "a.o").write_bytes(b"object from A 1")
@@ -61,7 +61,7 @@ def test_a_cp_p_restore_of_an_older_copy_is_stale(tmp_path: Path) -> None:
     src, build, records = tree(tmp_path)
     saved = tmp_path / "saved.cpp"
     shutil.copy2(src / "a.cpp", saved)  # cp -p
-    (src / "a.cpp").write_text("#include \"a.h\"\nint a() { return A + 1; }\n")
+    (src / "a.cpp").write_text('#include "a.h"\nint a() { return A + 1; }\n')
     time.sleep(TICK)
     (build / "CMakeFiles" / "a.o").write_bytes(b"object from A + 1")
     record = recorded(tmp_path, build, records)
