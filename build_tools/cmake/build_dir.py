@@ -63,10 +63,29 @@ def _refuse(directory: Path, why: str, fix: str) -> BuildToolsError:
     return BuildToolsError(f"Refusing to delete {directory}: {why}.", fix, kind="refused")
 
 
+def cache_damage(directory: Path) -> str:
+    """Why cmake could not load the build dir's CMakeCache.txt again ("" when it can, or when
+    there is none): a line that is no `NAME[:TYPE]=VALUE` entry and no comment (cmake stops at
+    it: "Parse error in cache file"), or the two entries cmake always writes missing."""
+    try:
+        text = (directory / CACHE_FILE).read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = line.strip()
+        if entry and not entry.startswith(("#", "//")) and ("=" not in entry or "\0" in entry):
+            return f"line {number} is no cache entry ({entry[:60]!r})"
+    cache = read_cache(directory) or {}
+    if not (cache.get("CMAKE_HOME_DIRECTORY") and cache.get("CMAKE_CACHEFILE_DIR")):
+        return "it lacks CMAKE_HOME_DIRECTORY or CMAKE_CACHEFILE_DIR, which cmake always writes"
+    return ""
+
+
 def cache_readable(directory: Path) -> bool:
     """Whether the build dir's CMakeCache.txt is one cmake wrote and can load again."""
-    cache = read_cache(directory) or {}
-    return bool(cache.get("CMAKE_HOME_DIRECTORY") and cache.get("CMAKE_CACHEFILE_DIR"))
+    return (directory / CACHE_FILE).is_file() and not cache_damage(directory)
 
 
 def reset_cache(directory: Path) -> Optional[Path]:

@@ -115,6 +115,17 @@ def cuda_match(c: Subject) -> list[Finding]:
 def precompiled(c: Subject) -> list[Finding]:
     if c.tree is None:
         return []
+    damaged = base.read(c.tree)[1]
+    if damaged:
+        return [
+            error(
+                "precompiled kernels",
+                f"{damaged}: `invoke build` rebuilds it from provenance.json and git where it "
+                "can, and refuses otherwise",
+                "run `invoke build`; if it refuses, `invoke install --force` records the base "
+                "again (or `invoke build --all` builds every target)",
+            )
+        ]
     kernels = drift.precompiled_kernels(c.tree)
     then = kernels.then
     if kernels.state == "none":

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools.checkout import base as precompiled
-from build_tools.checkout import provenance, source_tree
+from build_tools.checkout import base_repair, provenance, source_tree
 from build_tools.cmake.codemodel import CodeModel
 from build_tools.cmake.project import compile_commands, make_program
 from build_tools.cmake.unit_deps import UnitDeps, runner_capture
@@ -68,7 +68,7 @@ def _relative(ctx: Run, path: Path) -> str:
 def choose_targets(ctx: Run, model: CodeModel) -> Choice:
     """The extension targets this build builds, and why (see plan/targets.py)."""
     extensions = model.extension_targets
-    base = precompiled.load(ctx.tree)
+    base = precompiled.load(ctx.tree) if ctx.settings.all_targets else _base(ctx)
     everything = ""
     if ctx.settings.all_targets:
         everything = "--all: every target is built"
@@ -90,6 +90,22 @@ def choose_targets(ctx: Run, model: CodeModel) -> Choice:
             found = _affected(ctx, model, changed)
     files_only = [t for t, files in libraries.items() if not files]
     return choose(extensions, wheel, here, found, everything=everything, files_only=files_only)
+
+
+def _base(ctx: Run) -> Optional[precompiled.Base]:
+    """The recorded base; a damaged one rebuilt from what can be known, said, and kept (outside
+    a dry run or plan), or the build refuses (base_repair.py)."""
+    found, damaged = precompiled.read(ctx.tree)
+    if not damaged:
+        return found
+    rebuilt, how = base_repair.repair(ctx.tree, ctx.git(), damaged)
+    acting = not (ctx.dry_run or ctx.settings.plan)
+    aside = base_repair.keep_damaged(ctx.tree) if acting else None
+    if acting:
+        precompiled.save(ctx.tree, rebuilt)
+    kept = f"; the damaged one is kept as {aside.name}" if aside else ""
+    ctx.console.warn(f"{damaged}: the base is rebuilt from {how}{kept}")
+    return rebuilt
 
 
 def _affected(ctx: Run, model: CodeModel, changed: list[str]) -> Affected:

@@ -40,8 +40,8 @@ def _stamp(ctx: Run, preset: dict[str, Any]) -> dict[str, Any]:
 def new_cache_needed(directory: Path, old: Any, new: dict[str, Any]) -> Optional[str]:
     """Why CMake's cache must be started anew (None when a plain configure is right): it
     would keep values the preset no longer sets, or it cannot be read."""
-    if (directory / CACHE_FILE).is_file() and not bd.cache_readable(directory):
-        return f"{directory / CACHE_FILE} is damaged"
+    if damage := bd.cache_damage(directory):
+        return f"{directory / CACHE_FILE} is damaged: {damage}"
     if not isinstance(old, dict):
         return None
     removed = sorted(set(old.get("cache_keys") or ()) - set(new["cache_keys"]))

@@ -25,8 +25,10 @@ import pytest
 from build_tools.cmake.project import make_program
 from tests.integration.tools import (
     bootstrap_copy,
+    compiled_since,
     compiler_cache,
     digest,
+    object_times,
     ok,
     shell,
     shell_env,
@@ -150,13 +152,8 @@ def test_builds_follow_content_whatever_the_clocks_say(tree: Tree, case: int) ->
     out = ok("build", "--source", str(tree.src), env=tree.env)
     installed = {name: digest(tree.src / "minivllm" / name) for name in LIBS}
     assert installed == from_scratch(tree), f"{what}: installed != from scratch\n{out}"
-    before = built(tree.src / BUILD)
+    before = object_times(tree.src / BUILD)
     again = ok("build", "--source", str(tree.src), env=tree.env)
-    compiled = sorted(o for o, t in built(tree.src / BUILD).items() if before.get(o) != t)
+    compiled = compiled_since(tree.src / BUILD, before)
     assert compiled == [], f"{what}: a second build compiled {compiled}\n{again}"
     assert "all targets: up to date" in again, again
-
-
-def built(build_dir: Path) -> dict[str, int]:
-    """Each object's mtime (ninja's log is recompacted now and then: it cannot be diffed)."""
-    return {str(o): o.stat().st_mtime_ns for o in build_dir.glob("CMakeFiles/*.dir/**/*.o")}

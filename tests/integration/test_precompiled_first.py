@@ -16,15 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import copy_example
-from tests.integration.example_wheel import build_example_wheel
 from tests.integration.tools import ninja_log_lines, objects, ok, outputs_built_since
 
 LIBS = ("minivllm/_C.abi3.so", "minivllm/_moe_C.abi3.so")
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    return build_example_wheel(tmp_path_factory.mktemp("wheel"), env=dict(env))
+@pytest.fixture
+def wheel(example_wheel: Path) -> Path:
+    return example_wheel
 
 
 def wheel_sha(wheel: Path, member: str) -> str:
