@@ -25,7 +25,7 @@ from build_tools.errors import BuildToolsError
 from build_tools.insight import memory
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
-from build_tools.plan import jobs
+from build_tools.plan import jobs, sticky_archs
 from build_tools.run import Run
 from build_tools.safety import safe_paths
 from build_tools.settings import Settings
@@ -259,9 +259,11 @@ def keep_configured(
     elif found.gate and settings.origin("memory_gate") == "default":
         kept = replace(kept, gate=None)
         switch("the memory gate", "none", "on", "invoke presets --force")
-    if not settings.arch and not settings.all_archs and found.nvcc:
-        old, new = env.get("TORCH_CUDA_ARCH_LIST"), found.arch_list
-        if old != new:
+    old, new = env.get(sticky_archs.VARIABLE), found.arch_list
+    if not settings.all_archs and found.nvcc and old != new:
+        if sticky_archs.asked_anew(ctx):
+            said.append(sticky_archs.notice(ctx, name, old, new))
+        else:  # detected, or asked before (an exported variable gone: a lower layer's value)
             kept = replace(kept, arch_list=old)
             to = f"invoke presets --arch '{new}'" if new else "invoke presets --force"
             switch("the CUDA arch list", old or "the project's default", new or "the default", to)
