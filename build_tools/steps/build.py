@@ -129,7 +129,8 @@ def _sccache_server(
     """With sccache, a server of this build's own for the build (its counters are this build's
     alone), stopped in every case: success, failure, Ctrl-C. Where none starts, the shared
     server and the difference of its counters, with a warning."""
-    shared = None if ctx.dry_run else policy.sccache_client(ctx.checkout, ctx.machine.environ)
+    environ = {**ctx.machine.environ, **ctx.cache_env()}  # a fallback SCCACHE_DIR included
+    shared = None if ctx.dry_run else policy.sccache_client(ctx.checkout, environ)
     if shared is None:
         yield None, None
         return

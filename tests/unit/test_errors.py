@@ -14,6 +14,7 @@ from build_tools.errors import (
     OTHER,
     OUT_OF_MEMORY,
     READ_ONLY,
+    SCCACHE,
 )
 
 CASES = {
@@ -22,7 +23,11 @@ CASES = {
         ["ccache: error: Failed to create temporary file for /c/tmp/x: Read-only file system"],
         CACHE,
     ),
-    "sccache down": (["sccache: error: failed to execute compile", "FAILED: a.o"], CACHE),
+    "sccache down": (["sccache: error: failed to execute compile", "FAILED: a.o"], SCCACHE),
+    "sccache dir": (
+        ["sccache: error: failed to create directory `/c/sccache/preprocessor`: Permission denied"],
+        SCCACHE,
+    ),
     "rules.ninja gone": (
         ["ninja: error: loading 'CMakeFiles/rules.ninja': No such file or directory"],
         BUILD_FILES,
@@ -68,3 +73,7 @@ def test_every_fix_is_distinct() -> None:
     assert len(set(fixes)) == len(fixes)
     assert "CCACHE_READONLY=1" in CACHE.fix and "--launcher none" in CACHE.fix
     assert "invoke clean-build" in BUILD_FILES.fix
+
+
+def test_sccaches_fix_is_sccaches() -> None:
+    assert "SCCACHE_DIR" in SCCACHE.fix and "CCACHE" not in SCCACHE.fix.replace("SCCACHE", "")
