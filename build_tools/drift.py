@@ -101,7 +101,7 @@ def precompiled_kernels(tree: SourceTree) -> Precompiled:
     if not then or not now or then == now:
         return Precompiled("current", then, now)
     stamp_time = stamp_path.stat().st_mtime
-    manifests = tree.root.glob(f"{bd.PREFIX}*/install_manifest*.txt")
+    manifests = [m for d in tree.root.glob(f"{bd.PREFIX}*") for m in bd.install_manifests(d)]
     if any(m.stat().st_mtime > stamp_time for m in manifests):
         return Precompiled("rebuilt", then, now)
     return Precompiled("stale", then, now)
@@ -181,7 +181,7 @@ def unsatisfied(tree: SourceTree, req: Path) -> list[Requirement]:
 def installed_files(build_dir: Path) -> list[Path]:
     """The shared libraries the build dir's last installs wrote (its install manifests)."""
     found: dict[Path, None] = {}
-    for manifest in sorted(build_dir.glob("install_manifest*.txt")):
+    for manifest in bd.install_manifests(build_dir):
         for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
             path = Path(line.strip())
             if path.suffix == ".so" or ".so" in path.suffixes:

@@ -49,6 +49,45 @@ def write_stamp(directory: Path, stamp: Mapping[str, Any]) -> None:
     (directory / STAMP).write_text(json.dumps(stamp, sort_keys=True) + "\n", encoding="utf-8")
 
 
+# CMake's install manifests: install_manifest[_<component>].txt, or, when an install(CODE) sets
+# CMAKE_INSTALL_LOCAL_ONLY (vLLM's does), install_local_manifest.txt, rewritten by every
+# install whatever the component; ours keeps each component's as install_local_manifest_<c>.txt.
+LOCAL_MANIFEST = "install_local_manifest.txt"
+
+
+def install_manifests(directory: Path) -> list[Path]:
+    """Every install manifest the build dir holds."""
+    return sorted(directory.glob("install_manifest*.txt")) + sorted(
+        directory.glob("install_local_manifest*.txt")
+    )
+
+
+def component_manifest(directory: Path, component: str) -> Optional[Path]:
+    """The manifest of `component`'s last install (else, under CMAKE_INSTALL_LOCAL_ONLY, that
+    of the last install of everything); None when there is none."""
+    for name in (f"install_manifest_{component}.txt", f"install_local_manifest_{component}.txt"):
+        if (directory / name).is_file():
+            return directory / name
+    local = directory / LOCAL_MANIFEST
+    return local if local.is_file() else None
+
+
+def local_manifest_stamp(directory: Path) -> Optional[int]:
+    try:
+        return (directory / LOCAL_MANIFEST).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def keep_local_manifest(directory: Path, component: str, before: Optional[int]) -> None:
+    """After `cmake --install --component X`: the local manifest it wrote (if it wrote one)
+    kept as X's, since the next component's install replaces it."""
+    if local_manifest_stamp(directory) not in (None, before):
+        shutil.copyfile(
+            directory / LOCAL_MANIFEST, directory / f"install_local_manifest_{component}.txt"
+        )
+
+
 def has_generator_files(directory: Path) -> bool:
     """The files the build tool loads are all there (Ninja's pair, or a Makefile)."""
     return any(all((directory / f).is_file() for f in group) for group in GENERATOR_FILES)

@@ -15,13 +15,21 @@ from typing import Any, Optional
 
 from build_tools.checkout import base as precompiled
 from build_tools.checkout import base_repair, provenance, source_tree
+from build_tools.cmake.build_dir import LOCAL_MANIFEST, component_manifest
 from build_tools.cmake.codemodel import CodeModel
 from build_tools.cmake.project import compile_commands, make_program
 from build_tools.cmake.unit_deps import UnitDeps, runner_capture
 from build_tools.insight import memory, ninja_log
 from build_tools.machine import venv_state
 from build_tools.plan.affected import Affected, affected
-from build_tools.plan.targets import Choice, choose, forecast, objects_in_dry_run
+from build_tools.plan.targets import (
+    RERUN,
+    Choice,
+    choose,
+    custom_commands,
+    forecast,
+    objects_in_dry_run,
+)
 from build_tools.run import Run
 
 
@@ -36,16 +44,20 @@ def installed_libraries(
     component's last install manifest, else exactly one of the `known` libraries (the base's),
     has a library of the same file name, that path wins."""
     prefix = Path(ctx.checkout.cache_value("CMAKE_INSTALL_PREFIX") or ctx.tree.root)
-    manifest = ctx.checkout.build_dir / f"install_manifest_{component}.txt"
+    manifest = component_manifest(ctx.checkout.build_dir, component)
     try:
-        done = [Path(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line]
+        text = manifest.read_text(encoding="utf-8") if manifest else ""
     except OSError:
-        done = []
+        text = ""
+    done = [Path(line) for line in text.splitlines() if line]
+    own = manifest is not None and manifest.name != LOCAL_MANIFEST  # the component's alone
     names = Counter(Path(k).name for k in known)
     by_name = {Path(k).name: ctx.tree.root / k for k in known if names[Path(k).name] == 1}
     by_name.update({p.name: p for p in done if _library(p)})
     found = []
     for rule in model.installed_by(component):
+        if rule.type == "directory" and own:  # what it installs only its manifest says
+            found += [_relative(ctx, p) for p in done if _library(p)]
         for rel in rule.installed():
             path = prefix / rel
             if not _library(path):
@@ -140,7 +152,9 @@ def nothing_differs(choice: Choice) -> str:
     return f"nothing differs from the precompiled kernels: every extension is the wheel's ({kept})"
 
 
-def show_plan(ctx: Run, choice: Choice, stale: Mapping[str, Sequence[str]] = {}) -> None:
+def show_plan(
+    ctx: Run, model: CodeModel, choice: Choice, stale: Mapping[str, Sequence[str]] = {}
+) -> None:
     """The blast radius, before anything compiles: per target why, how many units and what
     they cost when they last compiled (or "not measured yet"). `stale`: per target, objects
     the build compiles again though ninja trusts them (plan/content.py)."""
@@ -158,6 +172,14 @@ def show_plan(ctx: Run, choice: Choice, stale: Mapping[str, Sequence[str]] = {})
     planned = objects_in_dry_run(dry.output) if dry.returncode == 0 else {}
     for target, objects in stale.items():
         planned[target] = list(dict.fromkeys([*planned.get(target, []), *objects]))
+    utility = [t for t in choice.build if model.targets.get(t) == "UTILITY"]
+    estimated, custom = None, {}
+    if RERUN in dry.output:  # ninja cannot tell before cmake ran again: the last configure's
+        estimated = {t: len(model.target(t).sources) for t in choice.build if t not in utility}
+        custom = {t: 1 for t in utility}
+    for target in utility if estimated is None else ():  # a script builds it: its commands
+        one = ctx.runner.capture(ctx.command([ninja, "-n", "-C", directory, target]))
+        custom[target] = custom_commands(one.output) if one.returncode == 0 else 0
     durations: dict[str, int] = {}
     try:
         for entry in ninja_log.read(directory).entries:
@@ -165,8 +187,9 @@ def show_plan(ctx: Run, choice: Choice, stale: Mapping[str, Sequence[str]] = {})
     except Exception:
         pass
     peaks = memory.load(ctx.tree.state_dir, directory)
-    for item in forecast(choice, planned, durations, peaks):
-        ctx.console.note(f"{item.text()}: {'; '.join(item.why[:3])}")
+    for item in forecast(choice, planned, durations, peaks, estimated=estimated, commands=custom):
+        why = "" if choice.everything else f": {'; '.join(item.why[:3])}"  # said once above
+        ctx.console.note(item.text() + why)
 
 
 def record_built(ctx: Run, model: CodeModel, components: list[str]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from build_tools.cache import policy, sccache
+from build_tools.cmake import build_dir as bd
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import CMake
 from build_tools.errors import BUILD_FILES, classify
@@ -39,7 +40,7 @@ def build(ctx: Run) -> None:
         found = content.check(ctx)
         if not targets and model is not None:
             choice = over_base.choose_targets(ctx, model)
-            over_base.show_plan(ctx, choice, found.planned(choice.build))
+            over_base.show_plan(ctx, model, choice, found.planned(choice.build))
             if not choice.everything:
                 if not choice.build:
                     step.skipped(over_base.nothing_differs(choice))
@@ -78,9 +79,12 @@ def build(ctx: Run) -> None:
         content.record(ctx, found, since)
         kept = list(outcome.kept)
         for component in targets:
+            manifest_at = bd.local_manifest_stamp(directory)
             kept += ctx.runner.run(
                 ctx.command(cmake.install(directory, component)), fix=fix_for
             ).kept
+            if not ctx.dry_run:
+                bd.keep_local_manifest(directory, component, manifest_at)
         stale = [name for name in outcome.linked if name in kept]
         _reinstall_stale(ctx, cmake, directory, model, stale)
         if model is not None and not ctx.dry_run:
