@@ -20,7 +20,9 @@ What each kind of change does:
   `cmake/**`, the presets files): nothing else is computed; `cmake_changed` lists them and the
   caller builds everything (configure may change any target);
 - a changed compiled source: its units, with no dependency scan; a changed input of the
-  custom command that writes a GENERATED source: that source's units (ninja's graph);
+  custom command that writes a GENERATED source: that source's units (ninja's graph); a
+  changed input of a custom target's command (a target a script builds, like vLLM's
+  `_deep_gemm_C`): that target;
 - every changed file is looked for in the files of every unit known for free (ninja's deps
   log, valid cached scans), a compiled source too (it may also be included);
 - a changed header (a C/C++/CUDA suffix, `INCLUDABLE`, and compiled by no target) is what
@@ -56,6 +58,7 @@ INCLUDES = "includes"  # the unit's source includes it (directly or not)
 UNSCANNABLE = "unscannable"  # the unit's dependency scan failed (e.g. a deleted header)
 LINKS = "links"  # the target's link edge reads an affected target's artifact
 GENERATES = "generates"  # a custom command that writes the unit's source reads it
+FEEDS = "feeds"  # a custom target's command reads it (a target built by a script)
 # What a compile unit may #include: C, C++, CUDA and HIP sources and headers, by suffix.
 INCLUDABLE = frozenset(
     ".h .hh .hpp .hxx .h++ .cuh .inc .inl .ipp .tcc .tpp .def "
@@ -76,6 +79,8 @@ class Reason:
     def text(self) -> str:
         if self.how == LINKS:
             return f"links {self.detail}, which {self.changed or 'a change'} affects"
+        if self.how == FEEDS:
+            return f"{self.changed} changed, an input of {self.detail}'s custom command"
         where = self.unit.source if self.unit else "a source"
         if self.how == COMPILES:
             return f"{where} changed"
@@ -205,6 +210,11 @@ class _Search:
             for path in sorted(changed & inputs):
                 self.used.add(path)
                 self.hits.setdefault(unit, []).append(Reason(path, GENERATES, unit))
+        # A custom target's command inputs (its script, its sources): known without a scan.
+        for name, inputs in self.graph.custom_inputs.items():
+            for path in sorted(changed & inputs):
+                self.used.add(path)
+                self.listed.setdefault(name, []).append(Reason(path, FEEDS, None, name))
         # A compiled source no unit of ninja's graph compiles: its target (conservative).
         for name, target in self.model.details.items():
             seen = {u.source for u in self.graph.units.get(name, ())}

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from build_tools import drift
 from build_tools.checkout import base
-from build_tools.cmake import archs, compile_db
+from build_tools.cmake import archs, compile_db, configure_inputs
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake.codemodel import read_codemodel, request_codemodel
 from build_tools.cmake.project import CACHE_FILE, compile_commands
@@ -80,9 +80,12 @@ def configure(ctx: Run) -> None:
             bd.finish_removals(directory, ctx.console.note)
         stamp = _stamp(ctx, preset)
         again = ctx.settings.force or ctx.assume_undone()
-        if not again and configured(directory, stamp):
+        moved = configure_inputs.changed(ctx.tree.root, bd.read_stamp(directory))
+        if not again and not moved and configured(directory, stamp):
             step.skipped(f"{directory.name} is configured for preset {ctx.preset!r}")
             return
+        if moved:
+            ctx.console.note(configure_inputs.said(moved, bd.read_stamp(directory)))
         anew = new_cache_needed(directory, bd.read_stamp(directory), stamp)
         if anew and not ctx.dry_run:
             backup = bd.reset_cache(directory)
@@ -97,12 +100,16 @@ def configure(ctx: Run) -> None:
         command = ctx.cmake().configure(ctx.preset)
         recorded = None if ctx.dry_run else base.load(ctx.tree)
         before = base.listing(ctx.tree) if recorded and not recorded.absorbed else None
-        ctx.runner.run(ctx.command(command, ctx.cache_env()), fix=_fix)
+        state, root = ctx.tree.state_dir, ctx.tree.root
+        hook = {} if ctx.dry_run else configure_inputs.environment(state, root, ctx.machine.environ)
+        ctx.runner.run(ctx.command(command, {**ctx.cache_env(), **hook}), fix=_fix)
         if recorded is not None and before is not None:
             _absorb(ctx, recorded, before)
         if not ctx.dry_run:
             compiled = sorted(archs.compiled(compile_commands(directory) or []))
-            bd.write_stamp(directory, {**stamp, "compiled_archs": compiled})
+            model, old = read_codemodel(directory), bd.read_stamp(directory)
+            read = configure_inputs.record(state, root, model, old)
+            bd.write_stamp(directory, {**stamp, "compiled_archs": compiled, "read": read})
             compile_db.publish(
                 ctx.tree.root, ctx.tree.state_dir, directory, warn=ctx.console.warn, git=ctx.git()
             )
