@@ -207,7 +207,9 @@ def installs(build_dir: Path) -> Installs:
     """Every .so the last install wrote, against the one the build dir holds now."""
     stale, checked = [], 0
     for path in installed_files(build_dir):
-        built = build_dir / path.name
+        built = build_dir / path.name  # a target's artifact, or a custom command's one level down
+        if not built.is_file():
+            built = next(iter(sorted(build_dir.glob(f"*/{path.name}"))), built)
         if not built.is_file():
             continue
         checked += 1

@@ -276,8 +276,10 @@ def kernels(c: Subject) -> list[Finding]:
 
 
 def _changed_after(path: Path, when: float) -> bool:
+    """Written after `when`: by its ctime, which a `cp -p` restore or `touch -d` cannot set
+    back (an mtime can, and would hide the change)."""
     try:
-        return path.stat().st_mtime > when
+        return path.stat().st_ctime > when
     except OSError:
         return not when  # deleted: pending until something was built
 
