@@ -161,7 +161,7 @@ class UnitDeps:
         found = self.recorded(unit)
         if found is not None:
             return found
-        if not self.cache().entries:
+        if not self.cache().entries and not self.cache().failures:
             return None
         if not self._all_commands:  # one ninja call for every unit the deps log lacks
             self._all_commands = True
@@ -169,10 +169,11 @@ class UnitDeps:
         command = self._commands.get(unit.object)
         if command is None:
             return None
-        cached = self.cache().get(scan_key(self.build_dir, command))
-        if cached is None:
-            return None
-        return self._files(cached, "cached scan")
+        key = scan_key(self.build_dir, command)
+        cached, failed = self.cache().get(key), self.cache().failure(key)
+        if failed is not None:
+            return Files(frozenset(), "cached scan", failed)
+        return None if cached is None else self._files(cached, "cached scan")
 
     def reach(self, unit: Unit) -> Optional[list[str]]:
         """The directories the unit's compile looks for headers in, as affected.py spells
@@ -220,6 +221,11 @@ class UnitDeps:
         for unit, done in zip(todo, scanned, strict=True):
             if done.paths is None:
                 files = Files(frozenset(), "scan", done.error)
+                source = str(Path(self.source_dir, unit.source))  # absolute stays absolute
+                command = self._commands.get(unit.object)
+                if command:
+                    key = scan_key(self.build_dir, command)
+                    cache.put_failure(key, done.error, [source], self._stat)
             else:
                 cache.put(
                     scan_key(self.build_dir, self._commands[unit.object]), done.paths, self._stat

@@ -17,7 +17,7 @@ from build_tools.checkout import base as precompiled
 from build_tools.checkout import base_repair, provenance, source_tree
 from build_tools.cmake.build_dir import LOCAL_MANIFEST, component_manifest
 from build_tools.cmake.codemodel import CodeModel
-from build_tools.cmake.project import compile_commands, make_program
+from build_tools.cmake.project import compile_commands, make_program, read_cache
 from build_tools.cmake.unit_deps import UnitDeps, runner_capture
 from build_tools.insight import memory, ninja_log
 from build_tools.machine import venv_state
@@ -132,7 +132,9 @@ def _affected(ctx: Run, model: CodeModel, changed: list[str]) -> Affected:
         jobs=jobs if isinstance(jobs, int) and jobs > 0 else 1,
     )
     start = time.monotonic()
-    found = affected(ctx.tree.root, model, changed, deps)
+    fetched = (read_cache(directory) or {}).get("FETCHCONTENT_BASE_DIR")
+    outside = [ctx.tree.venv_dir, directory, Path(fetched) if fetched else ctx.tree.root / ".deps"]
+    found = affected(ctx.tree.root, model, changed, deps, outside)
     stats, spent = deps.stats, time.monotonic() - start
     if stats.scans or found.unreachable:
         said = [f"{stats.scans} unit(s) scanned for the changed headers in {spent:.1f} s"]

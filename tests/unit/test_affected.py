@@ -225,3 +225,29 @@ def test_units_whose_commands_are_unknown_are_scanned() -> None:
     source.dirs = {}
     affected(ROOT, WITH_FA, [Path("csrc/common.h")], source)
     assert set(FA) <= set(source.scans)
+
+
+@pytest.mark.parametrize(
+    "dirs",
+    [
+        [".venv/lib/python3.12/site-packages/torch/include", "/usr/local/cuda/include"],
+        [".deps/vllm-flash-attn-src/csrc", "cmake-build-release/_deps/cutlass-src/include"],
+    ],
+)
+def test_the_venv_the_build_dir_and_fetched_dependencies_reach_no_file_of_the_checkout(
+    dirs: list[str],
+) -> None:
+    """issue 24: `-isystem <tree>/.venv/.../torch/include` made every flash-attention unit look
+    like it could read the checkout (783 s for a header plan on vLLM 0.34.0)."""
+    source = with_fa(dirs)
+    graph = source.graph()
+    graph.units["fa"] = tuple(
+        unit("fa", f".deps/vllm-flash-attn-src/{s}") for s in ("f1.cu", "f2.cu")
+    )
+    source.dirs = {u.source: dirs for u in graph.units["fa"]}
+    outside = [ROOT / ".venv", ROOT / "cmake-build-release", ROOT / ".deps"]
+    answer = affected(ROOT, WITH_FA, [Path("csrc/common.h")], source, outside)
+    assert not [s for s in source.scans if s.startswith(".deps")], source.scans
+    assert answer.unreachable == 2 and "fa" not in answer.targets
+    inside = affected(ROOT, WITH_FA, [Path("csrc/common.h")], with_fa(["csrc"]), outside)
+    assert inside.unreachable == 0
