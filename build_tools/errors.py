@@ -101,6 +101,12 @@ OUT_OF_MEMORY = Failure(
     "a compile was killed for memory: run `invoke build` again (this build measured its units: "
     "`invoke presets` plans from them), keep memory_gate on, or lower --jobs",
 )
+MISSING_INPUT = Failure(
+    "a build input is gone",
+    "a file the build reads is gone (ninja names it above): restore it (`git checkout -- "
+    "<file>` in a git checkout), or, if it was removed on purpose, remove it from the CMake "
+    "files that name it; then run `invoke build` again",
+)
 COMPILE = Failure("compile error", "fix the compile error above and run `invoke build` again")
 OTHER = Failure(
     "build failure",
@@ -124,6 +130,7 @@ PATTERNS: tuple[tuple[Failure, re.Pattern[str]], ...] = (
         ),
     ),
     (READ_ONLY, re.compile(r"Read-only file system|Permission denied", re.I)),
+    (MISSING_INPUT, re.compile(r"ninja: error: '[^']+', needed by '[^']+', missing and no known")),
     (
         OUT_OF_MEMORY,
         re.compile(

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,26 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def environment(state_dir: Path, root: Path, environ: Mapping[str, str]) -> dict[str, str]:
+def environment(
+    state_dir: Path, root: Path, environ: Mapping[str, str], warn: Callable[[str], None]
+) -> dict[str, str]:
     """What the configure runs with so its Python scripts are recorded (the hook written, its
-    log emptied): the hook first on PYTHONPATH."""
+    log emptied): the hook first on PYTHONPATH. Where the state dir cannot take the hook, the
+    configure runs without it, said."""
     hook = state_dir / HOOK_DIR / "sitecustomize.py"
-    hook.parent.mkdir(parents=True, exist_ok=True)
     source = Path(configure_hook.__file__)
-    if not hook.is_file() or hook.read_bytes() != source.read_bytes():
-        shutil.copyfile(source, hook)
-    (state_dir / READS).write_text("", encoding="utf-8")
+    try:
+        hook.parent.mkdir(parents=True, exist_ok=True)
+        if not hook.is_file() or hook.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, hook)
+        (state_dir / READS).write_text("", encoding="utf-8")
+    except OSError as exc:
+        warn(
+            f"cannot write {hook} ({exc.strerror or exc}): this configure runs without it, so "
+            "an edit of a script it runs (a kernel generator) is noticed only when CMake's "
+            f"own files change; fix: make {hook.parent} a writable folder"
+        )
+        return {}
     path = os.pathsep.join(filter(None, [str(hook.parent), environ.get("PYTHONPATH", "")]))
     return {
         "PYTHONPATH": path,

@@ -18,6 +18,8 @@ hold the formats and the scans; this one asks them, lazily, and keeps the public
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,11 +223,11 @@ class UnitDeps:
         for unit, done in zip(todo, scanned, strict=True):
             if done.paths is None:
                 files = Files(frozenset(), "scan", done.error)
-                source = str(Path(self.source_dir, unit.source))  # absolute stays absolute
                 command = self._commands.get(unit.object)
                 if command:
                     key = scan_key(self.build_dir, command)
-                    cache.put_failure(key, done.error, [source], self._stat)
+                    watched = self._failure_inputs(unit, command, done.error)
+                    cache.put_failure(key, done.error, watched, self._stat)
             else:
                 cache.put(
                     scan_key(self.build_dir, self._commands[unit.object]), done.paths, self._stat
@@ -238,6 +240,20 @@ class UnitDeps:
             self.stats.each.append((unit.source, done.seconds))
         cache.save()
         return results
+
+    def _failure_inputs(self, unit: Unit, command: str, error: str) -> list[str]:
+        """What a failed scan stays failed for: its source, the folders it searches for
+        headers (one gains the missing header: its mtime moves) and the files its error names
+        (a header's `#error`)."""
+        source = os.path.join(self.source_dir, unit.source)  # an absolute source stays so
+        folders = [os.path.join(self.build_dir, d) for d in search_dirs(command)]
+        named = [os.path.join(self.build_dir, m) for m in _NAMED.findall(error)]
+        found = [source, os.path.dirname(source), *folders, *named]
+        return list(dict.fromkeys(os.path.normpath(p) for p in found if os.path.exists(p)))
+
+
+# A file a compiler's error names: "a/b.h:3:2: error", "In file included from a/b.h:3".
+_NAMED = re.compile(r"([^\s:'\"]+\.(?:h|hh|hpp|hxx|cuh|inc|inl|c|cc|cpp|cxx|cu)):\d+")
 
 
 def runner_capture(runner: Runner, env: Optional[Mapping[str, str]] = None) -> Capture:

@@ -101,7 +101,8 @@ def configure(ctx: Run) -> None:
         recorded = None if ctx.dry_run else base.load(ctx.tree)
         before = base.listing(ctx.tree) if recorded and not recorded.absorbed else None
         state, root = ctx.tree.state_dir, ctx.tree.root
-        hook = {} if ctx.dry_run else configure_inputs.environment(state, root, ctx.machine.environ)
+        environ, warn = ctx.machine.environ, ctx.console.warn
+        hook = {} if ctx.dry_run else configure_inputs.environment(state, root, environ, warn)
         ctx.runner.run(ctx.command(command, {**ctx.cache_env(), **hook}), fix=_fix)
         if recorded is not None and before is not None:
             _absorb(ctx, recorded, before)

@@ -19,7 +19,7 @@ from tests.helpers import copy_example
 from tests.integration.example_wheel import NOT_FOR_A_RELEASE
 from tests.integration.tools import HAS_NVCC, Run, shell, venv_python
 
-EXTENSIONS = ("minivllm/_C.abi3.so", "minivllm/_moe_C.abi3.so")
+EXTENSIONS = ("minivllm/_C.abi3.so", "minivllm/_extra_C.abi3.so", "minivllm/_moe_C.abi3.so")
 
 
 @pytest.fixture

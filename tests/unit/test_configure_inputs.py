@@ -32,7 +32,7 @@ def checkout(tmp_path: Path) -> tuple[Path, Path]:
 
 def run_configure(root: Path, state: Path, *commands: list[str]) -> None:
     """What a configure's execute_process calls do: run each with its environment."""
-    env = {**os.environ, **configure_inputs.environment(state, root, os.environ)}
+    env = {**os.environ, **configure_inputs.environment(state, root, os.environ, print)}
     for argv in commands:
         subprocess.run([sys.executable, *argv], env=env, check=True, cwd=root)
 
@@ -72,7 +72,7 @@ def test_an_existing_sitecustomize_still_runs(tmp_path: Path) -> None:
     theirs.mkdir()
     (theirs / "sitecustomize.py").write_text("import os\nos.environ['THEIRS_RAN'] = '1'\n")
     env = {**os.environ, "PYTHONPATH": str(theirs)}
-    env.update(configure_inputs.environment(state, root, env))
+    env.update(configure_inputs.environment(state, root, env, print))
     done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.environ.get('THEIRS_RAN'))"],
         env=env,

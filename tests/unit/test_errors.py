@@ -11,6 +11,7 @@ from build_tools.errors import (
     COMPILE,
     DISK_FULL,
     DIST_AUTH,
+    MISSING_INPUT,
     OTHER,
     OUT_OF_MEMORY,
     READ_ONLY,
@@ -24,6 +25,13 @@ CASES = {
         CACHE,
     ),
     "sccache down": (["sccache: error: failed to execute compile", "FAILED: a.o"], SCCACHE),
+    "a custom command's input deleted": (
+        [
+            "ninja: error: '/s/csrc/extra/extra.h', needed by 'extra_C/.built', missing and no "
+            "known rule to make it"
+        ],
+        MISSING_INPUT,
+    ),
     "sccache dir": (
         ["sccache: error: failed to create directory `/c/sccache/preprocessor`: Permission denied"],
         SCCACHE,
@@ -68,7 +76,8 @@ def test_classify(case: str) -> None:
 
 
 def test_every_fix_is_distinct() -> None:
-    kinds = (BUILD_FILES, CACHE, COMPILE, DISK_FULL, DIST_AUTH, OTHER, OUT_OF_MEMORY, READ_ONLY)
+    kinds = (BUILD_FILES, CACHE, COMPILE, DISK_FULL, DIST_AUTH, OTHER, OUT_OF_MEMORY, READ_ONLY,
+             SCCACHE, MISSING_INPUT)  # fmt: skip
     fixes = [f.fix for f in kinds]
     assert len(set(fixes)) == len(fixes)
     assert "CCACHE_READONLY=1" in CACHE.fix and "--launcher none" in CACHE.fix
