@@ -143,7 +143,7 @@ def read(tree: SourceTree) -> tuple[Optional[Base], str]:
     None, and never "no base": base_repair.py rebuilds it or refuses)."""
     try:
         text = path(tree).read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # none, or no state dir at all
         return None, ""
     except (OSError, UnicodeDecodeError) as exc:
         return None, f"{path(tree)} cannot be read ({exc})"

@@ -90,7 +90,7 @@ class BuiltFrom:
         found = cls(record_path(state_dir, build_dir), build_dir)
         try:
             data = json.loads(found.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return found
         except (OSError, ValueError) as exc:
             found.unreadable = f"{found.path} could not be read ({exc})"

@@ -30,6 +30,7 @@ from build_tools.cmake.codemodel import CodeModel
 
 HOOK_DIR = "configure-hook"  # in the state dir: holds sitecustomize.py
 READS = "configure-reads.log"  # in the state dir: one JSON line per script the configure ran
+SCRIPTS = "configure-scripts"  # in the state dir: per build dir, the scripts configures ran
 
 
 def _sha256(path: Path) -> str:
@@ -80,13 +81,17 @@ def scripts(state_dir: Path) -> dict[str, list[str]]:
     return found
 
 
-def record(state_dir: Path, root: Path, model: CodeModel | None, stamp: Any) -> dict[str, Any]:
+def record(state_dir: Path, root: Path, model: CodeModel | None, build_dir: Path) -> dict[str, Any]:
     """What the configure that just ran read: {"scripts": {script: [what it read]}, "files":
-    {path: stamp}}, paths relative to the checkout. A script the last configures ran is kept
-    while it exists: a generator runs only when it changed (vLLM's compare a hash), and is
-    watched all the same."""
-    before = stamp.get("read") if isinstance(stamp, dict) else None
-    kept = before.get("scripts") if isinstance(before, dict) else None
+    {path: stamp}}, paths relative to the checkout. The scripts configures ran are kept in the
+    state dir (`configure-scripts/<build dir>.json`) while they exist: a generator runs only
+    when it changed (vLLM's compare a hash), and is watched all the same, even when the build
+    dir's stamp is lost."""
+    kept_at = state_dir / SCRIPTS / f"{build_dir.name}.json"
+    try:
+        kept = json.loads(kept_at.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kept = {}
     ran: dict[str, list[str]] = {
         str(k): [str(p) for p in v]
         for k, v in (kept if isinstance(kept, dict) else {}).items()
@@ -94,6 +99,11 @@ def record(state_dir: Path, root: Path, model: CodeModel | None, stamp: Any) -> 
     }
     for script, reads in scripts(state_dir).items():
         ran[os.path.relpath(script, root)] = sorted({os.path.relpath(p, root) for p in reads})
+    try:
+        kept_at.parent.mkdir(parents=True, exist_ok=True)
+        kept_at.write_text(json.dumps(ran, sort_keys=True) + "\n", encoding="utf-8")
+    except OSError:
+        pass  # then only this stamp knows them
     files = {p for reads in ran.values() for p in reads} | set(model.cmake_inputs if model else ())
     return {
         "scripts": ran,

@@ -1,9 +1,10 @@
 """Content over clocks, wired to the build: before ninja runs, the objects built from other
-content than their inputs hold now are removed (ninja then compiles them, whatever the clocks
-say), and inputs with an mtime in the future are set to now (else ninja compiles their units on
-every build); after it, what each object was built from is recorded (cmake/built_from.py).
+content than their inputs hold now get the oldest mtime there is (ninja then compiles them,
+whatever the clocks say; a compile that fails leaves the object as it was, never deletes it),
+and inputs with an mtime in the future are set to now (else ninja compiles their units on every
+build); after it, what each object was built from is recorded (cmake/built_from.py).
 
-Only objects of the targets the build builds are removed: another target's stale objects stay
+Only objects of the targets the build builds are marked: another target's stale objects stay
 until a build of it, and `--plan` counts them in its forecast. A dry run and `--plan` remove
 and touch nothing and say what the build would do.
 """
@@ -22,6 +23,8 @@ from build_tools.cmake.project import make_program
 from build_tools.cmake.unit_deps import runner_capture
 from build_tools.insight.cost import object_of
 from build_tools.run import Run
+
+OLDEST_NS = 1  # an object's mtime that makes ninja compile it again (0 would read as missing)
 
 
 @dataclass
@@ -81,9 +84,9 @@ def prepare(ctx: Run, found: ContentCheck, targets: Collection[str]) -> None:
     )
     if not acting:
         return
-    for item in stale:
+    for item in stale:  # older than any input: ninja compiles it; kept if that compile fails
         try:
-            (directory / item.object).unlink()
+            os.utime(directory / item.object, ns=(OLDEST_NS, OLDEST_NS))
         except FileNotFoundError:
             pass
 

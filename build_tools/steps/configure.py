@@ -108,8 +108,7 @@ def configure(ctx: Run) -> None:
             _absorb(ctx, recorded, before)
         if not ctx.dry_run:
             compiled = sorted(archs.compiled(compile_commands(directory) or []))
-            model, old = read_codemodel(directory), bd.read_stamp(directory)
-            read = configure_inputs.record(state, root, model, old)
+            read = configure_inputs.record(state, root, read_codemodel(directory), directory)
             bd.write_stamp(directory, {**stamp, "compiled_archs": compiled, "read": read})
             compile_db.publish(
                 ctx.tree.root, ctx.tree.state_dir, directory, warn=ctx.console.warn, git=ctx.git()

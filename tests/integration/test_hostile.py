@@ -311,6 +311,21 @@ def removed(rel: str) -> Setup:
     return setup
 
 
+def hook_dir_a_file(src: Path, tmp: Path) -> Undo:
+    """The configure hook's folder in the state dir replaced by a file."""
+    hook = src / STATE / "configure-hook"
+    if hook.is_dir():
+        hook.rename(tmp / "hook-aside")
+    hook.write_text("a file\n")
+
+    def undo() -> None:
+        hook.unlink()
+        if (tmp / "hook-aside").is_dir():
+            (tmp / "hook-aside").rename(hook)
+
+    return undo
+
+
 def same_size(text: str) -> str:
     """One character changed, the size kept: a `cp -p`-like edit size and mtime cannot see."""
     return text.replace("// ", "//-", 1)
@@ -436,7 +451,7 @@ CASES: tuple[Case, ...] = (
     Case("cache with garbage lines appended", B, "accepted", "CMakeCache.txt is damaged: line", in_build_dir(lambda b: (b / "CMakeCache.txt").write_text((b / "CMakeCache.txt").read_text() + "garbage\nmore garbage\n"))),
     Case("cache without CMAKE_HOME_DIRECTORY", B, "accepted", "lacks CMAKE_HOME_DIRECTORY", in_build_dir(lambda b: (b / "CMakeCache.txt").write_text((b / "CMakeCache.txt").read_text().replace("CMAKE_HOME_DIRECTORY:INTERNAL", "X_HOME:INTERNAL")))),
     Case("configure stamp garbage", B, "accepted", "configure ran", in_build_dir(lambda b: (b / ".vllm-build-tools-configure.json").write_text("{"))),
-    Case("configure hook dir a file", ("configure", "--source", "{src}", "--force"), "warned", "runs without it", files({STATE + "configure-hook": "a file"})),
+    Case("configure hook dir a file", ("configure", "--source", "{src}", "--force"), "warned", "runs without it", hook_dir_a_file),
     # --- issue 24: archs, jobs, NVCC_THREADS asked
     Case("arch list exported anew", (*B, "--dry-run"), "accepted", "asked by env TORCH_CUDA_ARCH_LIST", env={"TORCH_CUDA_ARCH_LIST": "8.0", "VLLM_BUILD_ARCH": None}, needs_nvcc=True),
     Case("arch list exported as configured", B, "accepted", env={"TORCH_CUDA_ARCH_LIST": "9.0", "VLLM_BUILD_ARCH": None}, needs_nvcc=True),
@@ -459,7 +474,7 @@ CASES: tuple[Case, ...] = (
     Case("generator list garbage", B, "refused", "kernel generation failed", edited("csrc/generated/kernels.json", lambda t: "{not json")),
     Case("CMakeLists restored with an older mtime", B, "accepted", "CMakeLists.txt changed since the last configure", edited("CMakeLists.txt", lambda t: t + "\n# restored from a backup\n", "older")),
     Case("custom command script edited", B, "accepted", "Building _extra_C", edited("tools/build_extra_C.py", lambda t: t + "\n# edited\n")),
-    Case("custom command input deleted", B, "refused", "a file the build reads is gone", removed("csrc/extra/extra.h")),
+    Case("custom command input deleted", B, "refused", "a file the build reads is gone", removed("csrc/extra/extra.h"), fix_after_undo=True),
     Case("install local manifest garbage", ("doctor", "--source", "{src}"), "accepted", "installed kernels", in_build_dir(lambda b: (b / "install_local_manifest.txt").write_text("\0garbage\n"))),
     Case("dry-run bootstrap", ("bootstrap", "--source", "{src}", "--dry-run", "--force"), "accepted", "would run"),
     Case("dry-run clean-build", ("clean-build", "--source", "{src}", "--dry-run"), "accepted", "would run"),
@@ -480,6 +495,7 @@ def user_state(src: Path) -> dict[str, str]:
         rel = path.relative_to(src)
         # The venv, our state and installed extensions are products: rebuilt, never lost.
         product = rel.parts[0] in (".venv", ".vllm-build-tools") or path.suffix == ".so"
+        product = product or rel.match("csrc/generated/generated_*.cpp")  # configure writes it
         if path.is_symlink() or not path.is_file() or product:
             continue
         if rel.parts[0].startswith("cmake-build-"):

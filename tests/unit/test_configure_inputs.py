@@ -44,7 +44,8 @@ def test_a_generator_and_what_it_reads_are_recorded_and_a_change_is_found(
     probe = ["-c", "print('a python -c probe of cmake: not recorded')"]
     run_configure(root, state, [str(root / "gen" / "generate.py")], probe)
     model = CodeModel({}, (), cmake_inputs=("CMakeLists.txt",))
-    read = configure_inputs.record(state, root, model, None)
+    build = root / "cmake-build-release"
+    read = configure_inputs.record(state, root, model, build)
     assert read["scripts"] == {
         "gen/generate.py": ["gen/generate.py", "gen/helper.py", "gen/kernels.json"]
     }, read["scripts"]
@@ -62,7 +63,7 @@ def test_a_generator_and_what_it_reads_are_recorded_and_a_change_is_found(
     assert "configure runs gen/generate.py, which reads it" in said, said
     # The next configure skips the generator (unchanged, as vLLM's hash check does): kept.
     (state / configure_inputs.READS).write_text("")
-    again = configure_inputs.record(state, root, model, stamp)
+    again = configure_inputs.record(state, root, model, build)
     assert again["scripts"] == read["scripts"]
 
 
