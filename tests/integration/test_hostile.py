@@ -471,8 +471,8 @@ CASES: tuple[Case, ...] = (
     # --- issue 24: the whole input graph
     Case("generator script edited", B, "accepted", "changed since the last configure", edited("csrc/generated/generate_kernels.py", lambda t: t + "\n# edited\n")),
     Case("generator list edited with an older mtime", B, "accepted", "which reads it", edited("csrc/generated/kernels.json", lambda t: t.replace("4]", "5]"), "older")),
-    Case("generator list garbage", B, "refused", "kernel generation failed", edited("csrc/generated/kernels.json", lambda t: "{not json")),
-    Case("CMakeLists restored with an older mtime", B, "accepted", "CMakeLists.txt changed since the last configure", edited("CMakeLists.txt", lambda t: t + "\n# restored from a backup\n", "older")),
+    Case("generator list garbage", B, "refused", "kernel generation failed", edited("csrc/generated/kernels.json", lambda t: "{not json"), fix_after_undo=True),
+    Case("CMakeLists restored with an older mtime", B, "accepted", "changed since the last configure", edited("CMakeLists.txt", lambda t: t + "\n# restored from a backup\n", "older")),
     Case("custom command script edited", B, "accepted", "Building _extra_C", edited("tools/build_extra_C.py", lambda t: t + "\n# edited\n")),
     Case("custom command input deleted", B, "refused", "a file the build reads is gone", removed("csrc/extra/extra.h"), fix_after_undo=True),
     Case("install local manifest garbage", ("doctor", "--source", "{src}"), "accepted", "installed kernels", in_build_dir(lambda b: (b / "install_local_manifest.txt").write_text("\0garbage\n"))),
