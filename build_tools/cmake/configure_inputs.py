@@ -81,12 +81,11 @@ def scripts(state_dir: Path) -> dict[str, list[str]]:
     return found
 
 
-def record(state_dir: Path, root: Path, model: CodeModel | None, build_dir: Path) -> dict[str, Any]:
-    """What the configure that just ran read: {"scripts": {script: [what it read]}, "files":
-    {path: stamp}}, paths relative to the checkout. The scripts configures ran are kept in the
-    state dir (`configure-scripts/<build dir>.json`) while they exist: a generator runs only
-    when it changed (vLLM's compare a hash), and is watched all the same, even when the build
-    dir's stamp is lost."""
+def keep_scripts(state_dir: Path, root: Path, build_dir: Path) -> dict[str, list[str]]:
+    """Merge the scripts the configure that just ran (or failed) ran into those kept for the
+    build dir in the state dir (`configure-scripts/<build dir>.json`, while they exist): a
+    generator runs only when it changed (vLLM's compare a hash) and is watched all the same,
+    even when the build dir's stamp is lost. Returns them, relative to the checkout."""
     kept_at = state_dir / SCRIPTS / f"{build_dir.name}.json"
     try:
         kept = json.loads(kept_at.read_text(encoding="utf-8"))
@@ -103,7 +102,14 @@ def record(state_dir: Path, root: Path, model: CodeModel | None, build_dir: Path
         kept_at.parent.mkdir(parents=True, exist_ok=True)
         kept_at.write_text(json.dumps(ran, sort_keys=True) + "\n", encoding="utf-8")
     except OSError:
-        pass  # then only this stamp knows them
+        pass  # then only this configure's stamp knows them
+    return ran
+
+
+def record(state_dir: Path, root: Path, model: CodeModel | None, build_dir: Path) -> dict[str, Any]:
+    """What the configure that just ran read: {"scripts": {script: [what it read]}, "files":
+    {path: stamp}}, paths relative to the checkout."""
+    ran = keep_scripts(state_dir, root, build_dir)
     files = {p for reads in ran.values() for p in reads} | set(model.cmake_inputs if model else ())
     return {
         "scripts": ran,

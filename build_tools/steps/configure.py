@@ -103,7 +103,11 @@ def configure(ctx: Run) -> None:
         state, root = ctx.tree.state_dir, ctx.tree.root
         environ, warn = ctx.machine.environ, ctx.console.warn
         hook = {} if ctx.dry_run else configure_inputs.environment(state, root, environ, warn)
-        ctx.runner.run(ctx.command(command, {**ctx.cache_env(), **hook}), fix=_fix)
+        try:
+            ctx.runner.run(ctx.command(command, {**ctx.cache_env(), **hook}), fix=_fix)
+        finally:  # a configure that fails after a generator ran still watches it
+            if hook:
+                configure_inputs.keep_scripts(state, root, directory)
         if recorded is not None and before is not None:
             _absorb(ctx, recorded, before)
         if not ctx.dry_run:
