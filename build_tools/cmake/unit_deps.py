@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.dep_scan import parse_depfile, run_scans, scan_argv, search_dirs
+from build_tools.cmake.include_text import IncludeText
 from build_tools.cmake.ninja_tool import (
     Ninja,
     Node,
@@ -125,6 +126,7 @@ class UnitDeps:
         self._all_commands = False
         self._all_reach = False
         self._launchers = launchers(build_dir)
+        self._text: Optional[IncludeText] = None
 
     def graph(self) -> Graph:
         """The units of every target and the links between targets (ninja's graph)."""
@@ -187,6 +189,20 @@ class UnitDeps:
         if command is None:
             return None
         return [normalize(d, self.build_dir, self.source_dir) for d in search_dirs(command)]
+
+    def likely(self, unit: Unit, headers: Collection[str], outside: Collection[str]) -> bool:
+        """Whether the unit reaches one of `headers` (absolute) through the `#include` lines
+        of the checkout's files (`outside`: folders in it that are not its sources): an order
+        for the scans, never their answer (include_text.py)."""
+        if self._text is None:
+            self._text = IncludeText(str(self.source_dir), outside)
+        if not self._all_reach:
+            self._all_reach = True
+            self.load_commands(self.graph().all_units())
+        command = self._commands.get(unit.object) or ""
+        dirs = [os.path.join(self.build_dir, d) for d in search_dirs(command)]
+        source = os.path.join(self.source_dir, unit.source)
+        return self._text.reaches(source, dirs, headers)
 
     # -------------------------------------------------------------- scans
 

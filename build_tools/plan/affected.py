@@ -69,8 +69,9 @@ def changed_paths(root: Path, changed: Iterable[Path | str], source_dir: Path) -
 
 
 def _closeness(unit: Unit, headers: Iterable[str]) -> tuple[int, int, str]:
-    """Scan order: units sharing the most leading directories with a changed header first,
-    then C++ before CUDA (its scans cost more)."""
+    """Scan order (after the units whose text reaches a changed header): units sharing the
+    most leading directories with a changed header first, then C++ before CUDA (its scans
+    cost more)."""
     source = PurePosixPath(unit.source).parent.parts
     shared = 0
     for header in headers:
@@ -231,7 +232,12 @@ class _Search:
         """Scan `candidates` (nearest to a changed header first, `jobs` at once) until `stop`."""
         if not candidates:
             return
-        candidates = sorted(candidates, key=lambda u: _closeness(u, self.headers))
+        named = {os.path.join(self.source_dir, h) for h in self.headers}
+        apart = [os.path.join(self.source_dir, o) for o in self.outside]
+        candidates = sorted(
+            candidates,
+            key=lambda u: (not self.deps.likely(u, named, apart), _closeness(u, self.headers)),
+        )
         batch = max(1, self.deps.jobs)
         for start in range(0, len(candidates), batch):
             found = self.deps.scan(candidates[start : start + batch])

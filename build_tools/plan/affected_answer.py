@@ -4,7 +4,7 @@ kinds), the answer (`Affected`), and what it asks of the units (`UnitSource`: cm
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
@@ -80,3 +80,4 @@ class UnitSource(Protocol):
     def known(self, unit: Unit) -> Optional[Files]: ...
     def scan(self, units: Sequence[Unit]) -> dict[Unit, Files]: ...
     def reach(self, unit: Unit) -> Optional[list[str]]: ...
+    def likely(self, unit: Unit, headers: Collection[str], outside: Collection[str]) -> bool: ...
