@@ -181,7 +181,10 @@ def show_plan(
         custom = {t: 1 for t in utility}
     for target in utility if estimated is None else ():  # a script builds it: its commands
         one = ctx.runner.capture(ctx.command([ninja, "-n", "-C", directory, target]))
-        custom[target] = custom_commands(one.output) if one.returncode == 0 else 0
+        custom[target] = custom_commands(one.output) if one.returncode == 0 else -1
+        if one.returncode != 0:
+            said = one.output.strip().splitlines()[-1:] or ["no output"]
+            ctx.console.warn(f"ninja cannot plan {target}: {said[0]}")
     durations: dict[str, int] = {}
     try:
         for entry in ninja_log.read(directory).entries:

@@ -88,7 +88,7 @@ class Forecast:
     peak: int  # the largest measured peak memory of one of them (bytes; 0: none measured)
     why: list[str] = field(default_factory=list)
     estimate: bool = False  # build.ninja is stale: `units` are the last configure's sources
-    commands: int = 0  # custom commands ninja will run for it (a target a script builds)
+    commands: int = 0  # custom commands ninja will run for it (-1: ninja cannot plan them)
 
     def text(self) -> str:
         if self.estimate:
@@ -98,6 +98,8 @@ class Forecast:
                 "cmake has run again)"
             )
             return head if not self.measured else f"{head}, {self.seconds:.0f} s when last built"
+        if not self.units and self.commands < 0:
+            return f"{self.target}: its custom command cannot run now (ninja's reason above)"
         if not self.units and self.commands:
             return f"{self.target}: {self.commands} custom command(s) run (a script builds it)"
         if not self.units:
