@@ -91,13 +91,14 @@ def prepare(ctx: Run, found: ContentCheck, targets: Collection[str]) -> None:
             pass
 
 
-def record(ctx: Run, found: ContentCheck, since_ns: int) -> None:
-    """After the build: what each object was built from (kept for the next build)."""
+def record(ctx: Run, found: ContentCheck, since_ns: int, edges: int) -> None:
+    """After the build (`edges`: what ninja ran): what each object was built from (kept for
+    the next build). A build that ran nothing changed no deps log record: asked once."""
     if ctx.dry_run:
         return
     directory = ctx.checkout.build_dir
     ninja = Ninja(make_program(directory) or "ninja", directory, runner_capture(ctx.runner))
-    found.record.update(ninja.deps_log(), since_ns)
+    found.record.update(ninja.deps_log() if edges else found.records, since_ns)
     try:
         found.record.save()
     except OSError as exc:

@@ -76,7 +76,7 @@ def build(ctx: Run) -> None:
                 if client and before and outcome.edges
                 else None
             )
-        content.record(ctx, found, since)
+        content.record(ctx, found, since, outcome.edges)
         kept = list(outcome.kept)
         for component in targets:
             manifest_at = bd.local_manifest_stamp(directory)
