@@ -84,6 +84,7 @@ class BuiltFrom:
     dirty: bool = False
     _stats: dict[str, Optional[os.stat_result]] = field(default_factory=dict)
     _changed: set[str] = field(default_factory=set)  # hashed again: content moved since seen
+    _norm: dict[str, str] = field(default_factory=dict)  # a deps log spelling -> absolute
 
     @classmethod
     def load(cls, state_dir: Path, build_dir: Path) -> BuiltFrom:
@@ -137,7 +138,13 @@ class BuiltFrom:
         return sha
 
     def _absolute(self, paths: Iterable[str]) -> list[str]:
-        return sorted({os.path.normpath(os.path.join(self.build_dir, p)) for p in paths})
+        found = set()
+        for path in paths:  # objects share most inputs: each spelling normalized once
+            full = self._norm.get(path)
+            if full is None:
+                full = self._norm[path] = os.path.normpath(os.path.join(self.build_dir, path))
+            found.add(full)
+        return sorted(found)
 
     def _combined(self, inputs: Iterable[str]) -> str:
         digest = hashlib.sha256()
