@@ -101,7 +101,7 @@ def precompiled_kernels(tree: SourceTree) -> Precompiled:
     if not then or not now or then == now:
         return Precompiled("current", then, now)
     stamp_time = stamp_path.stat().st_mtime
-    manifests = tree.root.glob(f"{bd.PREFIX}*/install_manifest*.txt")
+    manifests = [m for d in tree.root.glob(f"{bd.PREFIX}*") for m in bd.install_manifests(d)]
     if any(m.stat().st_mtime > stamp_time for m in manifests):
         return Precompiled("rebuilt", then, now)
     return Precompiled("stale", then, now)
@@ -181,7 +181,7 @@ def unsatisfied(tree: SourceTree, req: Path) -> list[Requirement]:
 def installed_files(build_dir: Path) -> list[Path]:
     """The shared libraries the build dir's last installs wrote (its install manifests)."""
     found: dict[Path, None] = {}
-    for manifest in sorted(build_dir.glob("install_manifest*.txt")):
+    for manifest in bd.install_manifests(build_dir):
         for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
             path = Path(line.strip())
             if path.suffix == ".so" or ".so" in path.suffixes:
@@ -190,7 +190,9 @@ def installed_files(build_dir: Path) -> list[Path]:
 
 
 def _same(installed: Path, built: Path) -> bool:
-    if installed.stat().st_mtime_ns >= built.stat().st_mtime_ns:
+    # CMake's install keeps the built file's mtime to the second, and may rewrite its RPATH
+    # (the bytes then differ): installed in the second it was built or later is installed.
+    if installed.stat().st_mtime_ns // 10**9 >= built.stat().st_mtime_ns // 10**9:
         return True
     return hashlib.sha256(installed.read_bytes()).digest() == (
         hashlib.sha256(built.read_bytes()).digest()
@@ -207,7 +209,9 @@ def installs(build_dir: Path) -> Installs:
     """Every .so the last install wrote, against the one the build dir holds now."""
     stale, checked = [], 0
     for path in installed_files(build_dir):
-        built = build_dir / path.name
+        built = build_dir / path.name  # a target's artifact, or a custom command's one level down
+        if not built.is_file():
+            built = next(iter(sorted(build_dir.glob(f"*/{path.name}"))), built)
         if not built.is_file():
             continue
         checked += 1

@@ -75,6 +75,12 @@ CACHE = Failure(
     "the compiler cache cannot write its directory: make it writable, set CCACHE_READONLY=1 "
     "(read-only use of a shared cache), or build without it (`invoke presets --launcher none`)",
 )
+SCCACHE = Failure(
+    "compiler cache error",
+    "sccache cannot use its cache directory: make it writable or point SCCACHE_DIR at a "
+    "writable folder (sccache has no read-only local cache), or build without it "
+    "(`invoke presets --launcher none`)",
+)
 BUILD_FILES = Failure(
     "missing or corrupt build files",
     "the build dir's generated files are damaged: `invoke configure --force` regenerates them "
@@ -95,6 +101,12 @@ OUT_OF_MEMORY = Failure(
     "a compile was killed for memory: run `invoke build` again (this build measured its units: "
     "`invoke presets` plans from them), keep memory_gate on, or lower --jobs",
 )
+MISSING_INPUT = Failure(
+    "a build input is gone",
+    "a file the build reads is gone (ninja names it above): restore it (`git checkout -- "
+    "<file>` in a git checkout), or, if it was removed on purpose, remove it from the CMake "
+    "files that name it; then run `invoke build` again",
+)
 COMPILE = Failure("compile error", "fix the compile error above and run `invoke build` again")
 OTHER = Failure(
     "build failure",
@@ -105,7 +117,8 @@ OTHER = Failure(
 PATTERNS: tuple[tuple[Failure, re.Pattern[str]], ...] = (
     (DIST_AUTH, re.compile(r"http error status: Error 40[13]|token mismatch", re.I)),
     (DISK_FULL, re.compile(r"No space left on device|Disk quota exceeded", re.I)),
-    (CACHE, re.compile(r"\b(ccache|sccache)\b[^\n]*(error|denied|read-only|failed)", re.I)),
+    (SCCACHE, re.compile(r"\bsccache\b[^\n]*(error|denied|read-only|failed)", re.I)),
+    (CACHE, re.compile(r"\bccache\b[^\n]*(error|denied|read-only|failed)", re.I)),
     (
         BUILD_FILES,
         re.compile(
@@ -117,6 +130,7 @@ PATTERNS: tuple[tuple[Failure, re.Pattern[str]], ...] = (
         ),
     ),
     (READ_ONLY, re.compile(r"Read-only file system|Permission denied", re.I)),
+    (MISSING_INPUT, re.compile(r"ninja: error: '[^']+', needed by '[^']+', missing and no known")),
     (
         OUT_OF_MEMORY,
         re.compile(

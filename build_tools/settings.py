@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, get_args
-from urllib.parse import urlsplit
 
+from build_tools import settings_checks as checks
 from build_tools.errors import BuildToolsError
 from build_tools.safety.secrets import redact
 
@@ -111,6 +111,8 @@ DEFAULTS: dict[str, Any] = {name: f.default for name, f in _FIELDS.items()}
 def _coerce(key: str, raw: Any, origin: str, base: Path) -> Any:
     """Turn a raw value from a layer into the field's type, or explain what is wrong."""
     kind = type(DEFAULTS[key])
+    if not isinstance(raw, str):  # a TOML file's: of the field's type (2.7 is never 2)
+        checks.typed(key, kind, raw, origin, DEFAULTS[key])
     try:
         if kind is bool:
             if isinstance(raw, bool):
@@ -215,6 +217,7 @@ def resolve(
             else {},
             cwd,
         ),
+        *((name, table, cwd) for name, table in checks.vllm_variables(environ)),
         (
             "env",
             {
@@ -285,14 +288,15 @@ def _validate(settings: Settings) -> None:
         )
     if not settings.preset or "/" in settings.preset or not settings.preset.isprintable():
         raise _bad(settings, "preset", "is not a preset name", "use e.g. --preset release")
-    remote = urlsplit(settings.remote_cache.split("|", 1)[0]) if settings.remote_cache else None
-    if remote is not None and (remote.scheme not in REMOTE_SCHEMES or not remote.hostname):
-        raise _bad(
-            settings,
-            "remote_cache",
-            "is not a URL ccache can use",
-            f"use {' or '.join(s + '://host:port' for s in REMOTE_SCHEMES)}",
-        )
+    fixes = {
+        "remote_cache": f"use {' or '.join(s + '://host:port' for s in REMOTE_SCHEMES)}",
+        "dist_scheduler": "use http://host:port (the scheduler's, e.g. http://10.0.0.5:10600)",
+    }
+    for key, fix in fixes.items():
+        schemes, noun = (REMOTE_SCHEMES, "a URL ccache can use") if "remote" in key else (
+            ("http", "https"), "an http(s) URL sccache can use")  # fmt: skip
+        if why := checks.url_problem(getattr(settings, key).split("|", 1)[0], schemes, noun):
+            raise _bad(settings, key, why, fix)
     deps_dir = Path(settings.deps_dir).expanduser() if settings.deps_dir else None
     if deps_dir is not None and not deps_dir.is_dir():
         raise _bad(

@@ -16,6 +16,7 @@ from typing import Optional
 
 from build_tools.console import StepStatus, summary_data
 from build_tools.errors import BuildToolsError, as_error
+from build_tools.plan import asked
 from build_tools.process.runner import Installer
 from build_tools.process.signals import termination_as_interrupt
 from build_tools.run import SUMMARY, Run, make_run
@@ -43,9 +44,10 @@ class Stage:
 
 
 def ensure_presets(ctx: Run) -> None:
-    """Write the presets only when the asked preset is missing (and is one we generate)."""
+    """Write the presets only when the asked preset is missing (and is one we generate), or
+    when CUDA archs are asked anew (an exported TORCH_CUDA_ARCH_LIST that differs)."""
     ctx.need_preset()
-    if not ctx.checkout.has_preset:
+    if not ctx.checkout.has_preset or asked.pending(ctx):
         presets.presets(ctx)
 
 

@@ -92,15 +92,10 @@ def build_environment(
     the cluster does not answer (ccache then just misses, sccache compiles here)."""
     launcher = checkout.launcher
     env = ccache.environment(launcher, environ, warn)
+    env.update(sccache.fallback_environment(launcher, environ, checkout.tree.state_dir, warn))
     storage = checkout.preset_environment.get("CCACHE_REMOTE_STORAGE")
-    secret = settings.remote_cache and has_credentials(settings.remote_cache)
-    if (
-        secret
-        and launcher
-        and Path(launcher).name == "ccache"
-        and "CCACHE_REMOTE_STORAGE" not in environ
-    ):
-        storage = env["CCACHE_REMOTE_STORAGE"] = remote_storage(settings)
+    if settings.remote_cache and "CCACHE_REMOTE_STORAGE" not in environ:
+        storage = _asked_remote(settings, launcher, storage, env, warn)
     why = remote.unreachable(storage) if storage and launcher and not dry_run else None
     if why:
         warn(
@@ -115,6 +110,42 @@ def build_environment(
             "this machine"
         )
     return env
+
+
+def _asked_remote(
+    settings: Settings,
+    launcher: Optional[str],
+    storage: Optional[str],
+    env: dict[str, str],
+    warn: Callable[[str], None],
+) -> Optional[str]:
+    """The remote cache the settings ask for, at build time: used (in this build's environment,
+    where the preset carries none: a URL with a password never is, one given after the presets
+    were written is not yet), or said why not. Returns what this build uses."""
+    asked, origin = remote_storage(settings), settings.origin("remote_cache")
+    shown = redact(asked)
+    if not launcher or Path(launcher).name != "ccache":
+        warn(
+            f"remote_cache {shown} (from {origin}) is not used: it is ccache's, and the preset "
+            f"compiles with {Path(launcher).name if launcher else 'no compiler cache'}; "
+            "`invoke presets --launcher ccache` switches (every unit recompiles once)"
+        )
+        return storage
+    if storage is None:
+        env["CCACHE_REMOTE_STORAGE"] = asked
+        if not has_credentials(settings.remote_cache):
+            warn(
+                f"remote_cache {shown} (from {origin}) is used by this build; the preset does "
+                "not carry it yet: `invoke presets` writes it there for raw cmake builds"
+            )
+        return asked
+    if storage != asked:
+        warn(
+            f"remote_cache {shown} (from {origin}) is not used by this build: the preset "
+            f"carries {redact(storage)}, which cmake puts before ours; `invoke presets` "
+            "writes the new one"
+        )
+    return storage
 
 
 def sccache_client(checkout: Checkout, environ: Mapping[str, str]) -> Optional[sccache.Client]:

@@ -13,18 +13,59 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from build_tools.cache.ccache import hit_text
+from build_tools.cache.ccache import hit_text, writable
 from build_tools.process.runner import Command, Runner, probe
 
 PORT = "SCCACHE_SERVER_PORT"
 # What sccache counts besides the unit itself: the steps of an nvcc compile it runs one by one.
 NVCC_STEPS = ("CUDA (Device code)", "PTX", "CUBIN")
 STATS = ["--show-stats", "--stats-format", "json"]
+
+
+FALLBACK = "sccache-fallback"  # in the state dir: where a build caches when SCCACHE_DIR cannot
+# Storage other than the local dir: then the local dir is not used.
+REMOTE_KEYS = ("SCCACHE_REDIS", "SCCACHE_ENDPOINT", "SCCACHE_BUCKET", "SCCACHE_GCS_BUCKET",
+               "SCCACHE_MEMCACHED", "SCCACHE_WEBDAV_ENDPOINT", "SCCACHE_AZURE_CONNECTION_STRING",
+               "SCCACHE_GHA_ENABLED")  # fmt: skip
+
+
+def local_dir(environ: Mapping[str, str]) -> Path:
+    """Where sccache keeps its local cache: SCCACHE_DIR, else its default under the user's
+    cache dir."""
+    if environ.get("SCCACHE_DIR"):
+        return Path(environ["SCCACHE_DIR"]).expanduser()
+    cache = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME", "~")) / ".cache")
+    return Path(cache).expanduser() / "sccache"
+
+
+def fallback_environment(
+    launcher: Optional[str],
+    environ: Mapping[str, str],
+    state_dir: Path,
+    warn: Callable[[str], None],
+) -> dict[str, str]:
+    """sccache fails every compile when its local cache dir cannot be written (ccache's has
+    CCACHE_DISABLE for that): this build then caches in the state dir, and says so with
+    sccache's own fix. Empty while the dir works (or another storage is configured)."""
+    if not launcher or Path(launcher).name != "sccache" or environ.get("SCCACHE_CONF"):
+        return {}
+    if any(environ.get(key) for key in REMOTE_KEYS):
+        return {}
+    directory = local_dir(environ)
+    if writable(directory):
+        return {}
+    fallback = state_dir / FALLBACK
+    warn(
+        f"the sccache directory {directory} is not writable: this build caches in {fallback} "
+        "instead (SCCACHE_DIR). Make it writable, point SCCACHE_DIR at a writable folder, or "
+        "use `invoke presets --launcher none`"
+    )
+    return {"SCCACHE_DIR": str(fallback)}
 
 
 def sccache_json(sccache: Path, args: list[str], environ: Mapping[str, str]) -> Any:

@@ -32,14 +32,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools.checkout.source_tree import STATE_DIR, SourceTree, git_head
+from build_tools.checkout.wheel_origin import base_commit, kernel_source
 from build_tools.cmake.build_dir import PREFIX
 from build_tools.process.runner import Git
 
 RECORD = "precompiled-base.json"  # in the checkout's state dir
-LOCATION, COMMIT = "VLLM_PRECOMPILED_WHEEL_LOCATION", "VLLM_PRECOMPILED_WHEEL_COMMIT"
 SKIPPED_DIRS = {".git", STATE_DIR, "build", "dist", ".deps", "__pycache__", ".venv", "venv"}
 SKIPPED_NAMES = re.compile(r"(\.so(\.\d+)*|\.pyc|\.egg-info|CMakeUserPresets\.json.*)$")
-Stamp = tuple[int, int, str]  # size, mtime_ns, sha256
+# size, mtime_ns, sha256, ctime_ns: a file is read again unless all but its sha256 are the same
+# (no one sets a ctime: a `cp -p` restore keeps size and mtime, never the ctime).
+Stamp = tuple[int, int, str, int]
 
 
 def _sha256(path: Path) -> str:
@@ -52,7 +54,11 @@ def _sha256(path: Path) -> str:
 
 def listing(tree: SourceTree) -> dict[str, tuple[int, int]]:
     """Every file of the tree a build could read, relative to its root: (size, mtime_ns)."""
-    found: dict[str, tuple[int, int]] = {}
+    return {rel: (info.st_size, info.st_mtime_ns) for rel, info in _stats(tree).items()}
+
+
+def _stats(tree: SourceTree) -> dict[str, os.stat_result]:
+    found: dict[str, os.stat_result] = {}
     venv = tree.venv_dir.resolve()
     for top, dirs, files in os.walk(tree.root):
         here = Path(top)
@@ -68,19 +74,26 @@ def listing(tree: SourceTree) -> dict[str, tuple[int, int]]:
             path = here / name
             if SKIPPED_NAMES.search(name) or path.is_symlink():
                 continue
-            info = path.stat()
-            found[str(path.relative_to(tree.root))] = (info.st_size, info.st_mtime_ns)
+            found[str(path.relative_to(tree.root))] = path.stat()
     return found
 
 
+def _unmoved(info: os.stat_result, known: Optional[Stamp]) -> bool:
+    """Whether the file is as `known` saw it (size, mtime and ctime)."""
+    now = (info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    return known is not None and (known[0], known[1], known[3]) == now
+
+
+def _stamp_of(path: Path, info: os.stat_result) -> Stamp:
+    return (info.st_size, info.st_mtime_ns, _sha256(path), info.st_ctime_ns)
+
+
 def snapshot(tree: SourceTree, known: Mapping[str, Stamp] = {}) -> dict[str, Stamp]:
-    """The tree's files with their sha256 (a file whose size and mtime are `known` is not read
-    again)."""
+    """The tree's files with their sha256 (a file `known` saw as it is is not read again)."""
     found: dict[str, Stamp] = {}
-    for rel, (size, mtime) in listing(tree).items():
+    for rel, info in _stats(tree).items():
         old = known.get(rel)
-        same = old is not None and old[0] == size and old[1] == mtime
-        found[rel] = old if same and old else (size, mtime, _sha256(tree.root / rel))
+        found[rel] = old if old and _unmoved(info, old) else _stamp_of(tree.root / rel, info)
     return found
 
 
@@ -113,11 +126,10 @@ class Base:
 
     def absorb(self, tree: SourceTree, before: Mapping[str, tuple[int, int]]) -> list[str]:
         """Take the files a configure wrote (new, or changed since `before`) into the base."""
-        now = listing(tree)
-        written = [rel for rel, stamp in now.items() if before.get(rel) != stamp]
+        now = _stats(tree)
+        written = [r for r, i in now.items() if before.get(r) != (i.st_size, i.st_mtime_ns)]
         for rel in written:
-            size, mtime = now[rel]
-            self.files[rel] = (size, mtime, _sha256(tree.root / rel))
+            self.files[rel] = _stamp_of(tree.root / rel, now[rel])
         self.absorbed = True
         return written
 
@@ -126,14 +138,30 @@ def path(tree: SourceTree) -> Path:
     return tree.state_dir / RECORD
 
 
-def load(tree: SourceTree) -> Optional[Base]:
+def read(tree: SourceTree) -> tuple[Optional[Base], str]:
+    """The recorded base, and why it cannot be read when it is there but damaged (then
+    None, and never "no base": base_repair.py rebuilds it or refuses)."""
     try:
-        data = json.loads(path(tree).read_text(encoding="utf-8"))
+        text = path(tree).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):  # none, or no state dir at all
+        return None, ""
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"{path(tree)} cannot be read ({exc})"
+    try:
+        data = json.loads(text)
         for key in ("files", "kernels"):  # JSON has lists where the stamps are tuples
-            data[key] = {k: tuple(v) for k, v in data.get(key, {}).items()}
-        return Base(**data)
-    except (OSError, ValueError, TypeError):
-        return None
+            data[key] = {str(k): as_stamp(v) for k, v in data.get(key, {}).items()}
+        found = Base(**data)
+        if not isinstance(found.source, str) or not isinstance(found.absorbed, bool):
+            raise TypeError("wrong types")
+        return found, ""
+    except (ValueError, TypeError, AttributeError) as exc:
+        return None, f"{path(tree)} is damaged ({type(exc).__name__}: {str(exc)[:80]})"
+
+
+def load(tree: SourceTree) -> Optional[Base]:
+    """The recorded base; None when there is none or it is damaged (see `read`)."""
+    return read(tree)[0]
 
 
 def save(tree: SourceTree, base: Base) -> None:
@@ -148,39 +176,20 @@ def forget(tree: SourceTree) -> None:
     path(tree).unlink(missing_ok=True)
 
 
-def kernel_source(tree: SourceTree, environ: Mapping[str, str]) -> tuple[str, str]:
-    """(where the kernels will come from, in words; the wheel's location or ""), as setup.py
-    decides it: said before anything runs."""
-    location = environ.get(LOCATION, "")
-    if location:
-        local = Path(location.removeprefix("file://")).expanduser()
-        where = "a local file" if local.is_file() else "network" if "://" in location else None
-        if where is None:
-            return f"the wheel at {location}, which does not exist (the install fails)", location
-        return f"the wheel at {location} ({where})", location
-    commit = environ.get(COMMIT, "")
-    if tree.kind != "vllm":
-        return f"{tree.name}'s setup.py (no wheel location: it may copy no kernels)", ""
-    if len(commit) == 40:
-        return f"vLLM's wheel of commit {commit[:12]} from wheels.vllm.ai (network)", ""
-    return (
-        "vLLM's wheel of the merge-base of your branch with vLLM's main, which setup.py looks "
-        "up on GitHub and downloads from wheels.vllm.ai (network; without git or network it "
-        "falls back to the nightly wheel)",
-        "",
-    )
+def as_stamp(value: Any) -> Stamp:
+    """A stamp read from JSON; one of an older record (no ctime) is read again when asked."""
+    size, mtime, sha, *ctime = value
+    return (int(size), int(mtime), str(sha), int(ctime[0]) if ctime else -1)
 
 
 def stamp(path: Path, known: Optional[Stamp] = None) -> Optional[Stamp]:
-    """(size, mtime_ns, sha256) of a file (read only when size or mtime differ from `known`);
+    """(size, mtime_ns, sha256, ctime_ns) of a file (read only when it moved since `known`);
     None when it is gone."""
     try:
         info = path.stat()
     except OSError:
         return None
-    if known and (known[0], known[1]) == (info.st_size, info.st_mtime_ns):
-        return known
-    return (info.st_size, info.st_mtime_ns, _sha256(path))
+    return known if known and _unmoved(info, known) else _stamp_of(path, info)
 
 
 def shared_libraries(tree: SourceTree, known: Mapping[str, Stamp] = {}) -> dict[str, Stamp]:
@@ -196,45 +205,7 @@ def shared_libraries(tree: SourceTree, known: Mapping[str, Stamp] = {}) -> dict[
     return found
 
 
-def base_commit(tree: SourceTree, environ: Mapping[str, str], git: Git) -> Optional[str]:
-    """The commit the kernels were built from, where it can be known (see the module text)."""
-    asked = environ.get(COMMIT, "")
-    if len(asked) == 40 and not environ.get(LOCATION):
-        return asked.lower()
-    if git is None or git_head(tree.root) is None:
-        return None
-    version = _wheel_version(environ.get(LOCATION, ""))
-    candidates = []
-    if version and (found := re.search(r"\+g([0-9a-f]{7,40})", version)):
-        candidates.append(found.group(1))
-    elif version:
-        candidates.append(f"v{version}")
-    elif not environ.get(LOCATION):
-        code, remotes = git(["-C", str(tree.root), "remote", "-v"])
-        names = {line.split()[0] for line in remotes.splitlines() if "vllm-project/vllm" in line}
-        candidates += [f"{name}/main" for name in sorted(names) if code == 0]
-        candidates = [_merge_base(tree, git, c) or "" for c in candidates]
-    for candidate in filter(None, candidates):
-        code, out = git(["-C", str(tree.root), "rev-parse", "--verify", f"{candidate}^{{commit}}"])
-        if code == 0 and out.strip():
-            return out.strip()
-    return None
-
-
-def _merge_base(tree: SourceTree, git: Git, ref: str) -> Optional[str]:
-    assert git is not None
-    code, out = git(["-C", str(tree.root), "merge-base", "HEAD", ref])
-    return out.strip() if code == 0 and out.strip() else None
-
-
-def _wheel_version(location: str) -> Optional[str]:
-    """The version in a wheel's file name (`vllm-0.20.0-cp38-abi3-...whl` -> 0.20.0)."""
-    name = Path(location.split("?", 1)[0]).name
-    parts = name.split("-")
-    return parts[1] if name.endswith(".whl") and len(parts) >= 5 else None
-
-
-def _from_wheel(wheel: Path, installed: Mapping[str, Stamp]) -> dict[str, Stamp]:
+def from_wheel(wheel: Path, installed: Mapping[str, Stamp]) -> dict[str, Stamp]:
     """The installed libraries that are, byte for byte, the wheel's member of the same path."""
     found = {}
     try:
@@ -264,7 +235,7 @@ def record(
     source, wheel = kernel_source(tree, environ)
     local = Path(wheel.removeprefix("file://")).expanduser() if wheel else None
     if local is not None and local.is_file():
-        kernels = _from_wheel(local, after)
+        kernels = from_wheel(local, after)
     else:
         kernels = {r: s for r, s in after.items() if (before.get(r) or (0, 0, ""))[2] != s[2]}
         kept = previous.kernels if previous else {}

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from build_tools.checkout.base import Base, Stamp, stamp
+from build_tools.checkout.base import Base, Stamp, as_stamp, stamp
 from build_tools.checkout.source_tree import SourceTree
 
 RECORD = "provenance.json"
@@ -49,7 +49,7 @@ Record = dict[str, Origin]  # installed file, relative to the checkout -> where 
 def load(tree: SourceTree) -> Record:
     try:
         data = json.loads((tree.state_dir / RECORD).read_text(encoding="utf-8"))
-        return {rel: Origin(**{**o, "stamp": tuple(o["stamp"])}) for rel, o in data.items()}
+        return {rel: Origin(**{**o, "stamp": as_stamp(o["stamp"])}) for rel, o in data.items()}
     except (OSError, ValueError, TypeError, KeyError):
         return {}
 

@@ -49,6 +49,45 @@ def write_stamp(directory: Path, stamp: Mapping[str, Any]) -> None:
     (directory / STAMP).write_text(json.dumps(stamp, sort_keys=True) + "\n", encoding="utf-8")
 
 
+# CMake's install manifests: install_manifest[_<component>].txt, or, when an install(CODE) sets
+# CMAKE_INSTALL_LOCAL_ONLY (vLLM's does), install_local_manifest.txt, rewritten by every
+# install whatever the component; ours keeps each component's as install_local_manifest_<c>.txt.
+LOCAL_MANIFEST = "install_local_manifest.txt"
+
+
+def install_manifests(directory: Path) -> list[Path]:
+    """Every install manifest the build dir holds."""
+    return sorted(directory.glob("install_manifest*.txt")) + sorted(
+        directory.glob("install_local_manifest*.txt")
+    )
+
+
+def component_manifest(directory: Path, component: str) -> Optional[Path]:
+    """The manifest of `component`'s last install (else, under CMAKE_INSTALL_LOCAL_ONLY, that
+    of the last install of everything); None when there is none."""
+    for name in (f"install_manifest_{component}.txt", f"install_local_manifest_{component}.txt"):
+        if (directory / name).is_file():
+            return directory / name
+    local = directory / LOCAL_MANIFEST
+    return local if local.is_file() else None
+
+
+def local_manifest_stamp(directory: Path) -> Optional[int]:
+    try:
+        return (directory / LOCAL_MANIFEST).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def keep_local_manifest(directory: Path, component: str, before: Optional[int]) -> None:
+    """After `cmake --install --component X`: the local manifest it wrote (if it wrote one)
+    kept as X's, since the next component's install replaces it."""
+    if local_manifest_stamp(directory) not in (None, before):
+        shutil.copyfile(
+            directory / LOCAL_MANIFEST, directory / f"install_local_manifest_{component}.txt"
+        )
+
+
 def has_generator_files(directory: Path) -> bool:
     """The files the build tool loads are all there (Ninja's pair, or a Makefile)."""
     return any(all((directory / f).is_file() for f in group) for group in GENERATOR_FILES)
@@ -63,10 +102,29 @@ def _refuse(directory: Path, why: str, fix: str) -> BuildToolsError:
     return BuildToolsError(f"Refusing to delete {directory}: {why}.", fix, kind="refused")
 
 
+def cache_damage(directory: Path) -> str:
+    """Why cmake could not load the build dir's CMakeCache.txt again ("" when it can, or when
+    there is none): a line that is no `NAME[:TYPE]=VALUE` entry and no comment (cmake stops at
+    it: "Parse error in cache file"), or the two entries cmake always writes missing."""
+    try:
+        text = (directory / CACHE_FILE).read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = line.strip()
+        if entry and not entry.startswith(("#", "//")) and ("=" not in entry or "\0" in entry):
+            return f"line {number} is no cache entry ({entry[:60]!r})"
+    cache = read_cache(directory) or {}
+    if not (cache.get("CMAKE_HOME_DIRECTORY") and cache.get("CMAKE_CACHEFILE_DIR")):
+        return "it lacks CMAKE_HOME_DIRECTORY or CMAKE_CACHEFILE_DIR, which cmake always writes"
+    return ""
+
+
 def cache_readable(directory: Path) -> bool:
     """Whether the build dir's CMakeCache.txt is one cmake wrote and can load again."""
-    cache = read_cache(directory) or {}
-    return bool(cache.get("CMAKE_HOME_DIRECTORY") and cache.get("CMAKE_CACHEFILE_DIR"))
+    return (directory / CACHE_FILE).is_file() and not cache_damage(directory)
 
 
 def reset_cache(directory: Path) -> Optional[Path]:

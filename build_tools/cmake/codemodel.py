@@ -241,7 +241,7 @@ def _cmake_inputs(data: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def configure_inputs(build_dir: Path) -> Optional[list[str]]:
+def files_read(build_dir: Path) -> Optional[list[str]]:
     """Every file the last configure read but CMake's own modules (the cmakeFiles reply;
     relative paths are the source dir's), None without a reply."""
     reply = api_dir(build_dir) / "reply"

@@ -1,5 +1,6 @@
-"""What the checkout's CMake fetches (FetchContent_Declare), read from its files, and what will
-serve each dependency: a local source directory, a populated `.deps`, or the network.
+"""What the checkout's CMake fetches (FetchContent_Declare, and FetchContent_Populate with its own
+download options, as vLLM 0.34.0 declares DeepGEMM), read from its files, and what will serve
+each dependency: a local source directory, a populated `.deps`, or the network.
 
 Nothing is hard-coded: the names, repositories, pins and `*_SRC_DIR` variables are read from
 CMakeLists.txt and cmake/**/*.cmake, so a new vLLM release's dependencies are found as they come.
@@ -37,9 +38,25 @@ class Served:
     where: str  # the directory or URL
 
 
+DOWNLOADS = ("GIT_REPOSITORY", "URL", "SVN_REPOSITORY", "HG_REPOSITORY")
+
+
 def _calls(text: str) -> list[list[str]]:
-    """The argument words of every FetchContent_Declare(...) call."""
-    return [args.split() for name, args in commands(text) if name == "fetchcontent_declare"]
+    """The argument words of every call that declares where a dependency comes from:
+    FetchContent_Declare(...), and FetchContent_Populate(...) given download options (its
+    one-argument form only populates a declared one)."""
+    found = []
+    for name, args in commands(text):
+        words = args.split()
+        populate = name == "fetchcontent_populate" and any(w in DOWNLOADS for w in words)
+        if name == "fetchcontent_declare" or populate:
+            found.append(words)
+    return found
+
+
+def _stem(variable: str) -> str:
+    """The dependency a `*_SRC_DIR` variable names: VLLM_CUTLASS_SRC_DIR -> cutlass."""
+    return canonicalize_name(variable.removesuffix("_SRC_DIR").removeprefix("VLLM_"))
 
 
 def _value(words: list[str], key: str, variables: Mapping[str, str]) -> str:
@@ -64,6 +81,9 @@ def declared(files: Sequence[Path], env_vars: Sequence[str]) -> list[Dependency]
             source = _value(words, "SOURCE_DIR", {})
             referenced = _VAR.findall(source)
             variable = next((v for v in referenced if v in env_vars), old.variable)
+            if not variable:  # read beside the call, named like the dependency (DeepGEMM's)
+                named = [v for v in env_vars if f"{{{v}}}" in text and _stem(v) == _stem(name)]
+                variable = named[0] if named else ""
             found[name] = Dependency(
                 name,
                 _value(words, "GIT_REPOSITORY", variables)

@@ -180,6 +180,13 @@ class Ninja:
         """The deps log's records of `objects` (a failed call answers what it printed)."""
         return parse_deps(self.run("deps", objects, tolerate=True))
 
+    def deps_log(self) -> dict[str, Recorded]:
+        """Every record of the deps log (one call; `-t deps` with no path lists them all)."""
+        code, text = self.capture(
+            [self.program, "-C", self.build_dir, "-n", "-t", "deps"], self.build_dir
+        )
+        return parse_deps(text) if code == 0 else {}
+
     def commands(self, objects: Sequence[str]) -> dict[str, str]:
         """The command ninja would run for each of `objects`."""
         return parse_commands(self.run("commands -s", objects), objects)

@@ -18,13 +18,16 @@ hold the formats and the scans; this one asks them, lazily, and keeps the public
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.dep_scan import parse_depfile, run_scans, scan_argv, search_dirs
+from build_tools.cmake.include_text import IncludeText
 from build_tools.cmake.ninja_tool import (
     Ninja,
     Node,
@@ -123,6 +126,7 @@ class UnitDeps:
         self._all_commands = False
         self._all_reach = False
         self._launchers = launchers(build_dir)
+        self._text: Optional[IncludeText] = None
 
     def graph(self) -> Graph:
         """The units of every target and the links between targets (ninja's graph)."""
@@ -161,7 +165,7 @@ class UnitDeps:
         found = self.recorded(unit)
         if found is not None:
             return found
-        if not self.cache().entries:
+        if not self.cache().entries and not self.cache().failures:
             return None
         if not self._all_commands:  # one ninja call for every unit the deps log lacks
             self._all_commands = True
@@ -169,10 +173,11 @@ class UnitDeps:
         command = self._commands.get(unit.object)
         if command is None:
             return None
-        cached = self.cache().get(scan_key(self.build_dir, command))
-        if cached is None:
-            return None
-        return self._files(cached, "cached scan")
+        key = scan_key(self.build_dir, command)
+        cached, failed = self.cache().get(key), self.cache().failure(key)
+        if failed is not None:
+            return Files(frozenset(), "cached scan", failed)
+        return None if cached is None else self._files(cached, "cached scan")
 
     def reach(self, unit: Unit) -> Optional[list[str]]:
         """The directories the unit's compile looks for headers in, as affected.py spells
@@ -184,6 +189,20 @@ class UnitDeps:
         if command is None:
             return None
         return [normalize(d, self.build_dir, self.source_dir) for d in search_dirs(command)]
+
+    def likely(self, unit: Unit, headers: Collection[str], outside: Collection[str]) -> bool:
+        """Whether the unit reaches one of `headers` (absolute) through the `#include` lines
+        of the checkout's files (`outside`: folders in it that are not its sources): an order
+        for the scans, never their answer (include_text.py)."""
+        if self._text is None:
+            self._text = IncludeText(str(self.source_dir), outside)
+        if not self._all_reach:
+            self._all_reach = True
+            self.load_commands(self.graph().all_units())
+        command = self._commands.get(unit.object) or ""
+        dirs = [os.path.join(self.build_dir, d) for d in search_dirs(command)]
+        source = os.path.join(self.source_dir, unit.source)
+        return self._text.reaches(source, dirs, headers)
 
     # -------------------------------------------------------------- scans
 
@@ -220,6 +239,11 @@ class UnitDeps:
         for unit, done in zip(todo, scanned, strict=True):
             if done.paths is None:
                 files = Files(frozenset(), "scan", done.error)
+                command = self._commands.get(unit.object)
+                if command:
+                    key = scan_key(self.build_dir, command)
+                    watched = self._failure_inputs(unit, command, done.error)
+                    cache.put_failure(key, done.error, watched, self._stat)
             else:
                 cache.put(
                     scan_key(self.build_dir, self._commands[unit.object]), done.paths, self._stat
@@ -232,6 +256,20 @@ class UnitDeps:
             self.stats.each.append((unit.source, done.seconds))
         cache.save()
         return results
+
+    def _failure_inputs(self, unit: Unit, command: str, error: str) -> list[str]:
+        """What a failed scan stays failed for: its source, the folders it searches for
+        headers (one gains the missing header: its mtime moves) and the files its error names
+        (a header's `#error`)."""
+        source = os.path.join(self.source_dir, unit.source)  # an absolute source stays so
+        folders = [os.path.join(self.build_dir, d) for d in search_dirs(command)]
+        named = [os.path.join(self.build_dir, m) for m in _NAMED.findall(error)]
+        found = [source, os.path.dirname(source), *folders, *named]
+        return list(dict.fromkeys(os.path.normpath(p) for p in found if os.path.exists(p)))
+
+
+# A file a compiler's error names: "a/b.h:3:2: error", "In file included from a/b.h:3".
+_NAMED = re.compile(r"([^\s:'\"]+\.(?:h|hh|hpp|hxx|cuh|inc|inl|c|cc|cpp|cxx|cu)):\d+")
 
 
 def runner_capture(

@@ -5,12 +5,13 @@ query`) says which object files each artifact's link edge reads and which source
 compiles, so a unit is (target, source, object) with nothing guessed from CMake's object-file
 naming. An in-project library whose artifact a link edge reads is a link of that target (a
 change in it relinks the target). For a GENERATED source, the graph also holds what the custom
-commands that write it read (`generator_inputs`).
+commands that write it read (`generator_inputs`), and for a custom target without compile units
+(vLLM's `_deep_gemm_C`, built by a script), what its commands read (`custom_inputs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,8 @@ class Graph:
     links: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Files a generated source is made from (through the custom commands that write it).
     generator_inputs: dict[Unit, frozenset[str]] = field(default_factory=dict)
+    # Files a custom target's commands read (vLLM's _deep_gemm_C: its script, its sources).
+    custom_inputs: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def all_units(self) -> list[Unit]:
         return [u for units in self.units.values() for u in units]
@@ -84,28 +87,26 @@ def read_graph(ninja: Ninja, model: CodeModel, source_dir: Path) -> Graph:
     }
     links_of = {k: tuple(dict.fromkeys(v)) for k, v in links.items()}
     generated = {u: s for u, s in spelled.items() if u.source in model.target(u.target).generated}
-    return Graph(graph_units, links_of, _generator_inputs(ninja, generated, norm))
+    generators = {u: _reached(ninja, s, norm) for u, s in generated.items()}
+    utility = [name for name, t in details.items() if t.type == "UTILITY" and not units[name]]
+    custom = {name: _reached(ninja, name, norm) for name in utility}
+    return Graph(graph_units, links_of, generators, {k: v for k, v in custom.items() if v})
 
 
-def _generator_inputs(
-    ninja: Ninja, spelled: Mapping[Unit, str], norm: Callable[[str], str]
-) -> dict[Unit, frozenset[str]]:
-    """For each unit of a GENERATED source (`spelled`: its source as ninja names it): the files
-    the custom commands that write it read, followed back to files no edge writes."""
-    found: dict[Unit, frozenset[str]] = {}
-    for unit, source in spelled.items():
-        seen: set[str] = {source}
-        frontier = [source]
-        for _ in range(GENERATOR_DEPTH):
-            if not frontier:
-                break
-            nodes = ninja.query(frontier, tolerate=True)
-            frontier = [
-                path
-                for node in nodes.values()
-                for path in (*node.explicit, *node.implicit)
-                if path not in seen
-            ]
-            seen.update(frontier)
-        found[unit] = frozenset(norm(p) for p in seen - {source})
-    return found
+def _reached(ninja: Ninja, start: str, norm: Callable[[str], str]) -> frozenset[str]:
+    """What the edges that make `start` read (a GENERATED source as ninja names it, or a
+    custom target's name), followed back to files no edge writes, `start` left out."""
+    seen: set[str] = {start}
+    frontier = [start]
+    for _ in range(GENERATOR_DEPTH):
+        if not frontier:
+            break
+        nodes = ninja.query(frontier, tolerate=True)
+        frontier = [
+            path
+            for node in nodes.values()
+            for path in (*node.explicit, *node.implicit)
+            if path not in seen
+        ]
+        seen.update(frontier)
+    return frozenset(norm(p) for p in seen - {start})

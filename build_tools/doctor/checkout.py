@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Optional
@@ -13,13 +14,15 @@ from typing import Optional
 from packaging.version import Version
 
 from build_tools import drift
-from build_tools.checkout import base, provenance
+from build_tools.checkout import base, base_repair, provenance
 from build_tools.doctor.findings import Finding, Subject, error, ok, warn
 from build_tools.doctor.tools import nvcc_path
+from build_tools.errors import BuildToolsError
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
 from build_tools.plan import facts
 from build_tools.plan.jobs import GiB
+from build_tools.process.runner import probe_code
 
 _TORCH_CUDA = re.compile(r"^cuda\b[^=\n]*=\s*['\"](\d+)\.(\d+)", re.MULTILINE)
 
@@ -115,6 +118,14 @@ def cuda_match(c: Subject) -> list[Finding]:
 def precompiled(c: Subject) -> list[Finding]:
     if c.tree is None:
         return []
+    damaged = base.read(c.tree)[1]
+    if damaged:
+        try:
+            _, how = base_repair.repair(c.tree, _git, damaged)
+        except BuildToolsError as refused:
+            return [error("precompiled kernels", refused.problem.rstrip("."), refused.fix)]
+        said = f"{damaged}: `invoke build` rebuilds it from {how}"
+        return [warn("precompiled kernels", said, "run `invoke build`")]
     kernels = drift.precompiled_kernels(c.tree)
     then = kernels.then
     if kernels.state == "none":
@@ -265,13 +276,19 @@ def kernels(c: Subject) -> list[Finding]:
 
 
 def _changed_after(path: Path, when: float) -> bool:
+    """Written after `when`: by its ctime, which a `cp -p` restore or `touch -d` cannot set
+    back (an mtime can, and would hide the change)."""
     try:
-        return path.stat().st_mtime > when
+        return path.stat().st_ctime > when
     except OSError:
         return not when  # deleted: pending until something was built
 
 
 _BUILD = "run `invoke build` (it builds and installs what differs)"
+
+
+def _git(args: Sequence[str]) -> tuple[int, str]:
+    return probe_code(["git", *args])
 
 
 CHECKS = (venv, torch, cuda_match, precompiled, installed, kernels, sources, parallelism, disk)

@@ -20,7 +20,9 @@ What each kind of change does:
   `cmake/**`, the presets files): nothing else is computed; `cmake_changed` lists them and the
   caller builds everything (configure may change any target);
 - a changed compiled source: its units, with no dependency scan; a changed input of the
-  custom command that writes a GENERATED source: that source's units (ninja's graph);
+  custom command that writes a GENERATED source: that source's units (ninja's graph); a
+  changed input of a custom target's command (a target a script builds, like vLLM's
+  `_deep_gemm_C`): that target;
 - every changed file is looked for in the files of every unit known for free (ninja's deps
   log, valid cached scans), a compiled source too (it may also be included);
 - a changed header (a C/C++/CUDA suffix, `INCLUDABLE`, and compiled by no target) is what
@@ -28,9 +30,10 @@ What each kind of change does:
   (nearest to the header first, `jobs` at once) until one reads a changed file: one affected
   unit makes its target affected and its unbuilt units compile anyway. A unit whose scan
   fails (e.g. it includes a deleted header) counts as affected. A unit is not scanned for a
-  header inside the source dir when neither its source nor any directory it searches for
-  headers lies in the source dir or above it (vLLM's flash-attention units: 249 of 385): code
-  outside a checkout cannot name a path into it (`unreachable` counts them);
+  header of the checkout when neither its source nor any directory it searches for headers
+  lies among the checkout's own files (not the venv, the build dir or a fetched dependency:
+  `outside`) or above the source dir (vLLM's flash-attention units: 249 of 385): code outside
+  a checkout cannot name a path into it (`unreachable` counts them);
 - a changed file no unit reads: `unused`; for a header, only once every unit was asked (the
   units of affected targets are scanned on for it, stopping when each is found); a changed
   .py or .md file is never scanned for, only looked for in what is known;
@@ -42,82 +45,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Optional, Protocol
 
 from build_tools.cmake.codemodel import CodeModel
-from build_tools.cmake.unit_deps import Files, Graph, Unit, normalize
-
-COMPILES = "compiles"  # the unit compiles the changed file
-INCLUDES = "includes"  # the unit's source includes it (directly or not)
-UNSCANNABLE = "unscannable"  # the unit's dependency scan failed (e.g. a deleted header)
-LINKS = "links"  # the target's link edge reads an affected target's artifact
-GENERATES = "generates"  # a custom command that writes the unit's source reads it
-# What a compile unit may #include: C, C++, CUDA and HIP sources and headers, by suffix.
-INCLUDABLE = frozenset(
-    ".h .hh .hpp .hxx .h++ .cuh .inc .inl .ipp .tcc .tpp .def "
-    ".c .cc .cpp .cxx .c++ .cu .hip".split()
-)
-
-
-@dataclass(frozen=True)
-class Reason:
-    """Why a target is affected: `changed` (relative to the source dir; "" when a failed scan
-    names no changed file) and the unit that compiles or includes it, or the linked target."""
-
-    changed: str
-    how: str
-    unit: Optional[Unit] = None
-    detail: str = ""  # the linked target, or the failed scan's last lines
-
-    def text(self) -> str:
-        if self.how == LINKS:
-            return f"links {self.detail}, which {self.changed or 'a change'} affects"
-        where = self.unit.source if self.unit else "a source"
-        if self.how == COMPILES:
-            return f"{where} changed"
-        if self.how == INCLUDES:
-            return f"{where} includes {self.changed}"
-        if self.how == GENERATES:
-            return f"{where} is generated from {self.changed}"
-        return f"{where} could not be scanned" + (
-            f" ({self.changed} gone?)" if self.changed else ""
-        )
-
-
-@dataclass
-class Affected:
-    """The answer. `targets`: each affected target with its reasons (every reason found; a
-    target found by scanning has at least one). `units`: per affected target, the units that
-    must compile. `cmake_changed`: changed CMake files (non-empty: nothing else was computed,
-    build everything). `unused`: changed files no unit reads. `scans`: compiler runs it took."""
-
-    targets: dict[str, list[Reason]] = field(default_factory=dict)
-    units: dict[str, list[Unit]] = field(default_factory=dict)
-    cmake_changed: list[str] = field(default_factory=list)
-    unused: list[str] = field(default_factory=list)
-    scans: int = 0
-    unreachable: int = 0  # units not scanned: no header search path into the source dir
-
-    @property
-    def everything(self) -> bool:
-        """A CMake file changed: any target may be affected."""
-        return bool(self.cmake_changed)
-
-
-class UnitSource(Protocol):
-    """What `affected` asks about units (cmake/unit_deps.py's UnitDeps answers it)."""
-
-    jobs: int
-
-    def graph(self) -> Graph: ...
-    def built(self, unit: Unit) -> bool: ...
-    def known(self, unit: Unit) -> Optional[Files]: ...
-    def scan(self, units: Sequence[Unit]) -> dict[Unit, Files]: ...
-    def reach(self, unit: Unit) -> Optional[list[str]]: ...
+from build_tools.cmake.unit_deps import Files, Unit, normalize
+from build_tools.plan.affected_answer import COMPILES as COMPILES
+from build_tools.plan.affected_answer import FEEDS as FEEDS
+from build_tools.plan.affected_answer import GENERATES as GENERATES
+from build_tools.plan.affected_answer import INCLUDABLE as INCLUDABLE
+from build_tools.plan.affected_answer import INCLUDES as INCLUDES
+from build_tools.plan.affected_answer import LINKS as LINKS
+from build_tools.plan.affected_answer import UNSCANNABLE as UNSCANNABLE
+from build_tools.plan.affected_answer import Affected as Affected
+from build_tools.plan.affected_answer import Reason as Reason
+from build_tools.plan.affected_answer import UnitSource as UnitSource
 
 
 def changed_paths(root: Path, changed: Iterable[Path | str], source_dir: Path) -> list[str]:
@@ -126,8 +69,9 @@ def changed_paths(root: Path, changed: Iterable[Path | str], source_dir: Path) -
 
 
 def _closeness(unit: Unit, headers: Iterable[str]) -> tuple[int, int, str]:
-    """Scan order: units sharing the most leading directories with a changed header first,
-    then C++ before CUDA (its scans cost more)."""
+    """Scan order (after the units whose text reaches a changed header): units sharing the
+    most leading directories with a changed header first, then C++ before CUDA (its scans
+    cost more)."""
     source = PurePosixPath(unit.source).parent.parts
     shared = 0
     for header in headers:
@@ -145,24 +89,36 @@ def _named(name: str, text: str) -> bool:
 
 
 def affected(
-    root: Path, model: CodeModel, changed: Iterable[Path | str], deps: UnitSource
+    root: Path,
+    model: CodeModel,
+    changed: Iterable[Path | str],
+    deps: UnitSource,
+    outside: Iterable[Path] = (),
 ) -> Affected:
     """The targets and units `changed` (absolute, or relative to the checkout `root`) affects
-    in the configured project `model`; see the module doc."""
+    in the configured project `model`; see the module doc. `outside`: folders in the tree that
+    are not the checkout's sources (the venv, the build dir, fetched dependencies)."""
     source_dir = model.source_dir or root
     paths = changed_paths(root, changed, source_dir)
     cmake = [p for p in paths if model.read_by_configure(p)]
     if cmake:
         return Affected(cmake_changed=cmake)
-    return _Search(model, paths, deps, str(source_dir)).run()
+    apart = changed_paths(root, outside, source_dir)
+    return _Search(model, paths, deps, str(source_dir), apart).run()
 
 
 class _Search:
     def __init__(
-        self, model: CodeModel, paths: list[str], deps: UnitSource, source_dir: str
+        self,
+        model: CodeModel,
+        paths: list[str],
+        deps: UnitSource,
+        source_dir: str,
+        outside: list[str],
     ) -> None:
         self.model = model
         self.source_dir = os.path.normpath(source_dir)
+        self.outside = [o for o in outside if not os.path.isabs(o) and o != "."]
         self.paths = paths
         self.deps = deps
         self.graph = deps.graph()
@@ -205,6 +161,11 @@ class _Search:
             for path in sorted(changed & inputs):
                 self.used.add(path)
                 self.hits.setdefault(unit, []).append(Reason(path, GENERATES, unit))
+        # A custom target's command inputs (its script, its sources): known without a scan.
+        for name, inputs in self.graph.custom_inputs.items():
+            for path in sorted(changed & inputs):
+                self.used.add(path)
+                self.listed.setdefault(name, []).append(Reason(path, FEEDS, None, name))
         # A compiled source no unit of ninja's graph compiles: its target (conservative).
         for name, target in self.model.details.items():
             seen = {u.source for u in self.graph.units.get(name, ())}
@@ -232,21 +193,27 @@ class _Search:
             self._scan_until(todo, changed, lambda: not headers - self.used)
         return self._answer()
 
+    def _in_checkout(self, path: str) -> bool:
+        """A path (as the graph spells it) among the checkout's own files: inside the source
+        dir, and not in the venv, the build dir or a fetched dependency's folder."""
+        return not os.path.isabs(path) and not any(
+            path == o or path.startswith(o + "/") for o in self.outside
+        )
+
     def _may_read(self, unit: Unit) -> bool:
         """Whether a scan of the unit could find a changed header: not asked yet, and its
-        source or a directory it searches for headers inside the source dir or above it (or
-        a changed header outside the source dir, which any unit may read)."""
+        source or a directory it searches for headers among the checkout's own files, or
+        above the source dir (or a changed header outside the source dir, which any unit may
+        read). A `-isystem <tree>/.venv/.../torch/include` reaches no file of the checkout."""
         if unit in self.asked:
             return False
         if any(os.path.isabs(h) for h in self.headers):
             return True
         dirs = self.deps.reach(unit)
-        if dirs is None or not os.path.isabs(unit.source):
+        if dirs is None or self._in_checkout(unit.source):
             return True
-        inside = any(
-            not os.path.isabs(d) or (self.source_dir + os.sep).startswith(d.rstrip(os.sep) + os.sep)
-            for d in dirs
-        )
+        above = (self.source_dir + os.sep).startswith
+        inside = any(self._in_checkout(d) or above(d.rstrip(os.sep) + os.sep) for d in dirs)
         if not inside:
             self.unreachable.add(unit)
         return inside
@@ -265,7 +232,12 @@ class _Search:
         """Scan `candidates` (nearest to a changed header first, `jobs` at once) until `stop`."""
         if not candidates:
             return
-        candidates = sorted(candidates, key=lambda u: _closeness(u, self.headers))
+        named = {os.path.join(self.source_dir, h) for h in self.headers}
+        apart = [os.path.join(self.source_dir, o) for o in self.outside]
+        candidates = sorted(
+            candidates,
+            key=lambda u: (not self.deps.likely(u, named, apart), _closeness(u, self.headers)),
+        )
         batch = max(1, self.deps.jobs)
         for start in range(0, len(candidates), batch):
             found = self.deps.scan(candidates[start : start + batch])

@@ -25,7 +25,7 @@ from build_tools.errors import BuildToolsError
 from build_tools.insight import memory
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
-from build_tools.plan import jobs
+from build_tools.plan import asked, jobs
 from build_tools.run import Run
 from build_tools.safety import safe_paths
 from build_tools.settings import Settings
@@ -260,16 +260,20 @@ def keep_configured(
     elif found.gate and settings.origin("memory_gate") == "default":
         kept = replace(kept, gate=None)
         switch("the memory gate", "none", "on", "invoke presets --force")
-    if not settings.arch and not settings.all_archs and found.nvcc:
-        old, new = env.get("TORCH_CUDA_ARCH_LIST"), found.arch_list
-        if old != new:
+    old, new = env.get(asked.VARIABLE), found.arch_list
+    if not settings.all_archs and found.nvcc and old != new:
+        if asked.asked_anew(ctx, "arch"):
+            said.append(asked.notice(ctx, name, "arch", old, new))
+        else:  # detected, or asked before (an exported variable gone: a lower layer's value)
             kept = replace(kept, arch_list=old)
             to = f"invoke presets --arch '{new}'" if new else "invoke presets --force"
             switch("the CUDA arch list", old or "the project's default", new or "the default", to)
-    threads = cache.get("NVCC_THREADS")
-    if not settings.nvcc_threads and found.nvcc and threads and threads.isdigit():
+    threads = cache.get(asked.THREADS)
+    if found.nvcc and threads and threads.isdigit():
         new_threads = found.parallelism.nvcc_threads
-        if int(threads) != new_threads:
+        if int(threads) != new_threads and asked.asked_anew(ctx, "nvcc_threads"):
+            said.append(asked.notice(ctx, name, "nvcc_threads", threads, str(new_threads)))
+        elif int(threads) != new_threads:  # detected, or asked before
             plan = replace(job_plan_of(kept), nvcc_threads=int(threads))
             kept = replace(kept, parallelism=plan)
             switch("NVCC_THREADS", threads, str(new_threads),

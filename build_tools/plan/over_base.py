@@ -9,19 +9,27 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 from build_tools.checkout import base as precompiled
-from build_tools.checkout import provenance, source_tree
+from build_tools.checkout import base_repair, provenance, source_tree
+from build_tools.cmake.build_dir import LOCAL_MANIFEST, component_manifest
 from build_tools.cmake.codemodel import CodeModel
-from build_tools.cmake.project import compile_commands, make_program
+from build_tools.cmake.project import compile_commands, make_program, read_cache
 from build_tools.cmake.unit_deps import UnitDeps, runner_capture
 from build_tools.insight import held, memory, ninja_log
 from build_tools.machine import venv_state
 from build_tools.plan.affected import Affected, affected
-from build_tools.plan.targets import Choice, choose, forecast, objects_in_dry_run
+from build_tools.plan.targets import (
+    RERUN,
+    Choice,
+    choose,
+    custom_commands,
+    forecast,
+    objects_in_dry_run,
+)
 from build_tools.run import Run
 
 
@@ -36,16 +44,20 @@ def installed_libraries(
     component's last install manifest, else exactly one of the `known` libraries (the base's),
     has a library of the same file name, that path wins."""
     prefix = Path(ctx.checkout.cache_value("CMAKE_INSTALL_PREFIX") or ctx.tree.root)
-    manifest = ctx.checkout.build_dir / f"install_manifest_{component}.txt"
+    manifest = component_manifest(ctx.checkout.build_dir, component)
     try:
-        done = [Path(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line]
+        text = manifest.read_text(encoding="utf-8") if manifest else ""
     except OSError:
-        done = []
+        text = ""
+    done = [Path(line) for line in text.splitlines() if line]
+    own = manifest is not None and manifest.name != LOCAL_MANIFEST  # the component's alone
     names = Counter(Path(k).name for k in known)
     by_name = {Path(k).name: ctx.tree.root / k for k in known if names[Path(k).name] == 1}
     by_name.update({p.name: p for p in done if _library(p)})
     found = []
     for rule in model.installed_by(component):
+        if rule.type == "directory" and own:  # what it installs only its manifest says
+            found += [_relative(ctx, p) for p in done if _library(p)]
         for rel in rule.installed():
             path = prefix / rel
             if not _library(path):
@@ -68,7 +80,7 @@ def _relative(ctx: Run, path: Path) -> str:
 def choose_targets(ctx: Run, model: CodeModel) -> Choice:
     """The extension targets this build builds, and why (see plan/targets.py)."""
     extensions = model.extension_targets
-    base = precompiled.load(ctx.tree)
+    base = precompiled.load(ctx.tree) if ctx.settings.all_targets else _base(ctx)
     everything = ""
     if ctx.settings.all_targets:
         everything = "--all: every target is built"
@@ -92,6 +104,22 @@ def choose_targets(ctx: Run, model: CodeModel) -> Choice:
     return choose(extensions, wheel, here, found, everything=everything, files_only=files_only)
 
 
+def _base(ctx: Run) -> Optional[precompiled.Base]:
+    """The recorded base; a damaged one rebuilt from what can be known, said, and kept (outside
+    a dry run or plan), or the build refuses (base_repair.py)."""
+    found, damaged = precompiled.read(ctx.tree)
+    if not damaged:
+        return found
+    rebuilt, how = base_repair.repair(ctx.tree, ctx.git(), damaged)
+    acting = not (ctx.dry_run or ctx.settings.plan)
+    aside = base_repair.keep_damaged(ctx.tree) if acting else None
+    if acting:
+        precompiled.save(ctx.tree, rebuilt)
+    kept = f"; the damaged one is kept as {aside.name}" if aside else ""
+    ctx.console.warn(f"{damaged}: the base is rebuilt from {how}{kept}")
+    return rebuilt
+
+
 def _affected(ctx: Run, model: CodeModel, changed: list[str]) -> Affected:
     directory = ctx.checkout.build_dir
     capture = runner_capture(ctx.runner, ctx.cache_env())
@@ -104,7 +132,9 @@ def _affected(ctx: Run, model: CodeModel, changed: list[str]) -> Affected:
         jobs=jobs if isinstance(jobs, int) and jobs > 0 else 1,
     )
     start = time.monotonic()
-    found = affected(ctx.tree.root, model, changed, deps)
+    fetched = (read_cache(directory) or {}).get("FETCHCONTENT_BASE_DIR")
+    outside = [ctx.tree.venv_dir, directory, Path(fetched) if fetched else ctx.tree.root / ".deps"]
+    found = affected(ctx.tree.root, model, changed, deps, outside)
     stats, spent = deps.stats, time.monotonic() - start
     if stats.scans or found.unreachable:
         said = [f"{stats.scans} unit(s) scanned for the changed headers in {spent:.1f} s"]
@@ -124,9 +154,12 @@ def nothing_differs(choice: Choice) -> str:
     return f"nothing differs from the precompiled kernels: every extension is the wheel's ({kept})"
 
 
-def show_plan(ctx: Run, choice: Choice) -> None:
+def show_plan(
+    ctx: Run, model: CodeModel, choice: Choice, stale: Mapping[str, Sequence[str]] = {}
+) -> None:
     """The blast radius, before anything compiles: per target why, how many units and what
-    they cost when they last compiled (or "not measured yet")."""
+    they cost when they last compiled (or "not measured yet"). `stale`: per target, objects
+    the build compiles again though ninja trusts them (plan/content.py)."""
     if choice.everything:
         ctx.console.note(choice.everything)
         if not ctx.settings.plan:
@@ -139,6 +172,19 @@ def show_plan(ctx: Run, choice: Choice) -> None:
     ninja = make_program(directory) or "ninja"
     dry = ctx.runner.capture(ctx.command([ninja, "-n", "-C", directory, *choice.build]))
     planned = objects_in_dry_run(dry.output) if dry.returncode == 0 else {}
+    for target, objects in stale.items():
+        planned[target] = list(dict.fromkeys([*planned.get(target, []), *objects]))
+    utility = [t for t in choice.build if model.targets.get(t) == "UTILITY"]
+    estimated, custom = None, {}
+    if RERUN in dry.output:  # ninja cannot tell before cmake ran again: the last configure's
+        estimated = {t: len(model.target(t).sources) for t in choice.build if t not in utility}
+        custom = {t: 1 for t in utility}
+    for target in utility if estimated is None else ():  # a script builds it: its commands
+        one = ctx.runner.capture(ctx.command([ninja, "-n", "-C", directory, target]))
+        custom[target] = custom_commands(one.output) if one.returncode == 0 else -1
+        if one.returncode != 0:
+            said = one.output.strip().splitlines()[-1:] or ["no output"]
+            ctx.console.warn(f"ninja cannot plan {target}: {said[0]}")
     latest: dict[str, ninja_log.Entry] = {}
     try:
         for entry in ninja_log.read(directory).entries:
@@ -148,8 +194,11 @@ def show_plan(ctx: Run, choice: Choice) -> None:
     durations = {output: entry.ms for output, entry in latest.items()}
     waits = held.held_ms(ctx.tree.state_dir, directory, list(latest.values()))
     peaks = memory.load(ctx.tree.state_dir, directory)
-    for item in forecast(choice, planned, durations, peaks, waits):
-        ctx.console.note(f"{item.text()}: {'; '.join(item.why[:3])}")
+    for item in forecast(
+        choice, planned, durations, peaks, waits, estimated=estimated, commands=custom
+    ):
+        why = "" if choice.everything else f": {'; '.join(item.why[:3])}"  # said once above
+        ctx.console.note(item.text() + why)
 
 
 def record_built(ctx: Run, model: CodeModel, components: list[str]) -> None:

@@ -88,8 +88,21 @@ class Forecast:
     peak: int  # the largest measured peak memory of one of them (bytes; 0: none measured)
     why: list[str] = field(default_factory=list)
     held: float = 0.0  # seconds the memory gate held them last time (not in `seconds`)
+    estimate: bool = False  # build.ninja is stale: `units` are the last configure's sources
+    commands: int = 0  # custom commands ninja will run for it (-1: ninja cannot plan them)
 
     def text(self) -> str:
+        if self.estimate:
+            head = (
+                f"{self.target}: about {self.units} unit{'s' * (self.units != 1)} (an estimate "
+                "from the last configure: CMake files changed, and ninja can count only once "
+                "cmake has run again)"
+            )
+            return head if not self.measured else f"{head}, {self.seconds:.0f} s when last built"
+        if not self.units and self.commands < 0:
+            return f"{self.target}: its custom command cannot run now (ninja's reason above)"
+        if not self.units and self.commands:
+            return f"{self.target}: {self.commands} custom command(s) run (a script builds it)"
         if not self.units:
             return f"{self.target}: up to date (nothing to compile)"
         cost = "not measured yet"
@@ -107,17 +120,39 @@ def forecast(
     durations_ms: Mapping[str, int],
     peaks: Mapping[str, int],
     held_ms: Mapping[str, int] | None = None,
+    *,
+    estimated: Optional[Mapping[str, int]] = None,
+    commands: Mapping[str, int] = {},
 ) -> list[Forecast]:
     """Per chosen target: its planned units (`planned`: target -> object paths), their last
     compile time (`durations_ms`: object -> ms, from ninja's log, less `held_ms`: what of it
-    the memory gate held them) and peak memory."""
+    the memory gate held them) and peak memory. With a stale build.ninja (`estimated`: target
+    -> its sources at the last configure) the units are an estimate, said as one; `commands`:
+    custom commands ninja will run per target."""
     found = []
     held_ms = held_ms or {}
     for target, why in choice.build.items():
+        if estimated is not None and target in estimated:
+            mine = [o for o in durations_ms if f"CMakeFiles/{target}.dir/" in o]
+            seconds = sum(durations_ms[o] for o in mine) / 1000
+            count = estimated.get(target, 0)
+            found.append(Forecast(target, count, len(mine), seconds, 0, why, estimate=True))
+            continue
         units = planned.get(target, [])
         known = [u for u in units if u in durations_ms]
         held = sum(held_ms.get(u, 0) for u in known) / 1000
         seconds = sum(durations_ms[u] for u in known) / 1000 - held
         peak = max((peaks.get(u, 0) for u in units), default=0)
-        found.append(Forecast(target, len(units), len(known), seconds, peak, why, held))
+        extra = commands.get(target, 0)
+        found.append(
+            Forecast(target, len(units), len(known), seconds, peak, why, held, commands=extra)
+        )
     return found
+
+
+RERUN = "Re-running CMake"  # ninja -n over a stale build.ninja prints only this edge's
+
+
+def custom_commands(text: str) -> int:
+    """The edges a `ninja -n` run of one custom target would run."""
+    return sum(1 for line in text.splitlines() if re.match(r"^\[\d+/\d+\] ", line.strip()))

@@ -271,6 +271,15 @@ def in_processes(function: Callable[[Any], Any], items: Sequence[Any]) -> list[A
 
 def probe(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, timeout: float = 20) -> str:
     """stdout of a short read-only probe (`tool --version`), '' when it is missing or fails."""
+    code, out = probe_code(argv, env, timeout)
+    return out if code == 0 else ""
+
+
+def probe_code(
+    argv: Sequence[str], env: Optional[Mapping[str, str]] = None, timeout: float = 20
+) -> tuple[int, str]:
+    """(exit code, stdout) of a short read-only probe; 127 when it cannot run (a `Git` for
+    read-only questions where no runner is at hand: the doctor)."""
     try:
         done = subprocess.run(
             list(argv),
@@ -282,5 +291,5 @@ def probe(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, timeout:
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout if done.returncode == 0 else ""
+        return 127, ""
+    return done.returncode, done.stdout

@@ -6,17 +6,19 @@ every installed library came from (checkout/provenance.py)."""
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 from build_tools.cache import policy, sccache
+from build_tools.cmake import build_dir as bd
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import CMake
 from build_tools.errors import BUILD_FILES, classify
 from build_tools.insight import held, last_build, memory, ninja_log
-from build_tools.plan import over_base
+from build_tools.plan import content, over_base
 from build_tools.process.runner import Command, CommandFailed, Fix, Outcome
 from build_tools.run import Run
 
@@ -35,17 +37,20 @@ def build(ctx: Run) -> None:
         if target is not None and model is not None:
             model.require(target, directory)
         targets = [target] if target else []  # none: the install target, every target
+        found = content.check(ctx)
         if not targets and model is not None:
             choice = over_base.choose_targets(ctx, model)
-            over_base.show_plan(ctx, choice)
+            over_base.show_plan(ctx, model, choice, found.planned(choice.build))
             if not choice.everything:
                 if not choice.build:
                     step.skipped(over_base.nothing_differs(choice))
                     return
                 targets = list(choice.build)
+        content.prepare(ctx, found, targets)
         if ctx.settings.plan:
             step.ran("planned (--plan: nothing built)")
             return
+        since = time.time_ns()
         ctx.install_gate()
         ctx.install_python()  # ninja re-runs configure after a CMake edit
         state = ctx.tree.state_dir
@@ -72,11 +77,15 @@ def build(ctx: Run) -> None:
                 if client and before and outcome.edges
                 else None
             )
+        content.record(ctx, found, since, outcome.edges)
         kept = list(outcome.kept)
         for component in targets:
+            manifest_at = bd.local_manifest_stamp(directory)
             kept += ctx.runner.run(
                 ctx.command(cmake.install(directory, component)), fix=fix_for
             ).kept
+            if not ctx.dry_run:
+                bd.keep_local_manifest(directory, component, manifest_at)
         stale = [name for name in outcome.linked if name in kept]
         _reinstall_stale(ctx, cmake, directory, model, stale)
         if model is not None and not ctx.dry_run:
@@ -141,7 +150,8 @@ def _sccache_server(
     """With sccache, a server of this build's own for the build (its counters are this build's
     alone), stopped in every case: success, failure, Ctrl-C. Where none starts, the shared
     server and the difference of its counters, with a warning."""
-    shared = None if ctx.dry_run else policy.sccache_client(ctx.checkout, ctx.machine.environ)
+    environ = {**ctx.machine.environ, **ctx.cache_env()}  # a fallback SCCACHE_DIR included
+    shared = None if ctx.dry_run else policy.sccache_client(ctx.checkout, environ)
     if shared is None:
         yield None, None
         return

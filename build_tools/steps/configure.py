@@ -8,9 +8,16 @@ from typing import Any, Optional
 
 from build_tools import drift
 from build_tools.checkout import base
-from build_tools.cmake import archs, cmake_python, compile_db, compiler_id, configure_cache
+from build_tools.cmake import (
+    archs,
+    cmake_python,
+    compile_db,
+    compiler_id,
+    configure_cache,
+    configure_inputs,
+)
 from build_tools.cmake import build_dir as bd
-from build_tools.cmake.codemodel import configure_inputs, read_codemodel, request_codemodel
+from build_tools.cmake.codemodel import files_read, read_codemodel, request_codemodel
 from build_tools.cmake.project import CACHE_FILE, compile_commands
 from build_tools.errors import DISK_FULL, READ_ONLY, BuildToolsError, classify
 from build_tools.process.runner import CommandFailed
@@ -41,8 +48,8 @@ def _stamp(ctx: Run, preset: dict[str, Any]) -> dict[str, Any]:
 def new_cache_needed(directory: Path, old: Any, new: dict[str, Any]) -> Optional[str]:
     """Why CMake's cache must be started anew (None when a plain configure is right): it
     would keep values the preset no longer sets, or it cannot be read."""
-    if (directory / CACHE_FILE).is_file() and not bd.cache_readable(directory):
-        return f"{directory / CACHE_FILE} is damaged"
+    if damage := bd.cache_damage(directory):
+        return f"{directory / CACHE_FILE} is damaged: {damage}"
     if not isinstance(old, dict):
         return None
     removed = sorted(set(old.get("cache_keys") or ()) - set(new["cache_keys"]))
@@ -83,9 +90,12 @@ def configure(ctx: Run) -> None:
             bd.finish_removals(directory, ctx.console.note)
         stamp = _stamp(ctx, preset)
         again = ctx.settings.force or ctx.assume_undone()
-        if not again and configured(directory, stamp):
+        moved = configure_inputs.changed(ctx.tree.root, bd.read_stamp(directory))
+        if not again and not moved and configured(directory, stamp):
             step.skipped(f"{directory.name} is configured for preset {ctx.preset!r}")
             return
+        if moved:
+            ctx.console.note(configure_inputs.said(moved, bd.read_stamp(directory)))
         anew = new_cache_needed(directory, bd.read_stamp(directory), stamp)
         if anew and not ctx.dry_run:
             backup = bd.reset_cache(directory)
@@ -97,30 +107,39 @@ def configure(ctx: Run) -> None:
         ctx.install_gate()  # configure's own test compiles may run through it
         recorded = None if ctx.dry_run else base.load(ctx.tree)
         before = base.listing(ctx.tree) if recorded and not recorded.absorbed else None
-        reused = _configure(ctx, preset)
+        state, root = ctx.tree.state_dir, ctx.tree.root
+        environ, warn = ctx.machine.environ, ctx.console.warn
+        hook = {} if ctx.dry_run else configure_inputs.environment(state, root, environ, warn)
+        try:
+            reused = _configure(ctx, preset, hook)
+        finally:  # a configure that fails after a generator ran still watches it
+            if hook:
+                configure_inputs.keep_scripts(state, root, directory)
         if recorded is not None and before is not None:
             _absorb(ctx, recorded, before)
         if not ctx.dry_run:
             compiled = sorted(archs.compiled(compile_commands(directory) or []))
-            bd.write_stamp(directory, {**stamp, "compiled_archs": compiled})
+            read = configure_inputs.record(state, root, read_codemodel(directory), directory)
+            bd.write_stamp(directory, {**stamp, "compiled_archs": compiled, "read": read})
             compile_db.publish(
                 ctx.tree.root, ctx.tree.state_dir, directory, warn=ctx.console.warn, git=ctx.git()
             )
         step.ran(directory.name + (f"; {reused}" if reused else ""))
 
 
-def _configure(ctx: Run, preset: dict[str, Any]) -> str:
-    """Run `cmake --preset`: into a new build dir, with the compiler identification recorded
-    for the same inputs (cmake/configure_cache.py), proven by the generated files equal to the
-    recorded configure's, else afresh; a fresh configure's is recorded for the next."""
+def _configure(ctx: Run, preset: dict[str, Any], hook: dict[str, str]) -> str:
+    """Run `cmake --preset` (with `hook`: what records the scripts it runs): into a new build
+    dir, with the compiler identification recorded for the same inputs (cmake/compiler_id.py),
+    proven by the generated files equal to the recorded configure's, else afresh; a fresh
+    configure's is recorded for the next."""
     directory, root = ctx.checkout.build_dir, ctx.configure_cache
-    command = ctx.command(ctx.cmake().configure(ctx.preset), ctx.cache_env())
+    command = ctx.command(ctx.cmake().configure(ctx.preset), {**ctx.cache_env(), **hook})
     if ctx.dry_run or root is None or not configure_cache.fresh(directory):
         if not ctx.dry_run:
             request_codemodel(directory)
         ctx.runner.run(command, fix=_fix)
         return ""
-    environ = {**ctx.machine.environ, **ctx.cache_env()}
+    environ = {**ctx.machine.environ, **ctx.cache_env(), **hook}
     where = configure_cache.Where(
         ctx.tree.root,
         directory,
@@ -148,7 +167,7 @@ def _configure(ctx: Run, preset: dict[str, Any]) -> str:
         compiler_id.unseed(directory)
         request_codemodel(directory)
         ctx.runner.run(command, fix=_fix)
-    inputs = configure_inputs(directory)
+    inputs = files_read(directory)
     if inputs is not None:
         compiler_id.record(root, where, inputs)
     return ""

@@ -8,7 +8,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from build_tools import drift
-from build_tools.checkout import base, provenance, source_tree
+from build_tools.checkout import base, provenance, source_tree, wheel_origin
 from build_tools.checkout.source_tree import SourceTree
 from build_tools.machine import venv_state
 from build_tools.run import Run
@@ -86,7 +86,7 @@ def install(ctx: Run) -> None:
         if precompiled:
             env = {k: v for k in PRECOMPILED_VARS if (v := ctx.machine.environ.get(k, ""))}
             env["VLLM_USE_PRECOMPILED"] = "1"
-            ctx.console.note(f"precompiled kernels from {base.kernel_source(tree, env)[0]}")
+            ctx.console.note(f"precompiled kernels from {wheel_origin.kernel_source(tree, env)[0]}")
         elif drift.requirements_installed(tree):
             args.append("--no-build-isolation")  # build with the venv's torch, cmake, ninja
         before = {} if ctx.dry_run else base.shared_libraries(tree)

@@ -8,7 +8,7 @@ from typing import Optional
 from build_tools.cmake import cmake_python, presets_file
 from build_tools.cmake import presets_gen as gen
 from build_tools.errors import BuildToolsError
-from build_tools.plan import facts
+from build_tools.plan import asked, facts
 from build_tools.process import lock
 from build_tools.run import Run
 from build_tools.safety import atomic_file
@@ -41,6 +41,7 @@ def presets(ctx: Run) -> None:
             parts.append(gen.generate(name, kept))
             notices += said
         facts.say_once(ctx, notices)
+        asked.remember(ctx)
         merged = gen.merge(
             existing,
             {kind: [p for part in parts for p in part[kind]] for kind in gen.KINDS},

@@ -37,9 +37,9 @@ from setuptools.command.build_ext import build_ext
 
 ROOT_DIR = Path(__file__).parent.resolve()
 
-# The extension modules, built by CMake (one install component each) or, in precompiled
-# mode, copied out of a wheel.
-EXTENSION_NAMES = ["minivllm._C", "minivllm._moe_C"]
+# The extension modules, built by CMake (one install component each; _extra_C by a script
+# CMake runs, as vLLM's _deep_gemm_C) or, in precompiled mode, copied out of a wheel.
+EXTENSION_NAMES = ["minivllm._C", "minivllm._moe_C", "minivllm._extra_C"]
 
 
 def use_precompiled() -> bool:

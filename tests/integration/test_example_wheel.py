@@ -2,8 +2,8 @@
 VLLM_PRECOMPILED_WHEEL_LOCATION=<wheel> uv pip install -e` copies the wheel's extensions into
 the source tree, as vLLM's setup.py does with the wheel it downloads.
 
-One release wheel of the example per module; each test installs a fresh copy of the example
-into a venv of its own."""
+One release wheel of the example per test session (conftest's `example_wheel`); each test
+installs a fresh copy of the example into a venv of its own."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ import pytest
 from build_tools.machine.toolchain import Machine, find_uv
 from build_tools.settings import SUITE_ROOT
 from tests.helpers import copy_example
-from tests.integration.example_wheel import NOT_FOR_A_RELEASE, build_example_wheel
+from tests.integration.example_wheel import NOT_FOR_A_RELEASE
 from tests.integration.tools import HAS_NVCC, Run, shell, venv_python
 
-EXTENSIONS = ("minivllm/_C.abi3.so", "minivllm/_moe_C.abi3.so")
+EXTENSIONS = ("minivllm/_C.abi3.so", "minivllm/_extra_C.abi3.so", "minivllm/_moe_C.abi3.so")
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    return build_example_wheel(tmp_path_factory.mktemp("wheel"), env=env)
+@pytest.fixture
+def wheel(example_wheel: Path) -> Path:
+    return example_wheel
 
 
 @pytest.fixture

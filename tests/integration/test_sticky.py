@@ -14,8 +14,10 @@ from build_tools.cmake.project import compile_cache, gate_script
 from tests.integration.tools import (
     HAS_NVCC,
     bootstrap_copy,
+    compiled_since,
     invoke,
     ninja_log_lines,
+    object_times,
     objects,
     ok,
     outputs_built_since,
@@ -95,3 +97,34 @@ def test_the_memory_gate_joins_a_build_dir_configured_without_it_only_when_asked
     ok("presets", "--source", str(src), "--force", env=env)
     assert gate(src) is not None, "--force did not add the memory gate"
     assert Path(str(launcher(src))).name == "ccache", "the cache after the gate was lost"
+
+
+@pytest.mark.skipif(not HAS_NVCC, reason="CUDA archs need nvcc")
+def test_an_exported_arch_list_applies_once_said_and_its_absence_never_flips_back(
+    src: Path, env: dict[str, str]
+) -> None:
+    """issue 24, item 6: `TORCH_CUDA_ARCH_LIST=8.0 invoke build` on a build dir configured for
+    9.0 says old -> new and how many units recompile; unset, the next builds keep 8.0."""
+    ok("build", "--source", str(src), env=env)  # settled: configured for 9.0, built
+    exported = {k: v for k, v in env.items() if k != "VLLM_BUILD_ARCH"}
+    before = object_times(src / "cmake-build-release")
+    run = invoke(
+        "build",
+        "--source",
+        str(src),
+        env={**exported, "TORCH_CUDA_ARCH_LIST": "8.0"},
+        unset=("VLLM_BUILD_ARCH",),
+    )
+    assert run.returncode == 0, run.output
+    said = "CUDA archs of preset 'release': 9.0 -> 8.0, asked by env TORCH_CUDA_ARCH_LIST"
+    assert said in run.output and ": 2 CUDA unit(s) recompile" in run.output, run.output
+    built = compiled_since(src / "cmake-build-release", before)
+    assert built and all(o.endswith(".cu.o") for o in built), built
+    assert release(src)["environment"]["TORCH_CUDA_ARCH_LIST"] == "8.0"
+    for _ in range(2):  # the variable is gone: nothing flips back, nothing recompiles
+        before = object_times(src / "cmake-build-release")
+        gone = invoke("build", "--source", str(src), env=exported, unset=("VLLM_BUILD_ARCH",))
+        assert gone.returncode == 0, gone.output
+        assert compiled_since(src / "cmake-build-release", before) == []
+        assert release(src)["environment"]["TORCH_CUDA_ARCH_LIST"] == "8.0", gone.output
+        assert "CUDA archs of preset" not in gone.output, gone.output

@@ -171,6 +171,20 @@ def outputs_built_since(build_dir: Path, before: list[str]) -> list[str]:
     return [line.split("\t")[3] for line in after[len(before) :] if not line.startswith("#")]
 
 
+def object_times(build_dir: Path) -> dict[str, int]:
+    """Each object's mtime: what a build compiled, even across ninja's recompactions of its
+    log (it does so now and then, and `outputs_built_since` then cannot compare)."""
+    return {
+        str(o.relative_to(build_dir)): o.stat().st_mtime_ns
+        for o in build_dir.glob("CMakeFiles/*.dir/**/*.o")
+    }
+
+
+def compiled_since(build_dir: Path, before: dict[str, int]) -> list[str]:
+    """Objects written since `before` (object_times) was taken."""
+    return sorted(o for o, t in object_times(build_dir).items() if before.get(o) != t)
+
+
 def real_work(outputs: list[str]) -> list[str]:
     """Outputs that cost compile or link time (CMake's install edge runs on every build)."""
     return [o for o in outputs if not o.endswith("install.util")]

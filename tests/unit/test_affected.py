@@ -3,7 +3,7 @@ reasons, and how few scans it takes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -42,6 +42,7 @@ class Source:
         self.failing: dict[str, str] = {}
         self.scanned: list[list[str]] = []
         self.dirs: dict[str, list[str]] = {}  # a unit's header search dirs (None: unknown)
+        self.likely_reads: set[str] = set()  # units whose text reaches a changed header
         self._graph = Graph(
             {name: tuple(unit(name, s) for s in sources) for name, sources in SOURCES.items()},
             {"_moe_C": ("util",)},  # _moe_C's link edge reads util's archive
@@ -58,6 +59,9 @@ class Source:
 
     def reach(self, unit: Unit) -> Optional[list[str]]:
         return self.dirs.get(unit.source)
+
+    def likely(self, unit: Unit, headers: Collection[str], outside: Collection[str]) -> bool:
+        return unit.source in self.likely_reads
 
     def known(self, unit: Unit) -> Optional[Files]:
         return self.files(unit, "deps log") if self.built(unit) else None
@@ -225,3 +229,39 @@ def test_units_whose_commands_are_unknown_are_scanned() -> None:
     source.dirs = {}
     affected(ROOT, WITH_FA, [Path("csrc/common.h")], source)
     assert set(FA) <= set(source.scans)
+
+
+@pytest.mark.parametrize(
+    "dirs",
+    [
+        [".venv/lib/python3.12/site-packages/torch/include", "/usr/local/cuda/include"],
+        [".deps/vllm-flash-attn-src/csrc", "cmake-build-release/_deps/cutlass-src/include"],
+    ],
+)
+def test_the_venv_the_build_dir_and_fetched_dependencies_reach_no_file_of_the_checkout(
+    dirs: list[str],
+) -> None:
+    """issue 24: `-isystem <tree>/.venv/.../torch/include` made every flash-attention unit look
+    like it could read the checkout (783 s for a header plan on vLLM 0.34.0)."""
+    source = with_fa(dirs)
+    graph = source.graph()
+    graph.units["fa"] = tuple(
+        unit("fa", f".deps/vllm-flash-attn-src/{s}") for s in ("f1.cu", "f2.cu")
+    )
+    source.dirs = {u.source: dirs for u in graph.units["fa"]}
+    outside = [ROOT / ".venv", ROOT / "cmake-build-release", ROOT / ".deps"]
+    answer = affected(ROOT, WITH_FA, [Path("csrc/common.h")], source, outside)
+    assert not [s for s in source.scans if s.startswith(".deps")], source.scans
+    assert answer.unreachable == 2 and "fa" not in answer.targets
+    inside = affected(ROOT, WITH_FA, [Path("csrc/common.h")], with_fa(["csrc"]), outside)
+    assert inside.unreachable == 0
+
+
+def test_units_whose_text_reaches_the_header_are_scanned_first() -> None:
+    """include_text.py orders the scans: the includer found by the text goes first, whatever
+    its folder or language (vLLM: 30 scans down to 1 for csrc/cub_helpers.h)."""
+    source = Source()
+    source.likely_reads = {"csrc/a3.cu"}
+    answer = affected(ROOT, MODEL, [Path("csrc/cuda_utils.h")], source)
+    assert source.scanned[0] == ["csrc/a3.cu"], source.scanned
+    assert set(answer.targets) == {"_C"}

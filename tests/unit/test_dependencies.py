@@ -107,3 +107,45 @@ def test_cuda_supported_archs_per_nvcc(tmp_path: Path) -> None:
     assert supported_archs(path, (11, 8)) == "7.0;8.0;9.0"
     path.write_text("project(p NONE)\n")
     assert supported_archs(path, (13, 0)) is None
+
+
+DEEPGEMM = """\
+if (DEFINED ENV{DEEPGEMM_SRC_DIR})
+  set(DEEPGEMM_SRC_DIR $ENV{DEEPGEMM_SRC_DIR})
+endif()
+if(DEEPGEMM_SRC_DIR)
+  set(deepgemm_SOURCE_DIR "${DEEPGEMM_SRC_DIR}")
+else()
+  set(_DEEPGEMM_UPSTREAM_REPO "https://github.com/vllm-project/DeepGEMM.git")
+  set(_DEEPGEMM_UPSTREAM_TAG "82ca617e5879d0efb0aba5b91b1c81852588af6f")
+  FetchContent_Populate(
+    deepgemm
+    SOURCE_DIR "${_deepgemm_src}"
+    GIT_REPOSITORY "${_DEEPGEMM_UPSTREAM_REPO}"
+    GIT_TAG "${_DEEPGEMM_UPSTREAM_TAG}"
+  )
+endif()
+FetchContent_Populate(cutlass)
+"""
+
+
+def test_a_populate_with_its_own_download_is_a_dependency_with_its_variable(
+    tmp_path: Path,
+) -> None:
+    """vLLM 0.34.0's DeepGEMM: FetchContent_Populate with GIT_REPOSITORY, DEEPGEMM_SRC_DIR read
+    beside it; a one-argument Populate declares nothing."""
+    path = tmp_path / "deepgemm.cmake"
+    path.write_text(DEEPGEMM)
+    found = deps.declared([path], ["DEEPGEMM_SRC_DIR", "VLLM_CUTLASS_SRC_DIR"])
+    assert found == [
+        deps.Dependency(
+            "deepgemm",
+            "https://github.com/vllm-project/DeepGEMM.git",
+            "82ca617e5879d0efb0aba5b91b1c81852588af6f",
+            "DEEPGEMM_SRC_DIR",
+            "deepgemm.cmake",
+        )
+    ]
+    local = tmp_path / "deps" / "DeepGEMM"
+    (local / "csrc").mkdir(parents=True)
+    assert deps.local_source(found[0], {}, tmp_path / "deps") == local

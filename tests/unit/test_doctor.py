@@ -258,6 +258,23 @@ def test_an_installed_so_older_than_the_built_one(example_copy: Path, tmp_path: 
     assert found.verdict is Verdict.OK
 
 
+def test_an_install_in_the_second_it_was_built_is_installed_whatever_its_rpath(
+    example_copy: Path, tmp_path: Path
+) -> None:
+    """CMake's install keeps the mtime to the second and rewrites the RPATH (vLLM 0.34.0's
+    cumem_allocator); its manifest is install_local_manifest.txt under LOCAL_ONLY."""
+    machine = fake_machine(tmp_path)
+    build = configured_tree(example_copy, machine)
+    installed = example_copy / "minivllm" / "_C.abi3.so"
+    installed.write_bytes(b"rpath rewritten")
+    (build / "_C.abi3.so").write_bytes(b"as linked")
+    os.utime(build / "_C.abi3.so", ns=(1_000_000_500_000_000, 1_000_000_500_000_000))
+    os.utime(installed, ns=(1_000_000_000_000_000, 1_000_000_000_000_000))
+    (build / "install_local_manifest.txt").write_text(f"{installed}")
+    found = one(doctor.diagnose(Settings(source=example_copy), machine), "installed kernels")
+    assert found.verdict is Verdict.OK and "1 .so file(s) match" in found.detail, found
+
+
 def test_a_preset_launcher_that_is_gone_is_an_error(example_copy: Path, tmp_path: Path) -> None:
     machine = fake_machine(tmp_path)
     configured_tree(example_copy, machine)

@@ -11,9 +11,11 @@ from build_tools.errors import (
     COMPILE,
     DISK_FULL,
     DIST_AUTH,
+    MISSING_INPUT,
     OTHER,
     OUT_OF_MEMORY,
     READ_ONLY,
+    SCCACHE,
 )
 
 CASES = {
@@ -22,7 +24,18 @@ CASES = {
         ["ccache: error: Failed to create temporary file for /c/tmp/x: Read-only file system"],
         CACHE,
     ),
-    "sccache down": (["sccache: error: failed to execute compile", "FAILED: a.o"], CACHE),
+    "sccache down": (["sccache: error: failed to execute compile", "FAILED: a.o"], SCCACHE),
+    "a custom command's input deleted": (
+        [
+            "ninja: error: '/s/csrc/extra/extra.h', needed by 'extra_C/.built', missing and no "
+            "known rule to make it"
+        ],
+        MISSING_INPUT,
+    ),
+    "sccache dir": (
+        ["sccache: error: failed to create directory `/c/sccache/preprocessor`: Permission denied"],
+        SCCACHE,
+    ),
     "rules.ninja gone": (
         ["ninja: error: loading 'CMakeFiles/rules.ninja': No such file or directory"],
         BUILD_FILES,
@@ -63,8 +76,13 @@ def test_classify(case: str) -> None:
 
 
 def test_every_fix_is_distinct() -> None:
-    kinds = (BUILD_FILES, CACHE, COMPILE, DISK_FULL, DIST_AUTH, OTHER, OUT_OF_MEMORY, READ_ONLY)
+    kinds = (BUILD_FILES, CACHE, COMPILE, DISK_FULL, DIST_AUTH, OTHER, OUT_OF_MEMORY, READ_ONLY,
+             SCCACHE, MISSING_INPUT)  # fmt: skip
     fixes = [f.fix for f in kinds]
     assert len(set(fixes)) == len(fixes)
     assert "CCACHE_READONLY=1" in CACHE.fix and "--launcher none" in CACHE.fix
     assert "invoke clean-build" in BUILD_FILES.fix
+
+
+def test_sccaches_fix_is_sccaches() -> None:
+    assert "SCCACHE_DIR" in SCCACHE.fix and "CCACHE" not in SCCACHE.fix.replace("SCCACHE", "")

@@ -17,7 +17,7 @@ SYMBOL = "_ZN3c106detail14torchCheckFailEPKcS2_jRKSs"
 
 
 def _origin(kind: str, **detail: object) -> Origin:
-    return Origin(kind, "_C", (1, 1, "sha"), dict(detail))
+    return Origin(kind, "_C", (1, 1, "sha", 1), dict(detail))
 
 
 def _failure(**kw: str) -> causes.Failure:

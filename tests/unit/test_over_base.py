@@ -101,7 +101,7 @@ def test_every_component_built_is_recorded_as_built_here(
     model = CodeModel(
         {"_moe_C": "MODULE_LIBRARY"}, ("_moe_C", "triton_kernels"), installs=(moe, triton)
     )
-    wheel = provenance.Origin(provenance.PRECOMPILED, "", (7, 0, "x"))
+    wheel = provenance.Origin(provenance.PRECOMPILED, "", (7, 0, "x", 0))
     provenance.save(ctx.tree, {"vllm/_moe_C.abi3.so": wheel})
     library.write_bytes(b"built here")
     monkeypatch.setattr(over_base, "_build_detail", lambda ctx, model: {"preset": "release"})

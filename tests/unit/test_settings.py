@@ -87,3 +87,74 @@ def test_the_readme_lists_every_setting_with_its_help() -> None:
     readme = (SUITE_ROOT / "README.md").read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| `(\w+)` \| (.+) \|$", readme, flags=re.MULTILINE))
     assert {k: rows.get(k) for k in DESCRIPTIONS} == DESCRIPTIONS
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("jobs = 2.7", "jobs = 2.7 from vllm-build.local.toml is a number, not a whole number"),
+        ('preset = ["release"]', "is a list, not a string"),
+        ("jobs = true", "is a boolean, not a whole number"),
+        ("memory_gate = 1", "is a whole number, not a boolean"),
+        ("source = 3", "is a whole number, not a path"),
+    ],
+)
+def test_a_settings_file_of_the_wrong_type_is_refused(tmp_path: Path, line: str, said: str) -> None:
+    (tmp_path / "vllm-build.local.toml").write_text(line + "\n")
+    with pytest.raises(BuildToolsError) as caught:
+        resolve(environ={}, suite_root=tmp_path)
+    assert said in caught.value.problem, caught.value.problem
+    assert caught.value.fix.startswith(f"set {line.split()[0]} to a"), caught.value.fix
+
+
+def test_a_float_setting_takes_a_whole_number(tmp_path: Path) -> None:
+    (tmp_path / "vllm-build.local.toml").write_text("mem_per_job_gb = 3\n")
+    assert resolve(environ={}, suite_root=tmp_path).mem_per_job_gb == 3.0
+
+
+@pytest.mark.parametrize(
+    ("environ", "jobs", "threads"),
+    [
+        ({"MAX_JOBS": "8"}, (8, "env MAX_JOBS"), (1, "env MAX_JOBS (vLLM: 1 nvcc thread)")),
+        ({"NVCC_THREADS": "2"}, (0, "default"), (2, "env NVCC_THREADS")),
+        (
+            {"MAX_JOBS": "8", "NVCC_THREADS": "3"},
+            (2, "env MAX_JOBS=8 // NVCC_THREADS=3"),
+            (3, "env NVCC_THREADS"),
+        ),
+        (
+            {"MAX_JOBS": "8", "VLLM_BUILD_JOBS": "5"},
+            (5, "env VLLM_BUILD_JOBS"),
+            (1, "env MAX_JOBS (vLLM: 1 nvcc thread)"),
+        ),
+    ],
+)
+def test_vllms_max_jobs_and_nvcc_threads_keep_their_meaning(
+    tmp_path: Path,
+    environ: dict[str, str],
+    jobs: tuple[int, str],
+    threads: tuple[int, str],
+) -> None:
+    s = resolve(environ=environ, suite_root=tmp_path)
+    assert (s.jobs, s.origin("jobs")) == jobs
+    assert (s.nvcc_threads, s.origin("nvcc_threads")) == threads
+
+
+@pytest.mark.parametrize("value", ["", "0", "-2", "four", "2.5"])
+def test_a_max_jobs_that_is_no_count_is_refused(tmp_path: Path, value: str) -> None:
+    if not value:
+        assert resolve(environ={"MAX_JOBS": value}, suite_root=tmp_path).jobs == 0
+        return
+    with pytest.raises(BuildToolsError) as caught:
+        resolve(environ={"MAX_JOBS": value}, suite_root=tmp_path)
+    assert "MAX_JOBS" in caught.value.problem and "unset it" in caught.value.fix
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://:pw@host:notaport", "redis://host:99999", "http://:6379", "host:6379"]
+)
+def test_a_remote_cache_url_that_cannot_be_used_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(BuildToolsError) as caught:
+        resolve({"remote_cache": url}, environ={}, suite_root=tmp_path)
+    assert "is not a URL ccache can use" in caught.value.problem
+    assert "pw" not in caught.value.problem, "the password was shown"

@@ -193,3 +193,24 @@ def test_launcher_from_the_suites_own_environment_and_never_a_shim(tmp_path: Pat
     box = tc.Machine(environ=base_env(shims), fs_root=tmp_path, suite_bin=(suite_bin,))
     assert tc.find_launcher(box, "auto", box.suite_bin) == real
     assert tc.find_launcher(machine(tmp_path / "empty"), "auto") is None
+
+
+def test_an_unwritable_sccache_dir_falls_back_to_the_state_dir_with_sccaches_fix(
+    tmp_path: Path,
+) -> None:
+    from build_tools.cache.sccache import FALLBACK, fallback_environment
+
+    said: list[str] = []
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    environ = {"SCCACHE_DIR": str(blocked / "sccache")}  # under a file: never writable
+    env = fallback_environment("/usr/bin/sccache", environ, tmp_path / "state", said.append)
+    assert env == {"SCCACHE_DIR": str(tmp_path / "state" / FALLBACK)}
+    assert len(said) == 1 and "point SCCACHE_DIR at a writable folder" in said[0], said
+    assert "CCACHE" not in said[0].replace("SCCACHE", "")
+    fine = {"SCCACHE_DIR": str(tmp_path / "cache")}
+    assert fallback_environment("/usr/bin/sccache", fine, tmp_path, said.append) == {}
+    assert fallback_environment("/usr/bin/ccache", environ, tmp_path, said.append) == {}
+    redis = {**environ, "SCCACHE_REDIS": "redis://x"}  # the local dir is not used then
+    assert fallback_environment("/usr/bin/sccache", redis, tmp_path, said.append) == {}
+    assert len(said) == 1

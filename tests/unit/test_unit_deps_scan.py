@@ -145,3 +145,16 @@ def test_search_dirs_of_gcc_and_nvcc_commands() -> None:
     nvcc = "nvcc --include-path=/deps/fa/csrc -I/deps/cutlass -isysroot /sys -x cu -c f.cu"
     assert search_dirs(nvcc) == ["/deps/fa/csrc", "/deps/cutlass"]
     assert search_dirs("c++ -I'unbalanced") == [], "an unsplittable command has none"
+
+
+def test_a_failed_scan_is_kept_until_its_source_changes(tmp_path: Path) -> None:
+    source = tmp_path / "a.cu"
+    source.write_text("#include <gone.h>\n")
+    path = tmp_path / "state" / "b.json"
+    cache = ScanCache.load(path, memo_stat())
+    cache.put_failure("one", "fatal error: gone.h: No such file", [str(source)], memo_stat())
+    cache.save()
+    assert ScanCache.load(path, memo_stat()).failure("one") == "fatal error: gone.h: No such file"
+    source.write_text("#include <here.h>\n// longer\n")
+    later = ScanCache.load(path, memo_stat())
+    assert later.failure("one") is None and later.dirty

@@ -25,7 +25,7 @@ from minivllm.reference import (
     silu,
 )
 
-EXTENSIONS = ("_C", "_moe_C")
+EXTENSIONS = ("_C", "_moe_C", "_extra_C")
 
 
 class Mismatch(Exception):
@@ -206,7 +206,12 @@ def check_moe_C(mod, rng):
     return status
 
 
-CHECKS = {"_C": check_C, "_moe_C": check_moe_C}
+def check_extra_C(mod, rng):
+    expect_equal("_extra_C.answer()", mod.answer(), 42)
+    return "none, a script builds it"
+
+
+CHECKS = {"_C": check_C, "_moe_C": check_moe_C, "_extra_C": check_extra_C}
 
 
 def check_ops_wrappers():
