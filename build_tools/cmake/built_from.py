@@ -27,13 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from build_tools.cmake.ninja_tool import Recorded
+from build_tools.safety import atomic_file
 
 RECORD_DIR = "built-from"  # in the state dir: one JSON file per build dir
 VERSION = 1
@@ -224,13 +224,5 @@ class BuiltFrom:
             "files": {p: [list(k), sha] for p, (k, sha) in sorted(self.files.items())},
             "objects": {o: list(v) for o, v in sorted(self.objects.items())},
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_file.write_json(self.path, data)
         self.dirty, self.unreadable = False, ""

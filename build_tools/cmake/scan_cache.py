@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
+from build_tools.safety import atomic_file
 
 CACHE_DIR = "unit-deps"  # in the state dir: one JSON file of scans per build dir
 CACHE_VERSION = 2
@@ -138,13 +139,5 @@ class ScanCache:
             "entries": self.entries,
             "failures": {k: [error, v] for k, (error, v) in self.failures.items()},
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_file.write_json(self.path, data)
         self.dirty = False

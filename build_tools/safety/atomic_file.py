@@ -4,6 +4,7 @@ point leaves either the old or the new file, never a partial one, and never lose
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import stat
@@ -36,6 +37,20 @@ def _replace(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: object) -> None:
+    """A state file of ours written whole or not at all (a temporary file beside it, then a
+    rename; no backups: it is derived and written again); OSError when it cannot be."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
