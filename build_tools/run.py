@@ -166,22 +166,25 @@ class Run:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.tree.root / path
 
-    def install_python(self) -> None:
-        """The interpreter script the preset gives CMake (cmake/configure_cache.py), written
-        where it is named when it is missing or another version's; a state dir that cannot
-        take it is warned about (the preset's interpreter would be missing: say how to go on)."""
+    def install_python(self, python: Optional[Path] = None) -> None:
+        """The interpreter script the preset gives CMake (cmake/cmake_python.py), written where
+        it is named when it is missing or another version's (`python`: for presets about to be
+        written, the Python it runs)."""
         named = self.checkout.cache_value("VLLM_PYTHON_EXECUTABLE")
         wrapper = self.tree.state_dir / cmake_python.WRAPPER
         root = self.configure_cache
-        if self.dry_run or root is None or named is None or Path(named) != wrapper:
+        if self.dry_run or root is None:
+            return
+        if python is None and (named is None or Path(named) != wrapper):
             return
         try:
-            cmake_python.install_python(self.tree.state_dir, self.tree.venv_python, root)
+            cmake_python.install_python(self.tree.state_dir, python or self.tree.venv_python, root)
         except OSError as exc:
             raise BuildToolsError(
                 f"the interpreter script {wrapper} the preset gives CMake cannot be written: "
                 f"{exc.strerror}.",
-                f"make {wrapper.parent} writable, or `invoke presets --configure-cache none`",
+                f"make {wrapper.parent} a writable folder, or have configure ask Python itself: "
+                "`VLLM_BUILD_CONFIGURE_CACHE=none invoke presets`",
             ) from None
 
     def pip_install(self, args: Sequence[object], env: Optional[dict[str, str]] = None) -> None:

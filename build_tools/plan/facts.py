@@ -6,9 +6,7 @@ client config) is returned or written by the presets step, never in a dry run.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -16,18 +14,17 @@ from typing import Any, Optional
 
 from build_tools import drift
 from build_tools.cache import dist, policy
-from build_tools.cmake import archs, cmake_python
+from build_tools.cmake import archs
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake import presets_gen as gen
-from build_tools.cmake.presets_gen import Facts, Gate
-from build_tools.cmake.project import GATE_NAME, LAUNCHERS, compile_cache, gate_items
+from build_tools.cmake.presets_gen import Facts
+from build_tools.cmake.project import LAUNCHERS, compile_cache, gate_items
 from build_tools.errors import BuildToolsError
 from build_tools.insight import memory
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
-from build_tools.plan import asked, jobs
+from build_tools.plan import asked, jobs, state_scripts
 from build_tools.run import Run
-from build_tools.safety import safe_paths
 from build_tools.settings import Settings
 
 TORCH_CACHE = "torch-cuda-home.json"  # in the checkout's state dir, never in the venv
@@ -209,8 +206,8 @@ def gather(ctx: Run) -> tuple[Facts, list[str]]:
         install_prefix=settings.install_prefix or "${sourceDir}",
         pools_script=pools_script_path(ctx) if plan.heavy_targets else None,
         dev_split=settings.dev_split,
-        gate=memory_gate(ctx),
-        cmake_python=ctx.tree.state_dir / cmake_python.WRAPPER if ctx.configure_cache else None,
+        gate=state_scripts.memory_gate(ctx),
+        cmake_python=state_scripts.cmake_interpreter(ctx, notes),
     )
     return facts, notes
 
@@ -305,14 +302,3 @@ def say_once(ctx: Run, notices: list[str]) -> None:
             venv_state.write_json(path, sorted(seen | set(new)))
         except OSError:
             pass
-
-
-def memory_gate(ctx: Run) -> Optional[Gate]:
-    """The memory gate our presets put before each compile (None: `memory_gate = false`).
-    Its reservations are the machine's, per user: every build here competes for one memory."""
-    if not ctx.settings.memory_gate:
-        return None
-    temp = Path(ctx.machine.environ.get("TMPDIR") or "/tmp")
-    shared = safe_paths.check(temp / f"vllm-build-tools-{os.getuid()}" / "gate", "gate")
-    store_of = functools.partial(memory.store, ctx.tree.state_dir)
-    return Gate(ctx.tree.state_dir / GATE_NAME, store_of, shared)

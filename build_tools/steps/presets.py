@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from build_tools.cmake import cmake_python, presets_file
+from build_tools.cmake import presets_file
 from build_tools.cmake import presets_gen as gen
 from build_tools.errors import BuildToolsError
 from build_tools.plan import asked, facts
@@ -58,9 +58,8 @@ def presets(ctx: Run) -> None:
             _write_pools_script(found)
             if found.gate:
                 ctx.install_gate(found.gate.script)
-            root = ctx.configure_cache
-            if found.cmake_python and root:
-                cmake_python.install_python(ctx.tree.state_dir, found.python, root)
+            if found.cmake_python:
+                ctx.install_python(found.python)
         old = path.read_text(encoding="utf-8") if existing is not None else ""
         new = gen.render(merged.data)
         if new == old:
