@@ -4,6 +4,7 @@ read: CMakeCache.txt and compile_commands.json (targets and installs: codemodel.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -19,6 +20,8 @@ LAUNCHERS = tuple(launcher_variable(lang) for lang in ("CXX", "C", "CUDA", "HIP"
 # Our presets may put the memory gate first: `python;-S;-E;<gate>;<options>;--;[cache]`.
 GATE_NAME = "memory-gate.py"
 GATE_END = "--"
+# Programs that may serve a compile from a cache instead of compiling it.
+COMPILE_CACHES = frozenset({"ccache", "sccache", "buildcache"})
 
 
 def compile_cache(value: Optional[str]) -> Optional[str]:
@@ -100,6 +103,18 @@ def launchers(build_dir: Path) -> list[str]:
     cache = read_cache(build_dir) or {}
     words = (w for name in LAUNCHERS for w in (cache.get(name) or "").split(";"))
     return list(dict.fromkeys(w for w in words if w))
+
+
+def uncached_compiles(build_dir: Path) -> bool:
+    """Whether no compiler cache can serve this build dir's compiles: its cache is readable,
+    puts no compiler cache in front of a compiler and names no compiler that is one (a ccache
+    symlink as CXX). Then every unit ninja runs is compiled for real."""
+    cache = read_cache(build_dir)
+    if not cache or any(compile_cache(cache.get(name)) for name in LAUNCHERS):
+        return False
+    compilers = [v for k, v in cache.items() if k.endswith("_COMPILER") and v]
+    caches = [c for c in compilers if os.path.basename(os.path.realpath(c)) in COMPILE_CACHES]
+    return bool(compilers) and not caches
 
 
 def compile_commands(build_dir: Path) -> Optional[list[dict[str, Any]]]:

@@ -50,6 +50,7 @@ SERVER = "sccache"  # the process name of sccache's server (and of its client)
 # unit runs none of them, or only as a preprocessor (-E); nvcc's own driver and cudafe++ may
 # run for a cache hit too, so they are no evidence.
 COMPILERS = frozenset({"cc1plus", "cc1", "cicc", "ptxas", "clang", "clang++"})
+UNCACHED = "no compiler cache"  # the evidence of a unit compiled where no cache can serve one
 
 
 def compiler_at_work(name: str, argv: list[str]) -> bool:
@@ -83,13 +84,17 @@ class Measured:
 class Sampler:
     """Watches one streamed command's session (and, for `build_dir`, the compiles an sccache
     server runs for it); `peaks` is unit -> peak resident bytes, `compiled` unit -> the
-    compiler seen at work in it (units without one were served by a cache)."""
+    compiler seen at work in it (units without one were served by a cache). With `uncached`
+    (no compiler cache can serve this build) every unit ran a real compile, seen at work or
+    too quick to be."""
 
     def __init__(
         self,
         build_dir: Optional[Path] = None,
         keep: Optional[Callable[[dict[str, Measured]], None]] = None,
+        uncached: bool = False,
     ) -> None:
+        self.uncached = uncached
         self.peaks: dict[str, int] = {}
         self.compiled: dict[str, str] = {}
         self.build_dir = str(build_dir) if build_dir else None
@@ -190,9 +195,12 @@ class Sampler:
 
     def measured(self, names: Optional[set[str]] = None) -> dict[str, Measured]:
         """The peaks of the units (of `names`) a compiler was seen at work in."""
+        compiled = dict(self.compiled)
+        if self.uncached:
+            compiled = {name: compiled.get(name, UNCACHED) for name in self.peaks}
         return {
             name: Measured(self.peaks.get(name, 0), by)
-            for name, by in self.compiled.items()
+            for name, by in compiled.items()
             if (names is None or name in names) and self.peaks.get(name, 0) > 0
         }
 

@@ -15,7 +15,7 @@ from typing import Optional
 from build_tools.cache import policy, sccache
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
-from build_tools.cmake.project import CMake
+from build_tools.cmake.project import CMake, uncached_compiles
 from build_tools.errors import BUILD_FILES, classify
 from build_tools.insight import held, last_build, memory, ninja_log
 from build_tools.plan import content, over_base
@@ -120,7 +120,7 @@ def _measured(ctx: Run, command: Command, fix: Fix, waits_from: int) -> Outcome:
     compiles only) and saying each compile the memory gate holds, as it begins to wait."""
     state, directory = ctx.tree.state_dir, ctx.checkout.build_dir
     keep = None if ctx.dry_run else functools.partial(memory.record, state, directory)
-    sampler = memory.Sampler(directory, keep)
+    sampler = memory.Sampler(directory, keep, uncached_compiles(directory))
     watcher = held.HeldWatcher(state, directory, waits_from, ctx.console.note)
     observers = [sampler.observe] + ([] if ctx.dry_run else [watcher.observe])
     ctx.runner.observers.extend(observers)

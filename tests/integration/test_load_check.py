@@ -45,6 +45,11 @@ def kept(installed: Path, aside: Path) -> Iterator[Path]:
         shutil.copy2(aside, installed)
 
 
+def installed_extensions(root: Path) -> list[Path]:
+    """The extensions the example installs into its package (whatever their number)."""
+    return sorted((root / "minivllm").glob("*.abi3.so"))
+
+
 def doctor(root: Path, env: dict[str, str]) -> tuple[int, str]:
     run = invoke("doctor", "--source", str(root), env={**env, "NO_COLOR": "1"})
     return run.returncode, run.output
@@ -74,7 +79,8 @@ def test_an_undefined_symbol_fails_the_build_and_undoing_it_passes(
     path.write_text(original)
     fixed = invoke("build", "--source", str(root), env=env)
     assert fixed.returncode == 0, fixed.output
-    assert "2 installed extension(s), all load: 1 loaded" in fixed.output
+    installed = len(installed_extensions(root))
+    assert f"{installed} installed extension(s), all load: 1 loaded" in fixed.output
 
 
 def test_doctor_names_the_symbol_of_a_library_replaced_behind_our_back(
@@ -91,7 +97,7 @@ def test_doctor_names_the_symbol_of_a_library_replaced_behind_our_back(
         assert "replaced since it was installed" in output
         assert "--target _C" in output
     returncode, output = doctor(root, env)
-    assert returncode == 0 and "all load: 2 loaded" in output
+    assert returncode == 0 and f"all load: {len(installed_extensions(root))} loaded" in output
 
 
 def _driver_here() -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from build_tools.cmake import project
 from build_tools.insight import held, memory
 from build_tools.process import procfs
 from tests.helpers import copy_example
@@ -95,7 +96,8 @@ def test_a_cold_bootstrap_holds_nothing_and_a_warm_cache_teaches_nothing(
     assert learned(src)[0], "the cold bootstrap compiled, and learned"
     store_of(src).unlink()
     out = ok("clean-build", "--source", str(src), env=env)
-    assert "13/13 cache hits" in out, out
+    units = len(project.compile_commands(src / "cmake-build-release") or [])
+    assert units and f"{units}/{units} cache hits" in out, out
     assert memory.load(src / ".vllm-build-tools", Path("cmake-build-release")) == {}, (
         "peaks learned from cache hits"
     )

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from build_tools.cmake.project import uncached_compiles
 from build_tools.console import Console
 from build_tools.insight import memory
 from build_tools.process.runner import Command, Runner
@@ -73,6 +74,50 @@ def test_only_real_compiles_teach_a_peak(tmp_path: Path) -> None:
     assert list(kept) == ["CMakeFiles/t.dir/real.o"], f"only the real compile teaches: {kept}"
     assert kept["CMakeFiles/t.dir/real.o"].by == "cc1plus"
     assert kept["CMakeFiles/t.dir/real.o"].peak > 150 * 2**20
+
+
+def test_where_no_cache_can_serve_a_unit_every_unit_teaches(tmp_path: Path) -> None:
+    """With no compiler cache configured, a unit is a real compile even when its compiler was
+    too quick to be seen at work (a small generated unit): it teaches its peak."""
+    sampler = memory.Sampler(uncached=True)
+    runner = Runner(Console(io.StringIO()))
+    runner.observers.append(sampler.observe)
+    runner.run(Command.of([sys.executable, "-c", HOG, "-o", "CMakeFiles/t.dir/u.o"], tmp_path))
+    kept = sampler.measured()
+    assert kept["CMakeFiles/t.dir/u.o"].by == memory.UNCACHED
+    assert kept["CMakeFiles/t.dir/u.o"].peak > 150 * 2**20
+    assert memory.Sampler().measured() == {}
+
+
+def _cache(build: Path, **values: str) -> Path:
+    build.mkdir(parents=True, exist_ok=True)
+    lines = [f"{k}:STRING={v}" for k, v in values.items()]
+    (build / "CMakeCache.txt").write_text("\n".join(lines) + "\n")
+    return build
+
+
+def test_uncached_compiles_only_where_no_launcher_and_no_compiler_is_a_cache(
+    tmp_path: Path,
+) -> None:
+    ccache = tmp_path / "bin" / "ccache"
+    ccache.parent.mkdir()
+    ccache.write_text("")
+    masquerade = tmp_path / "bin" / "g++"
+    masquerade.symlink_to(ccache)
+    gate = "python3;-S;/s/memory-gate.py;--"
+    assert uncached_compiles(_cache(tmp_path / "a", CMAKE_CXX_COMPILER="/usr/bin/c++"))
+    assert uncached_compiles(
+        _cache(tmp_path / "g", CMAKE_CXX_COMPILER="/usr/bin/c++", CMAKE_CXX_COMPILER_LAUNCHER=gate)
+    ), "the memory gate is no cache"
+    assert not uncached_compiles(
+        _cache(
+            tmp_path / "c",
+            CMAKE_CXX_COMPILER="/usr/bin/c++",
+            CMAKE_CUDA_COMPILER_LAUNCHER=f"{gate};/usr/bin/sccache",
+        )
+    )
+    assert not uncached_compiles(_cache(tmp_path / "m", CMAKE_CXX_COMPILER=str(masquerade)))
+    assert not uncached_compiles(tmp_path / "none"), "an unreadable cache proves nothing"
 
 
 # Two stages one after the other, each holding 160 MB, as nvcc runs cudafe++, cicc and ptxas:
