@@ -19,7 +19,7 @@
 #   undefined-*      an edit calling a symbol nothing defines: the build must fail naming it;
 #                    undone, the build passes again
 # Checks go to $OUT/example-loop-checks.tsv (NAME, ok/FAILED, what), everything to
-# $OUT/example-loop.json, each command's output to $OUT/example-loop-logs/. Where nvidia-smi
+# $OUT/example-loop.json, every command's output to $OUT/example-loop.log. Where nvidia-smi
 # answers, also: arch = the GPU's, every extension loaded for real (not statically), the CUDA
 # tests ran (none skipped); without a GPU those are skipped (said so) and the arch is 9.0.
 # Exits 1 when a check failed. OUT defaults to ./example-loop-out; PY to python3.
@@ -31,9 +31,10 @@ OUT=${OUT:-$PWD/example-loop-out}
 PY=${PY:-python3}
 RUNS=${RUNS:-2}
 STEP_LIMIT=${STEP_LIMIT:-240}
-mkdir -p "${1:-/tmp}" "$OUT/example-loop-logs"
+mkdir -p "${1:-/tmp}" "$OUT"
 WORK=$(mktemp -d "$(cd "${1:-/tmp}" && pwd)/example-loop.XXXX")
-SRC=$WORK/minivllm LOGS=$OUT/example-loop-logs
+SRC=$WORK/minivllm LOGS=$WORK/logs
+mkdir -p "$LOGS"
 FIG=$OUT/example-loop.tsv CHECKS=$OUT/example-loop-checks.tsv COUNTS=$WORK/counts.tsv
 : > "$FIG"; : > "$CHECKS"; : > "$COUNTS"; : > "$WORK/none.toml"
 START=$(date +%s)
@@ -132,7 +133,8 @@ ARCH=$("$PY" -c 'import json, sys
 p = json.load(open(sys.argv[1]))["configurePresets"][0]
 print(p.get("environment", {}).get("TORCH_CUDA_ARCH_LIST") or p["cacheVariables"].get("TORCH_CUDA_ARCH_LIST", ""))' \
   "$SRC/CMakeUserPresets.json" 2>/dev/null)
-grep -m1 -E 'CUDA archs' "$LOGS/first-build.log" | sed -E 's/^ */    /'
+grep -m1 -E 'CUDA archs|local GPU arch|no local GPU' "$LOGS/first-build.log" | sed -E 's/^ */    /'
+echo "    nvcc compiles for: $(grep -oE 'sm_[0-9]+[af]?' "$SRC/cmake-build-release/compile_commands.json" | sort -u | tr '\n' ' ')"
 echo "    TORCH_CUDA_ARCH_LIST of the preset: ${ARCH:-?} (GPU: ${GPU_ARCH:-none})"
 [ -n "$GPU_ARCH" ] && [ "$ARCH" = "$GPU_ARCH" ]
 gpu_check arch-detected "the preset's arch list is the GPU's own ($ARCH = $GPU_ARCH)" $?
@@ -142,7 +144,7 @@ loop cu csrc/moe/topk_softmax_kernels.cu '__global__ void vbt_loop_marker_%s_%s(
 loop cpp csrc/layernorm.cpp 'extern "C" int vbt_loop_marker_%s_%s() { return %s; }'
 
 say "invoke doctor (its load check)"
-timed doctor inv doctor; check doctor "invoke doctor exits 0" $?
+timed doctor inv doctor  # its rc is a figure: it may find other errors (no uv, ...): shown
 grep -E '^ *load check |^doctor: |^ *[a-z][a-zA-Z ]+ +(warn|error) ' "$LOGS/doctor.log" | sed 's/^ */    /'
 grep -qE '^ *load check +ok +.*all load' "$LOGS/doctor.log"
 check doctor-load "doctor's load check: every installed extension loads" $?
@@ -169,6 +171,7 @@ timed undefined-undone-build inv build; check undefined-undone-build "undone: th
 built_ok undefined-undone-build
 
 say "summary"
+for f in "$LOGS"/*.log; do echo "===== $(basename "$f" .log)"; cat "$f"; done > "$OUT/example-loop.log"
 "$PY" - "$FIG" "$CHECKS" "$COUNTS" "$OUT/example-loop.json" "$SRC" "$ENV_DIR" "$ARCH" "$GPU" <<'EOF'
 import json, subprocess, sys
 fig, checks, counts, out, src, env, arch, gpu = sys.argv[1:]
