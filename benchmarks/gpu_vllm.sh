@@ -12,7 +12,10 @@
 # newdir (configure again into a new build dir: a seeded configure, its files against the
 # first's), gatepair (a cold `_moe_C` without and with the gate), warmclean (a warm clean-build of
 # `_moe_C`: its configure share, build.ninja against the first configure's), cwindow (`_C`
-# cold for WINDOW seconds, with and without the gate: units done). NAME:SECONDS runs NAME only
+# cold for WINDOW seconds, with and without the gate: units done); exampleloop (not in the
+# default either): benchmarks/gpu_example_loop.sh, the bundled example's edit -> build -> load
+# check -> chosen tests loop, timed, into the same $OUT (example-loop*.tsv/json; a failed check
+# of it is recorded here as exampleloop). NAME:SECONDS runs NAME only
 # if SECONDS are left before LIMIT
 # (seconds, default unlimited). Figures go to $OUT/gpu_vllm.json (OUT defaults to
 # ./gpu-vllm-out); each check that fails is recorded there and makes the script exit 1.
@@ -234,6 +237,12 @@ phase_cwindow() {
   with_gate on; cold_build c-window-gate _C "$WINDOW"
   with_gate off; cold_build c-window-nogate _C "$WINDOW"
   with_gate on
+}
+
+phase_exampleloop() {
+  say "the example's edit -> build -> load -> tests loop (benchmarks/gpu_example_loop.sh)"
+  OUT=$OUT ENV_DIR=$ENV_DIR PY=$PY "$SUITE/benchmarks/gpu_example_loop.sh" "$DEV"
+  check exampleloop "benchmarks/gpu_example_loop.sh: every check ok ($OUT/example-loop-checks.tsv)" $?
 }
 
 phases=${*:-setup presets configure rawconfigure targets cumem cppedit moe cuedit devflags devmoe devedit}
