@@ -55,8 +55,9 @@ new_objects() { # LOG_LINES_BEFORE [BUILD_DIR]
 }
 one_object() { # NAME LOG_LINES_BEFORE EXPECTED_SUFFIX [BUILD_DIR]
   local got; got=$(new_objects "$2" "${4:-$BUILD}")
-  [ "$(echo "$got" | grep -c .)" = 1 ] && [[ "$got" == *"$3" ]]
-  check "$1" "exactly one object recompiled, *$3 (got: $(echo $got))" $?
+  local ok=1 listed; listed=$(echo $got)
+  [ "$(echo "$got" | grep -c .)" = 1 ] && [[ "$got" == *"$3" ]] && ok=0
+  check "$1" "exactly one object recompiled, *$3 (got: $listed)" $ok
 }
 loglines() { wc -l < "${1:-$BUILD}/.ninja_log"; }
 
