@@ -7,6 +7,7 @@ library not found), the likely cause and its fix (causes.py).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,8 +69,13 @@ class Report:
 
 
 def environment_key(tree: SourceTree) -> str:
-    torch = venv_state.installed(tree.venv_dir).get("torch")
-    return f"{tree.venv_python}|torch {torch.version if torch else '-'}"
+    """The environment a library loaded in: the interpreter and every installed distribution's
+    version (torch's first, as the record says it)."""
+    dists = venv_state.installed(tree.venv_dir)
+    torch = dists.get("torch")
+    versions = "\n".join(sorted(f"{name}=={dist.version}" for name, dist in dists.items()))
+    digest = hashlib.sha256(versions.encode()).hexdigest()[:16]
+    return f"{tree.venv_python}|torch {torch.version if torch else '-'}|{digest}"
 
 
 def check(

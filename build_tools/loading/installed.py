@@ -1,9 +1,11 @@
 """Which extensions a checkout has installed (what vLLM would load), and the record of those
-that loaded last time: a library unchanged since it loaded, in the same environment, is not
-loaded again after a build that did not touch it."""
+that loaded last time: a library whose content is the one that loaded, in the same
+environment, is not loaded again (a build that did not touch it, or a clean-build whose cache
+hits linked the same bytes)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -52,13 +54,33 @@ def module_name(path: Path, root: Path, library: Optional[elf.Library]) -> str:
     return ".".join([*parts, stem])
 
 
-def _stamp(path: Path) -> list[int]:
+def _stamp(path: Path) -> list[object]:
+    """What the record keeps of a library: its stat (the quick answer) and its content digest
+    (the answer when the stat differs: a clean-build installs the same bytes anew)."""
     info = path.stat()
-    return [info.st_size, info.st_mtime_ns, info.st_ino]
+    return [info.st_size, info.st_mtime_ns, info.st_ino, _digest(path)]
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _same(kept: object, path: Path) -> bool:
+    if not isinstance(kept, list) or len(kept) != 4:
+        return False
+    info = path.stat()
+    if kept[:3] == [info.st_size, info.st_mtime_ns, info.st_ino]:
+        return True
+    return kept[0] == info.st_size and kept[3] == _digest(path)
 
 
 def unchanged(tree: SourceTree, paths: Sequence[Path], environment: str) -> list[Path]:
-    """Those of `paths` that loaded last time, unchanged since, in the same `environment`."""
+    """Those of `paths` that loaded last time, with the same content, in the same
+    `environment`."""
     try:
         data = json.loads((tree.state_dir / RECORD).read_text(encoding="utf-8"))
         passed = data["passed"] if data.get("environment") == environment else {}
@@ -67,7 +89,7 @@ def unchanged(tree: SourceTree, paths: Sequence[Path], environment: str) -> list
     found = []
     for path in paths:
         try:
-            if passed.get(str(path)) == _stamp(path):
+            if _same(passed.get(str(path)), path):
                 found.append(path)
         except OSError:
             continue

@@ -121,3 +121,28 @@ def test_a_torch_library_missing_means_no_torch_in_the_environment() -> None:
     known = causes.Known(None, False, "", False)
     why, fix = causes.cause(_failure(missing="libc10.so"), known)
     assert "the environment has no torch" in why and "`invoke deps`" in fix
+
+
+def test_a_library_that_loaded_is_known_by_its_content(tmp_path: Path) -> None:
+    """A clean-build installs the same bytes anew (another inode, another mtime): still the
+    library that loaded; the same size with other bytes is not."""
+    from packaging.specifiers import SpecifierSet
+
+    from build_tools.checkout.source_tree import SourceTree
+    from build_tools.loading import installed
+
+    tree = SourceTree(
+        tmp_path, "cmake-python", "pkg", (3, 26, 0), tmp_path / ".venv", "cuda", SpecifierSet()
+    )
+    library = tmp_path / "pkg" / "_C.abi3.so"
+    library.parent.mkdir()
+    library.write_bytes(b"\x7fELF first")
+    installed.remember(tree, [library], "env A")
+    assert installed.unchanged(tree, [library], "env A") == [library]
+    assert installed.unchanged(tree, [library], "env B") == [], "another environment"
+    library.unlink()
+    library.write_bytes(b"\x7fELF first")  # reinstalled: a new file, the same bytes
+    assert installed.unchanged(tree, [library], "env A") == [library]
+    library.unlink()
+    library.write_bytes(b"\x7fELF other")  # the same size, other bytes
+    assert installed.unchanged(tree, [library], "env A") == []
