@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from importlib.util import find_spec
 from typing import Any, Optional
 
 from invoke.collection import Collection
@@ -240,6 +241,15 @@ watch = make_task(
 )
 
 
+def _benchmarks_here() -> bool:
+    """Whether the benchmarks package is importable: an install of the suite without it
+    offers no `bench` task rather than one that fails on import."""
+    try:
+        return find_spec("benchmarks.loop") is not None
+    except ModuleNotFoundError:
+        return False
+
+
 ns = Collection(
     venv,
     install,
@@ -252,7 +262,7 @@ ns = Collection(
     clean_build,
     bootstrap,
     config,
-    bench,
+    *([bench] if _benchmarks_here() else []),
     doctor,
     report,
     watch,

@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,32 @@ def test_the_tests_of_the_kernels_changed_run_with_the_checkouts_venv(
         assert installed.returncode == 0, f"`{command}` as printed failed"
         first = vllm_build("test", cwd=copy, env=env)
     assert first.returncode == 0 and " passed" in first.output, first.output
+
+
+def test_help_shows_our_tasks_and_only_the_flags_that_apply(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """issue 26: invoke's own core flags (sudo, --dry, --search-root, ...) mean nothing for a
+    build; --version is the suite's."""
+    helped = vllm_build("--help", cwd=tmp_path, env=env)
+    assert helped.returncode == 0, helped.output
+    options = helped.output.split("Subcommands:")[0]
+    for flag in ("--prompt-for-sudo-password", "--dry", "--search-root", "--echo", "--pty",
+                 "--warn-only", "--hide", "--config", "--command-timeout"):  # fmt: skip
+        assert flag not in options, f"{flag} in:\n{options}"
+    assert "--version" in options and "--list" in options, options
+    assert set(tasks_of(helped.output)) >= {"build", "bootstrap", "doctor"}, helped.output
+    refused = vllm_build("--dry", "config", cwd=tmp_path, env=env)
+    assert refused.returncode != 0, refused.output
+    shown = vllm_build("--version", cwd=tmp_path, env=env)
+    expected = metadata.version("vllm-build-tools")
+    assert shown.returncode == 0 and shown.output.strip() == f"vllm-build {expected}", shown.output
+
+
+def test_bench_runs_from_any_directory(tmp_path: Path, env: dict[str, str]) -> None:
+    """issue 26: `vllm-build bench` outside the repository reaches the benchmark (here its
+    own refusal of a bad flag) instead of `ModuleNotFoundError: benchmarks`."""
+    run = vllm_build("bench", "--runs", "0", cwd=tmp_path, env=env)
+    assert "ModuleNotFoundError" not in run.output, run.output
+    assert run.returncode == 2 and "--runs must be >= 1" in run.output, run.output
+    assert list(tmp_path.iterdir()) == [], "bench wrote where it was run"
