@@ -82,7 +82,9 @@ class Settings:
     all_archs: bool = setting(False, "the project's full CUDA arch list, not the local GPU's")
     precompiled: bool = setting(True, "install precompiled kernels (false: a full source build)")
     install_prefix: str = setting("", "CMAKE_INSTALL_PREFIX of our presets (empty: the tree)")
-    target: str = setting("", "build this target and install only its component (empty: all)")
+    target: str = setting(
+        "", "build these targets (comma list) and install only their components (empty: all)"
+    )
     all_targets: bool = setting(
         False, "build every target, not only those that differ from the precompiled kernels"
     )
@@ -100,6 +102,12 @@ class Settings:
 
     def origin(self, key: str) -> str:
         return self.origins.get(key, "default")
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The targets `target` names (a comma list; a repeated --target is joined into one),
+        each once, in the order given."""
+        return tuple(dict.fromkeys(t.strip() for t in self.target.split(",") if t.strip()))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if "help" in f.metadata}

@@ -41,6 +41,8 @@ COMMON_HELP = {
     "no_memory_gate": "presets without the memory gate: compiles start without waiting for memory",
     "no_load_check": "after the build, do not load the installed extensions to check them",
     "json": "print the result as JSON only (for scripts)",
+    "target": "build this target and install its component; several: repeat --target, or "
+    "a comma list (--target _C,_moe_C)",
     "list": "show the tests chosen and why; run none",
     "wide": "also the wider tests that reach the changed ops (models/, v1/, ...)",
     "tests": "the tests to run instead of those chosen, e.g. 'tests/kernels/test_x.py'",
@@ -49,6 +51,7 @@ COMMON_HELP = {
     "changed (`invoke test`)",
 }
 SWITCHES = ("dry_run", "json", "list", "wide")  # task-only flags that are switches
+REPEATABLE = ("target",)  # flags given once per value (or once, as a comma list)
 # Flags that turn a setting off: flag name -> settings key.
 NEGATIVE = {
     "no_precompiled": "precompiled",
@@ -89,6 +92,9 @@ def settings_flags(given: dict[str, Any]) -> dict[str, Any]:
         if name in NEGATIVE:
             if value:
                 flags[NEGATIVE[name]] = False
+        elif isinstance(value, list):  # a repeatable flag: one comma list, [] not given
+            if value:
+                flags[RENAMED.get(name, name)] = ",".join(value)
         elif value is not None and value is not False:
             flags[RENAMED.get(name, name)] = value
     return flags
@@ -152,7 +158,8 @@ def make_task(
     run.__signature__ = Signature(params)  # type: ignore[attr-defined]  # invoke reads flags here
     run.__name__ = run.__qualname__ = name.replace("-", "_")
     run.__doc__ = doc
-    return task(help=help_of(*flags))(run)
+    repeated = [f for f in flags if f in REPEATABLE]
+    return task(help=help_of(*flags), iterable=repeated)(run)
 
 
 def plan_task(name: str, plan: str, doc: str, *flags: str) -> Any:

@@ -74,7 +74,8 @@ build = plan_task(
     "BUILD_ONLY",
     "Build and install the kernels: over precompiled ones, only the targets that differ.\n\n"
     "--plan says first what would compile and what it costs; --all builds every target "
-    "(cmake --build --preset <name> --target install); --target X builds X alone.",
+    "(cmake --build --preset <name> --target install); --target X builds X alone (several: "
+    "repeat it, or X,Y).",
     "target",
     "all",
     "plan",

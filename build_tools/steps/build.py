@@ -29,14 +29,14 @@ def fix_for(tail: Sequence[str]) -> str:
 
 def build(ctx: Run) -> None:
     """Build and install the kernels: over precompiled ones, only what differs from them;
-    `--all` everything; `--target X`: build X, install only its component."""
-    target = ctx.settings.target or None
+    `--all` everything; `--target X,Y`: build X and Y, install only their components."""
     with ctx.step("build") as step:
         cmake, directory = ctx.cmake(), ctx.checkout.build_dir
         model = read_codemodel(directory)
-        if target is not None and model is not None:
-            model.require(target, directory)
-        targets = [target] if target else []  # none: the install target, every target
+        targets = list(ctx.settings.targets)  # none: the install target, every target
+        for target in targets:
+            if model is not None:
+                model.require(target, directory)
         found = content.check(ctx)
         if not targets and model is not None:
             choice = over_base.choose_targets(ctx, model)
@@ -79,7 +79,7 @@ def build(ctx: Run) -> None:
             )
         content.record(ctx, found, since, outcome.edges)
         kept = list(outcome.kept)
-        for component in targets:
+        for component in _components(model, targets):
             manifest_at = bd.local_manifest_stamp(directory)
             kept += ctx.runner.run(
                 ctx.command(cmake.install(directory, component)), fix=fix_for
@@ -106,6 +106,13 @@ def build(ctx: Run) -> None:
             step.ran(f"{what}: up to date")
         else:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
+
+
+def _components(model: Optional[CodeModel], targets: Sequence[str]) -> list[str]:
+    """The install components of `targets`, as the File API's install rules name them (a
+    target without a reply to read: the component of its name, as vLLM names them)."""
+    found = [c for t in targets for c in (model.components_of(t) if model else [t])]
+    return list(dict.fromkeys(found))
 
 
 def _after_regenerating(tail: Sequence[str]) -> str:

@@ -152,3 +152,20 @@ def test_bench_runs_from_any_directory(tmp_path: Path, env: dict[str, str]) -> N
     assert "ModuleNotFoundError" not in run.output, run.output
     assert run.returncode == 2 and "--runs must be >= 1" in run.output, run.output
     assert list(tmp_path.iterdir()) == [], "bench wrote where it was run"
+
+
+@pytest.mark.parametrize(
+    "given", [("--target", "_moe_C", "--target", "_C"), ("--target", "_C,_moe_C")]
+)
+def test_several_targets_each_built_and_installed(
+    copy: Path, env: dict[str, str], given: tuple[str, ...]
+) -> None:
+    """issue 26: --target repeated or as a comma list builds every target named and installs
+    each one's component."""
+    installed = [copy / "minivllm" / lib for lib in ("_C.abi3.so", "_moe_C.abi3.so")]
+    for lib in installed:
+        lib.unlink()
+    run = vllm_build("build", *given, cwd=copy, env=env)
+    assert run.returncode == 0, run.output
+    assert all(lib.is_file() for lib in installed), f"not every component installed:\n{run.output}"
+    assert "_C, _moe_C" in run.output or "_moe_C, _C" in run.output, run.output
