@@ -258,6 +258,9 @@ def resolve(
             values[key] = _coerce(key, raw, origin, base)
             origins[key] = origin
 
+    if values.get("plan") and not values.get("dry_run"):
+        # A plan writes nothing, as a dry run: presets and configure say what they would do.
+        values["dry_run"], origins["dry_run"] = True, origins["plan"]
     settings = Settings(**values, origins=origins, program=program)
     _check_choice("launcher", settings.launcher, LAUNCHERS, settings.origin("launcher"))
     _check_choice("device", settings.device, DEVICES, settings.origin("device"))

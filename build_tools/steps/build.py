@@ -48,7 +48,10 @@ def build(ctx: Run) -> None:
                 targets = list(choice.build)
         content.prepare(ctx, found, targets)
         if ctx.settings.plan:
-            step.ran("planned (--plan: nothing built)")
+            unread = (
+                f"{directory.name} is not configured yet: its first build compiles everything; "
+            )
+            step.ran(f"planned ({'' if model else unread}--plan: nothing built)")
             return
         since = time.time_ns()
         ctx.install_gate()
@@ -109,9 +112,10 @@ def build(ctx: Run) -> None:
 
 
 def _components(model: Optional[CodeModel], targets: Sequence[str]) -> list[str]:
-    """The install components of `targets`, as the File API's install rules name them (a
-    target without a reply to read: the component of its name, as vLLM names them)."""
-    found = [c for t in targets for c in (model.components_of(t) if model else [t])]
+    """The install components of `targets`, as the File API's install rules name them; a
+    target no rule names (a custom target's files installed by name, like vLLM's
+    `_deep_gemm_C`), or no reply to read: the component of its name, as vLLM names them."""
+    found = [c for t in targets for c in ((model.components_of(t) if model else []) or [t])]
     return list(dict.fromkeys(found))
 
 
