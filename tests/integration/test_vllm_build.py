@@ -169,3 +169,20 @@ def test_several_targets_each_built_and_installed(
     assert run.returncode == 0, run.output
     assert all(lib.is_file() for lib in installed), f"not every component installed:\n{run.output}"
     assert "_C, _moe_C" in run.output or "_moe_C, _C" in run.output, run.output
+
+
+@pytest.mark.parametrize(
+    ("tests", "code", "said"),
+    [
+        ("does/not/exist.py", 4, "pytest refused its command line (exit 4: a usage error"),
+        ("csrc", 5, "pytest collected no tests from what it was given (exit 5)"),
+    ],
+)
+def test_each_pytest_exit_gets_its_own_sentence(
+    copy: Path, env: dict[str, str], tests: str, code: int, said: str
+) -> None:
+    """issue 26: a --tests path that does not exist is not "the tests above failed: fix the
+    kernel"; each of pytest's exit codes is said as what it is, and exits with it."""
+    run = vllm_build("test", "--tests", tests, cwd=copy, env=env)
+    assert run.returncode == code and said in run.output, run.output
+    assert "fix the kernel" not in run.output, run.output
