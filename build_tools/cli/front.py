@@ -125,11 +125,33 @@ def settings_of(given: dict[str, Any]) -> Any:
         return settings.resolve(settings_flags(given), here=DOOR.here, program=DOOR.program)
 
 
+def checkout_line(wanted: Any) -> str:
+    """The first line of a task: which checkout it works on, and why that one."""
+    origin = wanted.origin("source")
+    if origin == "default":
+        why = "the bundled example: no --source given, no `source` configured"
+        why += ", and you are in no checkout" if DOOR.program != "invoke" else ""
+    elif origin.startswith("flag"):
+        why = "--source"
+    elif origin == "the checkout you are in":
+        why = origin
+    else:
+        why = f"source from {origin}"
+    return f"checkout: {wanted.source} ({why})"
+
+
+def say_checkout(wanted: Any) -> None:
+    from build_tools.console import make_console
+
+    make_console().output(checkout_line(wanted))
+
+
 def run_plan(plan: str, command: str, given: dict[str, Any]) -> None:
     """Resolve settings from `given` flags and run workflow.<plan>; errors exit non-zero."""
     from build_tools import workflow
 
     wanted = settings_of(given)
+    say_checkout(wanted)
     with errors(wanted):
         workflow.execute(wanted, getattr(workflow, plan), command)
 

@@ -23,6 +23,7 @@ from build_tools.cli.front import (
     errors,
     make_task,
     plan_task,
+    say_checkout,
     settings_flags,
     settings_of,
 )
@@ -158,9 +159,11 @@ def _config(given: dict[str, Any]) -> None:
     from build_tools import settings
     from build_tools.console import make_console
 
+    wanted = settings_of(given)
+    say_checkout(wanted)
     make_console().table(
         f"settings (user file: {settings.user_file(os.environ)})",
-        _rows(settings_of(given)),
+        _rows(wanted),
         ("key", "value", "from"),
     )
 
@@ -185,6 +188,8 @@ def _report(given: dict[str, Any]) -> None:
 
     as_json = given.pop("json")
     wanted = settings_of(given)
+    if not as_json:
+        say_checkout(wanted)
     with errors(wanted):
         last_build.main(wanted, as_json=as_json)
 
@@ -194,6 +199,7 @@ def _watch(given: dict[str, Any]) -> None:
 
     then = given.pop("then") or ""
     wanted = settings_of(given)
+    say_checkout(wanted)
     with errors(wanted):
         watcher.watch(wanted, then)
 
@@ -203,6 +209,7 @@ def _test(given: dict[str, Any]) -> None:
 
     list_only, named, wide = given.pop("list"), given.pop("tests") or "", given.pop("wide")
     wanted = settings_of(given)
+    say_checkout(wanted)
     with errors(wanted):
         tests.test(wanted, list_only=list_only, named=named, wide=wide)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from build_tools.settings import EXAMPLE_SOURCE
 from tests.helpers import copy_example
 from tests.integration.tools import Run, fix_commands, ok, shell, shell_env
 
@@ -186,3 +187,20 @@ def test_each_pytest_exit_gets_its_own_sentence(
     run = vllm_build("test", "--tests", tests, cwd=copy, env=env)
     assert run.returncode == code and said in run.output, run.output
     assert "fix the kernel" not in run.output, run.output
+
+
+def test_every_task_says_first_which_checkout_it_works_on(
+    copy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """issue 26: outside any checkout `vllm-build build` builds the bundled example, and says
+    so on its first line; inside one, every task names it first."""
+    away = vllm_build("build", "--dry-run", cwd=tmp_path, env=env)
+    first = away.output.splitlines()[0]
+    assert first.startswith(f"checkout: {EXAMPLE_SOURCE} (the bundled example"), away.output
+    assert "you are in no checkout" in first, first
+    for args in (["build", "--dry-run"], ["targets"], ["report"], ["test", "--list"], ["config"]):
+        run = vllm_build(*args, cwd=copy / "csrc", env=env)
+        first = run.output.splitlines()[0] if run.output else ""
+        assert first == f"checkout: {copy} (the checkout you are in)", (args, run.output)
+    named = vllm_build("watch", "--source", str(copy), "--then", "'", cwd=tmp_path, env=env)
+    assert named.output.splitlines()[0] == f"checkout: {copy} (--source)", named.output
