@@ -94,15 +94,17 @@ def build(ctx: Run) -> None:
         if model is not None and not ctx.dry_run:
             over_base.record_built(ctx, model, targets or model.extension_targets)
         what = ", ".join(targets) or "all targets"
-        cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
+        hits = counted[0] if counted else None
+        cache = last_build.digest(ctx, outcome.edges, hits)  # one line on what it cost
         waits = None if ctx.dry_run else held.gate_waits(state, directory, waits_from)
         if waits:
             ctx.console.note(waits.line)
             cache = ", ".join(filter(None, [cache, waits.summary]))
         if not ctx.dry_run and outcome.edges:
             held.keep_held(state, directory, waits, _this_build(directory))
-        if counted:
-            cache = ", ".join(filter(None, [cache, counted]))
+        if counted:  # the hits where the digest could not say them; the cluster's share
+            said = None if cache and counted[0].text in cache else counted[0].text
+            cache = ", ".join(filter(None, [cache, said, counted[1]]))
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
@@ -186,21 +188,21 @@ def _sccache_server(
 
 def _sccache_result(
     ctx: Run, client: sccache.Client, before: sccache.SccacheCount
-) -> Optional[str]:
-    """This build's sccache hits (and, distributed, its compiles on the cluster); a warning
-    when a distributed build ran nothing remotely."""
+) -> Optional[tuple[sccache.SccacheCount, str]]:
+    """This build's sccache counters (and, distributed, its compiles on the cluster, said);
+    a warning when a distributed build ran nothing remotely."""
     after = sccache.count(client.binary, client.environ)
     if after is None:
         return None
     delta = after.since(before)
     if not client.distributed:
-        return delta.text
+        return delta, ""
     if delta.remote == 0:
         ctx.console.warn(
             f"sccache-dist compiled nothing of this build remotely ({delta.errors} distributed "
             "compile(s) failed and ran here): check `sccache --dist-status` and the servers' logs"
         )
-    return f"{delta.text}, {delta.remote} compile(s) on the sccache-dist cluster"
+    return delta, f"{delta.remote} compile(s) on the sccache-dist cluster"
 
 
 def _reinstall_stale(

@@ -41,7 +41,7 @@ def build_dir(src: Path) -> Path:
 
 def test_the_build_prints_a_one_line_digest(src: Path) -> None:
     digests = [line for line in BOOTSTRAP_OUTPUT[0].splitlines() if "slowest: " in line]
-    assert len(digests) == 1 and digests[0].strip().endswith("report: invoke report")
+    assert len(digests) == 1 and digests[0].strip().endswith("report: `invoke report`")
     assert "cache hits" in digests[0]  # the build ran with ccache's stats log
 
 
