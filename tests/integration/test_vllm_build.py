@@ -204,3 +204,24 @@ def test_every_task_says_first_which_checkout_it_works_on(
         assert first == f"checkout: {copy} (the checkout you are in)", (args, run.output)
     named = vllm_build("watch", "--source", str(copy), "--then", "'", cwd=tmp_path, env=env)
     assert named.output.splitlines()[0] == f"checkout: {copy} (--source)", named.output
+
+
+def test_doctor_says_what_the_install_and_the_build_said(copy: Path, env: dict[str, str]) -> None:
+    """issue 26: inside a git clone (here one that holds the checkout in a folder) doctor never
+    says "built here from a tree without git"; it says the precompiled kernels as the install
+    recorded them, not "installed at an unknown commit"."""
+    clone = copy.parent
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "minivllm/csrc", "minivllm/CMakeLists.txt"],
+                 ["commit", "-q", "-m", "the checkout, in a clone"]):  # fmt: skip
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+    installed = vllm_build("install", "--force", cwd=copy, env=env)
+    said = re.findall(r"precompiled kernels (recorded.*)", installed.output)
+    assert installed.returncode == 0 and said, installed.output
+    built = vllm_build("build", "--target", "_C", cwd=copy, env=env)
+    assert built.returncode == 0, built.output
+    doctor = vllm_build("doctor", cwd=copy, env=env).output
+    assert said[0] in doctor and "unknown commit" not in doctor, doctor
+    assert f"_C.abi3.so: built here from commit {head.stdout[:12]}" in doctor, doctor
+    assert "without git" not in doctor, doctor
