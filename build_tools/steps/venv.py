@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 
 from packaging.version import Version
 
@@ -25,6 +26,15 @@ def venv(ctx: Run) -> None:
             text = tc.version_text(found.version) if found else "unknown"
             step.skipped(f"using the existing environment {tree.venv_dir} (Python {text})")
             return
+        if tree.venv_dir.is_symlink() and not tree.venv_dir.exists():
+            target = os.readlink(tree.venv_dir)
+            raise BuildToolsError(
+                f"{tree.venv_dir} is a symlink to {target}, which does not exist: there is "
+                "no environment there, and none can be created in its place.",
+                f"remove the link (`rm {shlex.quote(str(tree.venv_dir))}`) to create the venv "
+                "here, or make the environment it points to",
+                kind="bad input",
+            )
         have = venv_state.python_version(tree.venv_dir)
         if have and tree.venv_python.exists():
             if os.sep in request:  # an interpreter path: ask it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,17 @@ def test_a_plan_on_a_never_configured_checkout_writes_nothing(
     assert run.returncode == 0, run.output
     assert "would write CMakeUserPresets.json" in run.output, run.output
     assert "is not configured yet" in run.output, run.output
+
+
+def test_a_dangling_venv_link_is_said_with_its_fix(example_copy: Path, env: dict[str, str]) -> None:
+    """issue 26: `.venv` a symlink to nothing: one sentence and the fix, not uv's "File exists
+    (os error 17)"; the link is left as it was."""
+    link = example_copy / ".venv"
+    link.symlink_to(example_copy.parent / "gone-venv")
+    run = invoke("venv", "--source", str(example_copy), env=env)
+    assert run.returncode != 0, run.output
+    assert f"{link} is a symlink to {example_copy.parent / 'gone-venv'}, which does not exist" in (
+        run.output
+    ), run.output
+    assert f"fix: remove the link (`rm {shlex.quote(str(link))}`)" in run.output, run.output
+    assert "os error 17" not in run.output and link.is_symlink(), run.output
