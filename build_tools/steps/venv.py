@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from typing import Optional
 
 from packaging.version import Version
 
@@ -15,6 +16,39 @@ from build_tools.run import Run
 
 def _release(version: Version) -> tuple[int, int]:
     return (version.major, version.minor)
+
+
+def _other_release(ctx: Run, have: Version) -> Optional[BuildToolsError]:
+    """The checkout's venv holds another Python release than the one asked for: the error."""
+    tree, request = ctx.tree, ctx.settings.python
+    if os.sep in request:  # an interpreter path: ask it
+        wanted = interpreters.find_interpreter(ctx.machine, request, None).version
+    else:
+        wanted = tc.parse_version(request) or (0, 0, 0)
+    if _release(have) == tuple(wanted[:2]):
+        return None
+    return BuildToolsError(
+        f"{tree.venv_dir} holds Python {have}, but Python {request} was asked for.",
+        f"remove it (rm -r {shlex.quote(str(tree.venv_dir))}) and rerun "
+        f"`invoke bootstrap`, or keep it with --python {have.major}.{have.minor}",
+    )
+
+
+def tools_run(ctx: Run) -> None:
+    """Before a build runs the venv's tools: a venv of ours that holds another Python release
+    than the one asked for, whose ninja does not run (made again with another Python over
+    the old one), is said as `venv` says it, not as `.venv/bin/ninja --version` failing. A
+    venv of another release whose tools run (bootstrapped with --python X.Y) builds."""
+    tree = ctx.tree
+    have = venv_state.python_version(tree.venv_dir)
+    if ctx.dry_run or not tree.venv_is_ours or not have or not tree.venv_python.exists():
+        return
+    ninja = tree.venv_tool("ninja")
+    if ninja.is_file() and tc.tool_version(str(ninja)) is not None:
+        return
+    other = _other_release(ctx, have)
+    if other is not None:
+        raise other
 
 
 def venv(ctx: Run) -> None:
@@ -37,18 +71,11 @@ def venv(ctx: Run) -> None:
             )
         have = venv_state.python_version(tree.venv_dir)
         if have and tree.venv_python.exists():
-            if os.sep in request:  # an interpreter path: ask it
-                wanted = interpreters.find_interpreter(ctx.machine, request, None).version
-            else:
-                wanted = tc.parse_version(request) or (0, 0, 0)
-            if _release(have) == tuple(wanted[:2]):
-                step.skipped(f"{tree.venv_dir} has Python {have}")
-                return
-            raise BuildToolsError(
-                f"{tree.venv_dir} holds Python {have}, but Python {request} was asked for.",
-                f"remove it (rm -r {tree.venv_dir}) and rerun, "
-                f"or keep it with --python {have.major}.{have.minor}",
-            )
+            other = _other_release(ctx, have)
+            if other is not None:
+                raise other
+            step.skipped(f"{tree.venv_dir} has Python {have}")
+            return
         if tree.venv_dir.exists() and any(tree.venv_dir.iterdir()):
             raise BuildToolsError(
                 f"{tree.venv_dir} exists but is not a venv (no pyvenv.cfg).",
