@@ -9,7 +9,8 @@
 # with --venv: nothing is installed into it and no .venv is created.
 # Phases (default: all, in order): setup presets configure rawconfigure targets cumem cppedit moe
 # cuedit devflags devmoe devedit; and, for the memory gate and configure (not in the default):
-# gatepair (a cold `_moe_C` without and with the gate), warmclean (a warm clean-build of
+# newdir (configure again into a new build dir: a seeded configure, its files against the
+# first's), gatepair (a cold `_moe_C` without and with the gate), warmclean (a warm clean-build of
 # `_moe_C`: its configure share, build.ninja against the first configure's), cwindow (`_C`
 # cold for WINDOW seconds, with and without the gate: units done). NAME:SECONDS runs NAME only
 # if SECONDS are left before LIMIT
@@ -72,6 +73,10 @@ phase_presets() {
 phase_configure() {
   say "invoke configure (a new build dir)"; rm -rf "$BUILD"; timed configure inv configure
   cp "$BUILD/build.ninja" "$DEV/first-build.ninja"; cp "$BUILD/compile_commands.json" "$DEV/first-compile_commands.json"
+}
+phase_newdir() {  # configure again into a new build dir: what a clean-build's configure reuses
+  say "invoke configure again (a new build dir)"; rm -rf "$BUILD"; timed configure-newdir inv configure
+  same_files configure-newdir-identical
 }
 phase_rawconfigure() {
   say "a plain cmake --preset release from a new shell (offline), then invoke configure again"

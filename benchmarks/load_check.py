@@ -4,7 +4,7 @@ A copy of the bundled example is bootstrapped; then each round edits a C++ sourc
 and runs `invoke build` twice, with the load check and with `--no-load-check`, in alternating
 order (every build compiles that unit, relinks and installs `_moe_C`). Printed and written as
 JSON: the median wall time of each, the difference, their ratio and the load step's own time
-(from last-summary.json). No timed assertion: the figure goes into the README.
+(from last-summary.json). No timed assertion: the figure goes into docs/vllm-guide.md.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ LAUNCHERS: tuple[str, ...] = get_args(Launcher)
 
 
 def setting(default: Any, text: str) -> Any:
-    """A settings field: its default and its help line (`invoke config`, --help, the README)."""
+    """A settings field: its default and help line (`invoke config`, --help, docs/settings.md)."""
     return field(default=default, metadata={"help": text})
 
 
@@ -111,7 +111,7 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if "help" in f.metadata}
-# What each key means; `invoke config`, the task flags' --help and the README reuse these lines.
+# What each key means; `invoke config`, the flags' --help and docs/settings.md reuse these lines.
 DESCRIPTIONS: dict[str, str] = {name: f.metadata["help"] for name, f in _FIELDS.items()}
 DEFAULTS: dict[str, Any] = {name: f.default for name, f in _FIELDS.items()}
 

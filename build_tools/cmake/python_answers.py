@@ -198,8 +198,9 @@ def own_library(path: str, sites: list[str], library: list[str]) -> bool:
     return _under(os.path.realpath(path), roots) or _under(os.path.abspath(path), library)
 
 
-def ask(answers: str, python: str, expr: str) -> int:
-    """Answer from the cache, or run the interpreter and keep its answer when it may be."""
+def sites_of(answers: str, python: str) -> tuple[list[str], list[str]]:
+    """The interpreter's site-packages directories and library, asked once and kept in
+    `answers`."""
     venv = _read(os.path.join(os.path.dirname(os.path.dirname(python)), "pyvenv.cfg"))
     sites_file = os.path.join(
         answers, "sites-" + _hash(python, sys.version, venv.decode(errors="replace"))[:16] + ".json"
@@ -210,6 +211,12 @@ def ask(answers: str, python: str, expr: str) -> int:
     except (OSError, ValueError):
         sites, library = site_dirs(python)
         _write(sites_file, json.dumps([sites, library]))
+    return sites, library
+
+
+def ask(answers: str, python: str, expr: str) -> int:
+    """Answer from the cache, or run the interpreter and keep its answer when it may be."""
+    sites, library = sites_of(answers, python)
     found = os.path.join(answers, key(python, expr, sites) + ".json")
     try:
         with open(found, encoding="utf-8") as handle:

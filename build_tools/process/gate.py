@@ -41,7 +41,7 @@ nothing but the standard library (nothing of build_tools, which is not installed
 read /proc themselves; they are the one exception to "process/procfs.py reads /proc" (their
 reads are few: /proc/self, /proc/meminfo, each process's stat, statm and, under sccache,
 cmdline). Its overhead on a compile that does not wait is the interpreter's start plus one
-scan of /proc when other compiles run (measured: README, "The memory gate").
+scan of /proc when other compiles run (measured: docs/real-vllm.md, "The memory gate on an H100").
 
 `VLLM_BUILD_GATE_TEST_AVAILABLE` (bytes) replaces the measured available memory: for tests only.
 """

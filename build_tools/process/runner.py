@@ -55,7 +55,7 @@ class Command:
 
 
 class Sink(Protocol):
-    """Where a running command's output and progress go (see report.py)."""
+    """Where a running command's output and progress go (console.py's `Console` is one)."""
 
     def command(self, command: Command, dry_run: bool) -> None: ...
     def output(self, line: str) -> None: ...

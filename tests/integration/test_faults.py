@@ -5,7 +5,7 @@ After every interrupted run a recovery `invoke build` must succeed and leave ins
 files equal to a clean build's (byte for byte, else the same ELF section sizes: nvcc output
 may differ in bytes), no process of ours running, and every user file as it was. The table
 of cycles is printed (run pytest with -s to see it; CI prints it) and written to
-<tmp>/faults.json; the README records it.
+<tmp>/faults.json; docs/reliability.md records it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ suite checks that nothing the user built or wrote was lost (sources, the presets
 backup of it exists, every object of the build dir), that no process is left running over the
 copy, and, for a dry run, that nothing was written. Every command a fix line names is then
 run as printed (for a remedy, the refused command must succeed after it). The tally is
-README's table:
+the table of docs/reliability.md:
 
     inputs, clear errors, silently accepted (goal 0), data lost (goal 0), processes left (goal 0)
 
