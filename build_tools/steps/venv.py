@@ -43,6 +43,9 @@ def tools_run(ctx: Run) -> None:
     have = venv_state.python_version(tree.venv_dir)
     if ctx.dry_run or not tree.venv_is_ours or not have or not tree.venv_python.exists():
         return
+    asked = tc.parse_version(ctx.settings.python)
+    if os.sep not in ctx.settings.python and asked and _release(have) == asked[:2]:
+        return  # the venv holds the Python asked for: nothing to run
     ninja = tree.venv_tool("ninja")
     if ninja.is_file() and tc.tool_version(str(ninja)) is not None:
         return

@@ -62,3 +62,14 @@ def test_a_venv_of_another_python_whose_tools_run_builds(example_copy: Path) -> 
     venv.tools_run(context(example_copy))
     with pytest.raises(BuildToolsError, match=r"holds Python 3\.10\.14"):
         venv.venv(context(example_copy))
+
+
+def test_a_venv_of_the_asked_python_is_not_asked_anything(example_copy: Path) -> None:
+    """The check costs a build nothing where the venv holds the Python asked for: its ninja
+    (here one that would fail, and say it ran) is not run."""
+    venv_dir = other_release(example_copy, ninja_runs=False)
+    (venv_dir / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.11.7\n")
+    ran = example_copy / "ninja-ran"
+    (venv_dir / "bin" / "ninja").write_text(f"#!/bin/sh\ntouch '{ran}'\nexit 1\n")
+    venv.tools_run(context(example_copy))
+    assert not ran.exists(), "the venv's ninja was run"
