@@ -38,12 +38,16 @@ def context(source: Path) -> Run:
     return make_run(settings, console=console, runner=Runner(console, dry_run=False))
 
 
+@pytest.mark.parametrize("ninja", ["fails", "gone"])
 def test_a_venv_of_another_python_is_said_at_build_as_bootstrap_says_it(
-    example_copy: Path,
+    example_copy: Path, ninja: str
 ) -> None:
-    """issue 26: a .venv of another Python minor: `build` failed at `.venv/bin/ninja --version`
-    with a generic fix; it says what the venv step says, sentence and fix."""
+    """issue 26: a .venv of another Python minor: `build` failed at `.venv/bin/ninja` (gone
+    where uv made the venv afresh) with a generic fix; it says what the venv step says,
+    sentence and fix."""
     venv_dir = other_release(example_copy, ninja_runs=False)
+    if ninja == "gone":
+        (venv_dir / "bin" / "ninja").unlink()
     with pytest.raises(BuildToolsError) as at_build:
         workflow.run(context(example_copy), workflow.BUILD_ONLY)
     with pytest.raises(BuildToolsError) as at_bootstrap:
