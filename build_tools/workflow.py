@@ -45,7 +45,9 @@ class Stage:
 
 def ensure_presets(ctx: Run) -> None:
     """Write the presets only when the asked preset is missing (and is one we generate), or
-    when CUDA archs are asked anew (an exported TORCH_CUDA_ARCH_LIST that differs)."""
+    when CUDA archs are asked anew (an exported TORCH_CUDA_ARCH_LIST that differs). First of
+    every build: a venv whose tools no longer run is said for what it is (venv.tools_run)."""
+    venv.tools_run(ctx)
     ctx.need_preset()
     if not ctx.checkout.has_preset or asked.pending(ctx):
         presets.presets(ctx)

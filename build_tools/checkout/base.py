@@ -107,6 +107,12 @@ class Base:
     files: dict[str, Stamp] = field(default_factory=dict)
     absorbed: bool = False  # the first configure's generated files are in `files`
 
+    @property
+    def recorded(self) -> str:
+        """What was recorded, as install and doctor say it: the commit, the libraries."""
+        commit = f" (commit {self.commit[:12]})" if self.commit else ""
+        return f"recorded{commit}: {', '.join(Path(k).name for k in self.kernels) or 'none'}"
+
     def changed(self, tree: SourceTree, git: Git = None) -> list[str]:
         """Files changed since the base (relative to the root), deleted ones included."""
         now = snapshot(tree, self.files)

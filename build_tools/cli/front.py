@@ -41,6 +41,8 @@ COMMON_HELP = {
     "no_memory_gate": "presets without the memory gate: compiles start without waiting for memory",
     "no_load_check": "after the build, do not load the installed extensions to check them",
     "json": "print the result as JSON only (for scripts)",
+    "target": "build this target and install its component; several: repeat --target, or "
+    "a comma list (--target _C,_moe_C)",
     "list": "show the tests chosen and why; run none",
     "wide": "also the wider tests that reach the changed ops (models/, v1/, ...)",
     "tests": "the tests to run instead of those chosen, e.g. 'tests/kernels/test_x.py'",
@@ -49,6 +51,7 @@ COMMON_HELP = {
     "changed (`invoke test`)",
 }
 SWITCHES = ("dry_run", "json", "list", "wide")  # task-only flags that are switches
+REPEATABLE = ("target",)  # flags given once per value (or once, as a comma list)
 # Flags that turn a setting off: flag name -> settings key.
 NEGATIVE = {
     "no_precompiled": "precompiled",
@@ -89,6 +92,9 @@ def settings_flags(given: dict[str, Any]) -> dict[str, Any]:
         if name in NEGATIVE:
             if value:
                 flags[NEGATIVE[name]] = False
+        elif isinstance(value, list):  # a repeatable flag: one comma list, [] not given
+            if value:
+                flags[RENAMED.get(name, name)] = ",".join(value)
         elif value is not None and value is not False:
             flags[RENAMED.get(name, name)] = value
     return flags
@@ -119,11 +125,33 @@ def settings_of(given: dict[str, Any]) -> Any:
         return settings.resolve(settings_flags(given), here=DOOR.here, program=DOOR.program)
 
 
+def checkout_line(wanted: Any) -> str:
+    """The first line of a task: which checkout it works on, and why that one."""
+    origin = wanted.origin("source")
+    if origin == "default":
+        why = "the bundled example: no --source given, no `source` configured"
+        why += ", and you are in no checkout" if DOOR.program != "invoke" else ""
+    elif origin.startswith("flag"):
+        why = "--source"
+    elif origin == "the checkout you are in":
+        why = origin
+    else:
+        why = f"source from {origin}"
+    return f"checkout: {wanted.source} ({why})"
+
+
+def say_checkout(wanted: Any) -> None:
+    from build_tools.console import make_console
+
+    make_console().output(checkout_line(wanted))
+
+
 def run_plan(plan: str, command: str, given: dict[str, Any]) -> None:
     """Resolve settings from `given` flags and run workflow.<plan>; errors exit non-zero."""
     from build_tools import workflow
 
     wanted = settings_of(given)
+    say_checkout(wanted)
     with errors(wanted):
         workflow.execute(wanted, getattr(workflow, plan), command)
 
@@ -152,7 +180,8 @@ def make_task(
     run.__signature__ = Signature(params)  # type: ignore[attr-defined]  # invoke reads flags here
     run.__name__ = run.__qualname__ = name.replace("-", "_")
     run.__doc__ = doc
-    return task(help=help_of(*flags))(run)
+    repeated = [f for f in flags if f in REPEATABLE]
+    return task(help=help_of(*flags), iterable=repeated)(run)
 
 
 def plan_task(name: str, plan: str, doc: str, *flags: str) -> Any:

@@ -141,7 +141,7 @@ class CodeModel:
             task = GENERATOR_TARGETS.get(target, GENERATOR_TARGETS["install"])
             raise BuildToolsError(
                 f"--target {target} is not an extension target but one of CMake's own; "
-                "`build --target` builds and installs one extension.",
+                "`build --target` builds and installs extensions.",
                 f"{task}; extension targets here: {', '.join(self.extension_targets) or 'none'}",
                 kind="bad input",
             )

@@ -132,9 +132,10 @@ def precompiled(c: Subject) -> list[Finding]:
         return [ok("precompiled kernels", "no install recorded")]
     if kernels.state == "source":
         return [ok("precompiled kernels", "not used: installed as a source build")]
-    if kernels.state == "current":
-        at = f"commit {then[:12]}" if then else "an unknown commit"
-        return [ok("precompiled kernels", f"installed at {at}")]
+    if kernels.state == "current":  # as the install said it, where it recorded the base
+        recorded = base.load(c.tree)
+        at = f"installed at commit {then[:12]}" if then else "installed; no commit recorded"
+        return [ok("precompiled kernels", recorded.recorded if recorded else at)]
     if kernels.state == "rebuilt":
         return [ok("precompiled kernels", "replaced by kernels built here since")]
     return [

@@ -4,6 +4,7 @@ every build that compiled something."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from build_tools.cache import ccache
+from build_tools.cache import ccache, sccache
 from build_tools.cmake.project import read_cache
 from build_tools.console import Console, make_console
 from build_tools.errors import BuildToolsError
@@ -22,6 +23,7 @@ from build_tools.settings import Settings
 
 TRACE, CHART = "build-trace.json", "build-report.svg"
 KEPT_STATS = "last-build-ccache.log"  # the stats log of the last build that compiled something
+KEPT_SCCACHE = "last-build-sccache.json"  # its sccache counters (hits, misses), with sccache
 
 
 def build_jobs(ctx: Run, directory: Path) -> Optional[int]:
@@ -43,7 +45,22 @@ def load(ctx: Run, entries: Optional[Sequence[ninja_log.Entry]] = None) -> cost.
         entries = ninja_log.last_build(log.entries, log.version)
     results = ccache.read_stats_log(ctx.tree.state_dir / KEPT_STATS)
     waits = held.held_ms(ctx.tree.state_dir, directory, entries)
-    return cost.analyse(entries, build_jobs(ctx, directory), results, waits)
+    found = cost.analyse(entries, build_jobs(ctx, directory), results, waits)
+    counted = None if found.cache else _kept_sccache(ctx.tree.state_dir)
+    if counted is None:
+        return found
+    hits, misses = counted
+    rate = cost.CacheRate(hits, misses, max(0, len(found.units) - hits - misses))
+    return dataclasses.replace(found, cache=rate)
+
+
+def _kept_sccache(state: Path) -> Optional[tuple[int, int]]:
+    """The last compiling build's sccache (hits, misses), where sccache counted them."""
+    try:
+        data = json.loads((state / KEPT_SCCACHE).read_text(encoding="utf-8"))
+        return int(data["hits"]), int(data["misses"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def cache_log_env(ctx: Run) -> dict[str, str]:
@@ -54,10 +71,11 @@ def cache_log_env(ctx: Run) -> dict[str, str]:
     return ccache.stats_log_env(ctx.checkout.launcher, environ, ctx.tree.state_dir)
 
 
-def digest(ctx: Run, edges: int) -> Optional[str]:
+def digest(ctx: Run, edges: int, counted: Optional[sccache.SccacheCount] = None) -> Optional[str]:
     """After a build: one line on what it cost, when it compiled something. The build that
-    just ran is the log's newest; its ccache stats log is kept for `invoke report`. Returns
-    this build's cache hit text, for the step's result (and so the JSON summary)."""
+    just ran is the log's newest; its ccache stats log (or sccache's `counted`) is kept for
+    `invoke report`. Returns this build's cache hit text, for the step's result (and so the
+    JSON summary)."""
     if ctx.dry_run or not edges:
         return None
     state = ctx.tree.state_dir
@@ -70,6 +88,12 @@ def digest(ctx: Run, edges: int) -> Optional[str]:
             os.replace(state / ccache.STATS_LOG, state / KEPT_STATS)
         else:  # this build's hit rate is not known: never show an older build's
             (state / KEPT_STATS).unlink(missing_ok=True)
+        if counted is not None:
+            hits = {"hits": counted.hits, "misses": counted.misses}
+            state.mkdir(exist_ok=True)
+            (state / KEPT_SCCACHE).write_text(json.dumps(hits) + "\n", encoding="utf-8")
+        else:
+            (state / KEPT_SCCACHE).unlink(missing_ok=True)
         summary = load(ctx, found[-1])
     except (BuildToolsError, OSError):
         return None

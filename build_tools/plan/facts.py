@@ -173,7 +173,7 @@ def gather(ctx: Run) -> tuple[Facts, list[str]]:
     unset = [name for name in tree.src_dir_vars if name not in sources]
     if unset:
         notes.append(f"no local source for {', '.join(unset)}: CMake fetches those itself")
-    launcher = tc.find_launcher(machine, settings.launcher, (venv_bin, *machine.suite_bin))
+    launcher = tc.find_launcher(machine, settings.launcher, (venv_bin,))
     cache_env = policy.preset_environment(
         settings, tree.state_dir, launcher, notes, dry_run=ctx.dry_run
     )

@@ -30,6 +30,7 @@ from build_tools.plan.targets import (
     forecast,
     objects_in_dry_run,
 )
+from build_tools.process.runner import Git
 from build_tools.run import Run
 
 
@@ -215,9 +216,18 @@ def record_built(ctx: Run, model: CodeModel, components: list[str]) -> None:
         ctx.console.warn(f"could not record where the installed kernels came from ({exc})")
 
 
+def _enclosing_head(git: Git, root: Path) -> Optional[str]:
+    """The commit of the repository the checkout lies in, where its root holds no .git of
+    its own (a checkout inside a larger clone, like the bundled example)."""
+    if git is None:
+        return None
+    code, out = git(["-C", str(root), "rev-parse", "--verify", "-q", "HEAD"])
+    return out.strip() if code == 0 and out.strip() else None
+
+
 def _build_detail(ctx: Run, model: CodeModel) -> dict[str, Any]:
     git = ctx.git()
-    head = source_tree.git_head(ctx.tree.root)
+    head = source_tree.git_head(ctx.tree.root) or _enclosing_head(git, ctx.tree.root)
     dirty: Optional[bool] = None
     if git is not None and head:
         code, out = git(["-C", str(ctx.tree.root), "status", "--porcelain", "--untracked-files=no"])

@@ -29,14 +29,14 @@ def fix_for(tail: Sequence[str]) -> str:
 
 def build(ctx: Run) -> None:
     """Build and install the kernels: over precompiled ones, only what differs from them;
-    `--all` everything; `--target X`: build X, install only its component."""
-    target = ctx.settings.target or None
+    `--all` everything; `--target X,Y`: build X and Y, install only their components."""
     with ctx.step("build") as step:
         cmake, directory = ctx.cmake(), ctx.checkout.build_dir
         model = read_codemodel(directory)
-        if target is not None and model is not None:
-            model.require(target, directory)
-        targets = [target] if target else []  # none: the install target, every target
+        targets = list(ctx.settings.targets)  # none: the install target, every target
+        for target in targets:
+            if model is not None:
+                model.require(target, directory)
         found = content.check(ctx)
         if not targets and model is not None:
             choice = over_base.choose_targets(ctx, model)
@@ -48,7 +48,10 @@ def build(ctx: Run) -> None:
                 targets = list(choice.build)
         content.prepare(ctx, found, targets)
         if ctx.settings.plan:
-            step.ran("planned (--plan: nothing built)")
+            unread = (
+                f"{directory.name} is not configured yet: its first build compiles everything; "
+            )
+            step.ran(f"planned ({'' if model else unread}--plan: nothing built)")
             return
         since = time.time_ns()
         ctx.install_gate()
@@ -79,7 +82,7 @@ def build(ctx: Run) -> None:
             )
         content.record(ctx, found, since, outcome.edges)
         kept = list(outcome.kept)
-        for component in targets:
+        for component in _components(model, targets):
             manifest_at = bd.local_manifest_stamp(directory)
             kept += ctx.runner.run(
                 ctx.command(cmake.install(directory, component)), fix=fix_for
@@ -91,21 +94,31 @@ def build(ctx: Run) -> None:
         if model is not None and not ctx.dry_run:
             over_base.record_built(ctx, model, targets or model.extension_targets)
         what = ", ".join(targets) or "all targets"
-        cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
+        hits = counted[0] if counted else None
+        cache = last_build.digest(ctx, outcome.edges, hits)  # one line on what it cost
         waits = None if ctx.dry_run else held.gate_waits(state, directory, waits_from)
         if waits:
             ctx.console.note(waits.line)
             cache = ", ".join(filter(None, [cache, waits.summary]))
         if not ctx.dry_run and outcome.edges:
             held.keep_held(state, directory, waits, _this_build(directory))
-        if counted:
-            cache = ", ".join(filter(None, [cache, counted]))
+        if counted:  # the hits where the digest could not say them; the cluster's share
+            said = None if cache and counted[0].text in cache else counted[0].text
+            cache = ", ".join(filter(None, [cache, said, counted[1]]))
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
             step.ran(f"{what}: up to date")
         else:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
+
+
+def _components(model: Optional[CodeModel], targets: Sequence[str]) -> list[str]:
+    """The install components of `targets`, as the File API's install rules name them; a
+    target no rule names (a custom target's files installed by name, like vLLM's
+    `_deep_gemm_C`), or no reply to read: the component of its name, as vLLM names them."""
+    found = [c for t in targets for c in ((model.components_of(t) if model else []) or [t])]
+    return list(dict.fromkeys(found))
 
 
 def _after_regenerating(tail: Sequence[str]) -> str:
@@ -175,21 +188,21 @@ def _sccache_server(
 
 def _sccache_result(
     ctx: Run, client: sccache.Client, before: sccache.SccacheCount
-) -> Optional[str]:
-    """This build's sccache hits (and, distributed, its compiles on the cluster); a warning
-    when a distributed build ran nothing remotely."""
+) -> Optional[tuple[sccache.SccacheCount, str]]:
+    """This build's sccache counters (and, distributed, its compiles on the cluster, said);
+    a warning when a distributed build ran nothing remotely."""
     after = sccache.count(client.binary, client.environ)
     if after is None:
         return None
     delta = after.since(before)
     if not client.distributed:
-        return delta.text
+        return delta, ""
     if delta.remote == 0:
         ctx.console.warn(
             f"sccache-dist compiled nothing of this build remotely ({delta.errors} distributed "
             "compile(s) failed and ran here): check `sccache --dist-status` and the servers' logs"
         )
-    return f"{delta.text}, {delta.remote} compile(s) on the sccache-dist cluster"
+    return delta, f"{delta.remote} compile(s) on the sccache-dist cluster"
 
 
 def _reinstall_stale(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -26,9 +25,7 @@ def _record_base(ctx: Run, env: dict[str, str], before: dict[str, base.Stamp]) -
     except OSError as exc:
         ctx.console.warn(f"could not record the precompiled kernels ({exc}): builds build all")
         return
-    names = ", ".join(Path(k).name for k in found.kernels) or "none"
-    commit = f" (commit {found.commit[:12]})" if found.commit else ""
-    ctx.console.note(f"precompiled kernels recorded{commit}: {names}")
+    ctx.console.note(f"precompiled kernels {found.recorded}")
 
 
 def _kernels_missing(tree: SourceTree) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from build_tools.cmake import presets_file
+from build_tools.cmake import presets_file, presets_merge
 from build_tools.cmake import presets_gen as gen
 from build_tools.errors import BuildToolsError
 from build_tools.plan import asked, facts
@@ -42,7 +42,7 @@ def presets(ctx: Run) -> None:
             notices += said
         facts.say_once(ctx, notices)
         asked.remember(ctx)
-        merged = gen.merge(
+        merged = presets_merge.merge(
             existing,
             {kind: [p for part in parts for p in part[kind]] for kind in gen.KINDS},
             ctx.tree.cmake_minimum,
@@ -61,14 +61,14 @@ def presets(ctx: Run) -> None:
             if found.cmake_python:
                 ctx.install_python(found.python)
         old = path.read_text(encoding="utf-8") if existing is not None else ""
-        new = gen.render(merged.data)
+        new = presets_merge.render(merged.data)
         if new == old:
             step.skipped(f"{path.name} is up to date")
             return
         changed = merged.changed_names
         what = "presets " + ", ".join(changed) if changed else "file layout"
         if ctx.dry_run:
-            ctx.console.output(gen.unified_diff(path, old, new))
+            ctx.console.output(presets_merge.unified_diff(path, old, new))
             step.ran(f"would write {path.name} ({what})")
             return
         backup = atomic_file.write_atomic(path, new)

