@@ -126,7 +126,7 @@ def precompiled(c: Subject) -> list[Finding]:
             return [error("precompiled kernels", refused.problem.rstrip("."), refused.fix)]
         said = f"{damaged}: `invoke build` rebuilds it from {how}"
         return [warn("precompiled kernels", said, "run `invoke build`")]
-    kernels = drift.precompiled_kernels(c.tree)
+    kernels = drift.precompiled_kernels(c.tree, c.build_trees)
     then = kernels.then
     if kernels.state == "none":
         return [ok("precompiled kernels", "no install recorded")]
@@ -150,9 +150,9 @@ def precompiled(c: Subject) -> list[Finding]:
 
 def installed(c: Subject) -> list[Finding]:
     """Every .so the last install wrote, against the one the build dir holds now."""
-    if c.build_dir is None:
+    if c.build_tree is None or c.build_dir is None:
         return []
-    found = drift.installs(c.build_dir)
+    found = drift.installs(c.build_tree)
     if found.stale:
         return [
             warn(

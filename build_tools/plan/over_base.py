@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from build_tools.checkout import base as precompiled
 from build_tools.checkout import base_repair, provenance, source_tree
-from build_tools.cmake.build_dir import LOCAL_MANIFEST, component_manifest
+from build_tools.cmake.build_tree import is_shared_library
 from build_tools.cmake.codemodel import CodeModel
 from build_tools.cmake.project import compile_commands, make_program, read_cache
 from build_tools.cmake.unit_deps import UnitDeps, runner_capture
@@ -44,32 +44,24 @@ def installed_libraries(
     component's last install manifest, else exactly one of the `known` libraries (the base's),
     has a library of the same file name, that path wins."""
     prefix = Path(ctx.checkout.cache_value("CMAKE_INSTALL_PREFIX") or ctx.tree.root)
-    manifest = component_manifest(ctx.checkout.build_dir, component)
-    try:
-        text = manifest.read_text(encoding="utf-8") if manifest else ""
-    except OSError:
-        text = ""
-    done = [Path(line) for line in text.splitlines() if line]
-    own = manifest is not None and manifest.name != LOCAL_MANIFEST  # the component's alone
+    installed = ctx.checkout.build_tree.installed_by(component)
+    done = installed.libraries if installed else []
+    own = installed is not None and installed.own  # the component's alone
     names = Counter(Path(k).name for k in known)
     by_name = {Path(k).name: ctx.tree.root / k for k in known if names[Path(k).name] == 1}
-    by_name.update({p.name: p for p in done if _library(p)})
+    by_name.update({p.name: p for p in done})
     found = []
     for rule in model.installed_by(component):
         if rule.type == "directory" and own:  # what it installs only its manifest says
-            found += [_relative(ctx, p) for p in done if _library(p)]
+            found += [_relative(ctx, p) for p in done]
         for rel in rule.installed():
             path = prefix / rel
-            if not _library(path):
+            if not is_shared_library(path):
                 continue
             if str(_relative(ctx, path)) not in known:
                 path = by_name.get(path.name, path)
             found.append(_relative(ctx, path))
     return found
-
-
-def _library(path: Path) -> bool:
-    return path.suffix == ".so" or ".so." in path.name
 
 
 def _relative(ctx: Run, path: Path) -> str:

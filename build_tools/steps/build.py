@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Optional
 
 from build_tools.cache import policy, sccache
-from build_tools.cmake import build_dir as bd
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import CMake, uncached_compiles
 from build_tools.errors import BUILD_FILES, classify
@@ -79,13 +78,14 @@ def build(ctx: Run) -> None:
             )
         content.record(ctx, found, since, outcome.edges)
         kept = list(outcome.kept)
+        tree = ctx.checkout.build_tree
         for component in targets:
-            manifest_at = bd.local_manifest_stamp(directory)
+            manifest_at = tree.local_manifest_mtime()
             kept += ctx.runner.run(
                 ctx.command(cmake.install(directory, component)), fix=fix_for
             ).kept
             if not ctx.dry_run:
-                bd.keep_local_manifest(directory, component, manifest_at)
+                tree.keep_local_manifest(component, manifest_at)
         stale = [name for name in outcome.linked if name in kept]
         _reinstall_stale(ctx, cmake, directory, model, stale)
         if model is not None and not ctx.dry_run:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from build_tools import drift
 from build_tools.cmake.codemodel import read_codemodel
 from build_tools.errors import BuildToolsError
 from build_tools.run import Run
@@ -52,7 +51,8 @@ def installed_extensions(ctx: Run) -> list[str]:
     prefix = _stage(ctx) or ctx.tree.root
     root = prefix.resolve()
     modules = set()
-    for path in drift.installed_files(ctx.checkout.build_dir):
+    for path in ctx.checkout.build_tree.installed_libraries():
+        # an extension module: no version after .so (libx.so.1 is no module)
         if path.suffix != ".so" or root not in path.resolve().parents:
             continue
         relative = path.resolve().relative_to(root)

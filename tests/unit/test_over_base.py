@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 
 from build_tools.checkout import provenance
+from build_tools.cmake.build_tree import BuildTree
 from build_tools.cmake.codemodel import CodeModel, InstallRule
 from build_tools.plan import over_base
 from build_tools.plan.over_base import installed_libraries
@@ -37,7 +38,9 @@ def test_choose_says_why_each_target_is_built() -> None:
 def ctx_for(root: Path) -> Run:
     build = root / "cmake-build-release"
     build.mkdir(parents=True, exist_ok=True)
-    checkout = SimpleNamespace(cache_value=lambda key: None, build_dir=build)
+    checkout = SimpleNamespace(
+        cache_value=lambda key: None, build_dir=build, build_tree=BuildTree(build)
+    )
     return cast(Run, SimpleNamespace(checkout=checkout, tree=SimpleNamespace(root=root)))
 
 
