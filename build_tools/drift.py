@@ -120,14 +120,23 @@ def dependency_sources(
     return dependencies.serve(declared, tree.root, environ, folder)
 
 
-def local_sources(tree: SourceTree, environ: Mapping[str, str], deps_dir: str) -> dict[str, str]:
-    """*_SRC_DIR -> path for every dependency with a local copy (environment or deps_dir)."""
+@dataclass(frozen=True)
+class SrcDirs:
+    """The *_SRC_DIR variables the checkout's CMake reads: each with a local copy (the
+    environment's, else one under deps_dir) and its path, and those left unset (CMake fetches
+    what they name)."""
+
+    local: Mapping[str, str]
+    unset: tuple[str, ...]
+
+
+def src_dirs(tree: SourceTree, environ: Mapping[str, str], deps_dir: str) -> SrcDirs:
     found = {v: environ[v] for v in tree.src_dir_vars if environ.get(v)}
     for served in dependency_sources(tree, environ, deps_dir):
         variable = served.dependency.variable
         if variable and served.how == "local source":
             found.setdefault(variable, str(Path(served.where).resolve()))
-    return found
+    return SrcDirs(found, tuple(v for v in tree.src_dir_vars if v not in found))
 
 
 def network_fetches(

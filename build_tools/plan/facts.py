@@ -169,10 +169,10 @@ def gather(ctx: Run) -> tuple[Facts, list[str]]:
             "ninja was not found (in the venv or on PATH); the presets pin the Ninja generator.",
             "run `invoke deps` (installs ninja into the venv) or `python3 -m pip install ninja`",
         )
-    sources = drift.local_sources(tree, machine.environ, settings.deps_dir)
-    unset = [name for name in tree.src_dir_vars if name not in sources]
-    if unset:
-        notes.append(f"no local source for {', '.join(unset)}: CMake fetches those itself")
+    found = drift.src_dirs(tree, machine.environ, settings.deps_dir)
+    if found.unset:
+        notes.append(f"no local source for {', '.join(found.unset)}: CMake fetches those itself")
+    sources = dict(found.local)
     launcher = tc.find_launcher(machine, settings.launcher, (venv_bin, *machine.suite_bin))
     cache_env = policy.preset_environment(
         settings, tree.state_dir, launcher, notes, dry_run=ctx.dry_run

@@ -90,6 +90,21 @@ def test_no_network_fetch_for_what_the_preset_provides(tmp_path: Path) -> None:
     assert names == [("vllm-flash-attn", "VLLM_FLASH_ATTN_SRC_DIR")], names
 
 
+def test_each_src_dir_is_local_or_unset_in_one_answer(tmp_path: Path) -> None:
+    """What the presets write and note, and what doctor says is unset: one answer (the
+    environment's copy, else deps_dir's; the rest CMake fetches)."""
+    checkout = source_tree.load(Settings(source=tree(tmp_path)))
+    found = drift.src_dirs(checkout, {"VLLM_CUTLASS_SRC_DIR": "/x"}, "")
+    assert found.local == {"VLLM_CUTLASS_SRC_DIR": "/x"}
+    assert found.unset == ("VLLM_FLASH_ATTN_SRC_DIR",)
+    deps_dir = tmp_path / "deps"
+    (deps_dir / "flash-attention").mkdir(parents=True)
+    (deps_dir / "flash-attention" / "CMakeLists.txt").write_text("# a checkout of it\n")
+    found = drift.src_dirs(checkout, {}, str(deps_dir))
+    assert found.local == {"VLLM_FLASH_ATTN_SRC_DIR": str(deps_dir / "flash-attention")}
+    assert found.unset == ("VLLM_CUTLASS_SRC_DIR",)
+
+
 def test_cuda_supported_archs_per_nvcc(tmp_path: Path) -> None:
     path = tmp_path / "CMakeLists.txt"
     path.write_text(
