@@ -134,7 +134,7 @@ def src_dirs(tree: SourceTree, environ: Mapping[str, str], deps_dir: str) -> Src
     found = {v: environ[v] for v in tree.src_dir_vars if environ.get(v)}
     for served in dependency_sources(tree, environ, deps_dir):
         variable = served.dependency.variable
-        if variable and served.how == "local source":
+        if variable and served.how is dependencies.ServedBy.LOCAL:
             found.setdefault(variable, str(Path(served.where).resolve()))
     return SrcDirs(found, tuple(v for v in tree.src_dir_vars if v not in found))
 
@@ -144,7 +144,7 @@ def network_fetches(
 ) -> list[dependencies.Served]:
     """The dependencies configure would clone (offline, that fails)."""
     served = dependency_sources(tree, environ, deps_dir)
-    return [s for s in served if s.how == "network" and s.dependency.variable]
+    return [s for s in served if s.how is dependencies.ServedBy.NETWORK and s.dependency.variable]
 
 
 # ---------------------------------------------------------------- build requirements

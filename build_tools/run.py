@@ -24,7 +24,7 @@ from build_tools.cmake.presets_file import USER_FILE
 from build_tools.cmake.presets_gen import BUILD_TYPES
 from build_tools.cmake.project import CMake
 from build_tools.console import Console, StepResult, StepStatus, make_console
-from build_tools.errors import BuildToolsError, as_error
+from build_tools.errors import BuildToolsError, ErrorKind, as_error
 from build_tools.machine import toolchain as tc
 from build_tools.process import gate, lock
 from build_tools.process.runner import Command, Git, Runner
@@ -289,7 +289,7 @@ def make_run(
                 f"environment ({tree.venv_python} does not exist).",
                 "pass the folder that holds bin/python (a venv or conda environment), or "
                 "omit it to use the checkout's .venv",
-                kind="bad input",
+                kind=ErrorKind.BAD_INPUT,
             )
     machine = machine or tc.Machine()
     console = console or make_console(environ=machine.environ)

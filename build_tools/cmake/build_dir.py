@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from build_tools.cmake.project import CACHE_FILE, read_cache
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.process.runner import Git
 
 PREFIX = "cmake-build-"  # our presets' build dirs: <source>/cmake-build-<preset>
@@ -41,7 +41,7 @@ SOURCE_NAMES = ("CMakeLists.txt",)
 
 
 def _refuse(directory: Path, why: str, fix: str) -> BuildToolsError:
-    return BuildToolsError(f"Refusing to delete {directory}: {why}.", fix, kind="refused")
+    return BuildToolsError(f"Refusing to delete {directory}: {why}.", fix, kind=ErrorKind.REFUSED)
 
 
 def cache_damage(directory: Path) -> str:

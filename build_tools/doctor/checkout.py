@@ -186,7 +186,9 @@ def sources(c: Subject) -> list[Finding]:
                 )
             )
     served = drift.dependency_sources(c.tree, env, c.settings.deps_dir)
-    summary = "; ".join(f"{s.dependency.name}: {s.how}" for s in served if s.dependency.variable)
+    summary = "; ".join(
+        f"{s.dependency.name}: {s.how.value}" for s in served if s.dependency.variable
+    )
     unset = drift.src_dirs(c.tree, env, c.settings.deps_dir).unset
     detail = summary or f"unset: {', '.join(unset)} (FetchContent fetches them)"
     return found or [ok("dependency sources", detail)]

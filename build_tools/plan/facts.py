@@ -19,7 +19,7 @@ from build_tools.cmake import build_dir as bd
 from build_tools.cmake import presets_gen as gen
 from build_tools.cmake.presets_gen import Facts
 from build_tools.cmake.project import LAUNCHERS, compile_cache, gate_items
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.insight import memory
 from build_tools.machine import toolchain as tc
 from build_tools.machine import venv_state
@@ -109,7 +109,7 @@ def _check_archs(settings: Settings, nvcc: Path) -> None:
             f"arch = {settings.arch!r} from {settings.origin('arch')} is not a CUDA arch list "
             f"for this machine: {'; '.join(wrong)}.",
             f"pass --arch with archs {valid} (separated by ';' or spaces)",
-            kind="bad input",
+            kind=ErrorKind.BAD_INPUT,
         )
 
 

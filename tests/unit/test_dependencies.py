@@ -68,17 +68,20 @@ def test_deps_dir_folders_match_the_name_or_the_repository(tmp_path: Path) -> No
     files = [root / "CMakeLists.txt", root / "cmake" / "external_projects" / "flash.cmake"]
     declared = deps.declared(files, ["VLLM_CUTLASS_SRC_DIR", "VLLM_FLASH_ATTN_SRC_DIR"])
     served = {s.dependency.name: s for s in deps.serve(declared, root, {}, local)}
-    assert served["cutlass"].how == "network", "an empty folder is no local source"
+    assert served["cutlass"].how is deps.ServedBy.NETWORK, "an empty folder is no local source"
     for name in ("cutlass", "flash-attention", "unrelated"):
         (local / name / "CMakeLists.txt").write_text("# a checkout of it\n")
     served = {s.dependency.name: s for s in deps.serve(declared, root, {}, local)}
     assert served["cutlass"].where == str(local / "cutlass")
     assert served["vllm-flash-attn"].where == str(local / "flash-attention")
-    assert served["oneDNN"].how == "network"  # no variable: nothing local can serve it
+    assert served["oneDNN"].how is deps.ServedBy.NETWORK  # no variable: nothing local can serve it
     (root / ".deps" / "onednn-src").mkdir(parents=True)
     (root / ".deps" / "onednn-src" / "x").write_text("")
     served = {s.dependency.name: s for s in deps.serve(declared, root, {}, None)}
-    assert served["oneDNN"].how == "populated .deps" and served["cutlass"].how == "network"
+    assert (
+        served["oneDNN"].how is deps.ServedBy.POPULATED
+        and served["cutlass"].how is deps.ServedBy.NETWORK
+    )
 
 
 def test_no_network_fetch_for_what_the_preset_provides(tmp_path: Path) -> None:
