@@ -38,6 +38,7 @@ class StepResult:
     detail: str = ""
     seconds: float = 0.0
     kind: ErrorKind = ErrorKind.ERROR  # a failed step's kind of failure
+    outcome: object = None  # what the step said for the steps after it (steps/build.py's Built)
 
     @property
     def ran(self) -> bool:

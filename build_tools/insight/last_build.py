@@ -8,6 +8,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,6 +23,14 @@ from build_tools.settings import Settings
 
 TRACE, CHART = "build-trace.json", "build-report.svg"
 KEPT_STATS = "last-build-ccache.log"  # the stats log of the last build that compiled something
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a build step did, for the steps after it (cache-stats)."""
+
+    up_to_date: bool  # ninja ran nothing
+    cache: Optional[str] = None  # its cache hits (and what held it), where they were counted
 
 
 def build_jobs(ctx: Run, directory: Path) -> Optional[int]:

@@ -92,6 +92,7 @@ def build(ctx: Run) -> None:
             over_base.record_built(ctx, model, targets or model.extension_targets)
         what = ", ".join(targets) or "all targets"
         cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
+        hits_counted = cache is not None or counted is not None
         waits = None if ctx.dry_run else held.gate_waits(state, directory, waits_from)
         if waits:
             ctx.console.note(waits.line)
@@ -100,6 +101,9 @@ def build(ctx: Run) -> None:
             held.keep_held(state, directory, waits, _this_build(directory))
         if counted:
             cache = ", ".join(filter(None, [cache, counted]))
+        step.outcome = last_build.Built(
+            not ctx.dry_run and not outcome.edges, cache if hits_counted else None
+        )
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
