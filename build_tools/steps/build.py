@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-from build_tools.cache import policy, sccache
+from build_tools.cache import ccache, policy, sccache
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import CMake, uncached_compiles
+from build_tools.cmake.unit_deps import runner_capture
 from build_tools.errors import BUILD_FILES, classify
 from build_tools.insight import held, last_build, memory, ninja_log
 from build_tools.plan import content, over_base
@@ -36,7 +37,8 @@ def build(ctx: Run) -> None:
         if target is not None and model is not None:
             model.require(target, directory)
         targets = [target] if target else []  # none: the install target, every target
-        found = content.check(ctx)
+        capture = runner_capture(ctx.runner)
+        found = content.check(ctx.checkout, capture)
         if not targets and model is not None:
             choice = over_base.choose_targets(ctx, model)
             over_base.show_plan(ctx, model, choice, found.planned(choice.build))
@@ -45,7 +47,8 @@ def build(ctx: Run) -> None:
                     step.skipped(over_base.nothing_differs(choice))
                     return
                 targets = list(choice.build)
-        content.prepare(ctx, found, targets)
+        acting = not (ctx.dry_run or ctx.settings.plan)
+        content.prepare(ctx.checkout, ctx.console, found, targets, acting=acting)
         if ctx.settings.plan:
             step.ran("planned (--plan: nothing built)")
             return
@@ -55,7 +58,7 @@ def build(ctx: Run) -> None:
         state = ctx.tree.state_dir
         waits_from = held.waits_offset(state, directory)
         argv = cmake.build(ctx.preset, *targets)
-        env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
+        env = {**ctx.cache_env(), **_stats_log_env(ctx)}  # hit rate known after
         with _sccache_server(ctx) as (client, before):
             if client and client.private:
                 env[sccache.PORT] = client.overlay[sccache.PORT]
@@ -76,7 +79,8 @@ def build(ctx: Run) -> None:
                 if client and before and outcome.edges
                 else None
             )
-        content.record(ctx, found, since, outcome.edges)
+        if not ctx.dry_run:
+            content.record(ctx.checkout, ctx.console, capture, found, since, outcome.edges)
         kept = list(outcome.kept)
         tree = ctx.checkout.build_tree
         for component in targets:
@@ -91,7 +95,7 @@ def build(ctx: Run) -> None:
         if model is not None and not ctx.dry_run:
             over_base.record_built(ctx, model, targets or model.extension_targets)
         what = ", ".join(targets) or "all targets"
-        cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
+        cache = None if ctx.dry_run else last_build.digest(ctx.checkout, ctx.console, outcome.edges)
         hits_counted = cache is not None or counted is not None
         waits = None if ctx.dry_run else held.gate_waits(state, directory, waits_from)
         if waits:
@@ -110,6 +114,14 @@ def build(ctx: Run) -> None:
             step.ran(f"{what}: up to date")
         else:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
+
+
+def _stats_log_env(ctx: Run) -> dict[str, str]:
+    """CCACHE_STATSLOG for the build about to run (see ccache.stats_log_env)."""
+    if ctx.dry_run:
+        return {}
+    environ = {**ctx.machine.environ, **ctx.cache_env()}
+    return ccache.stats_log_env(ctx.checkout.launcher, environ, ctx.tree.state_dir)
 
 
 def _after_regenerating(tail: Sequence[str]) -> str:
