@@ -47,7 +47,7 @@ def ensure_presets(ctx: Run) -> None:
     """Write the presets only when the asked preset is missing (and is one we generate), or
     when CUDA archs are asked anew (an exported TORCH_CUDA_ARCH_LIST that differs)."""
     ctx.need_preset()
-    if not ctx.checkout.has_preset or asked.pending(ctx):
+    if not ctx.checkout.has_preset or asked.pending(ctx.settings, ctx.checkout):
         presets.presets(ctx)
 
 
