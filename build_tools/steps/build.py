@@ -40,8 +40,9 @@ def build(ctx: Run) -> None:
         capture = runner_capture(ctx.runner)
         found = content.check(ctx.checkout, capture)
         if not targets and model is not None:
-            choice = over_base.choose_targets(ctx, model)
-            over_base.show_plan(ctx, model, choice, found.planned(choice.build))
+            over = _over(ctx)
+            choice = over_base.choose_targets(over, model)
+            over_base.show_plan(over, model, choice, found.planned(choice.build))
             if not choice.everything:
                 if not choice.build:
                     step.skipped(over_base.nothing_differs(choice))
@@ -93,7 +94,7 @@ def build(ctx: Run) -> None:
         stale = [name for name in outcome.linked if name in kept]
         _reinstall_stale(ctx, cmake, directory, model, stale)
         if model is not None and not ctx.dry_run:
-            over_base.record_built(ctx, model, targets or model.extension_targets)
+            over_base.record_built(_over(ctx), model, targets or model.extension_targets)
         what = ", ".join(targets) or "all targets"
         cache = None if ctx.dry_run else last_build.digest(ctx.checkout, ctx.console, outcome.edges)
         hits_counted = cache is not None or counted is not None
@@ -114,6 +115,21 @@ def build(ctx: Run) -> None:
             step.ran(f"{what}: up to date")
         else:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
+
+
+def _over(ctx: Run) -> over_base.Over:
+    """What building over the precompiled kernels reads and asks with, from this run."""
+    settings = ctx.settings
+    return over_base.Over(
+        ctx.checkout,
+        ctx.console,
+        ctx.git(),
+        ctx.runner,
+        ctx.cache_env,
+        all_targets=settings.all_targets,
+        plan=settings.plan,
+        acting=not (ctx.dry_run or settings.plan),
+    )
 
 
 def _stats_log_env(ctx: Run) -> dict[str, str]:
