@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, get_args
 
 from build_tools import settings_checks as checks
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.safety.secrets import redact
 from build_tools.toml_table import read_toml_table
 
@@ -165,7 +165,7 @@ def _named_file(environ: Mapping[str, str]) -> None:
         raise BuildToolsError(
             f"VLLM_BUILD_CONFIG names {named}, which is not a file.",
             "fix the path in VLLM_BUILD_CONFIG, or unset it to use vllm-build.local.toml",
-            kind="bad input",
+            kind=ErrorKind.BAD_INPUT,
         )
 
 
@@ -257,7 +257,7 @@ REMOTE_SCHEMES = tuple(REMOTE_PORTS)
 def _bad(settings: Settings, key: str, why: str, fix: str) -> BuildToolsError:
     value = redact(str(getattr(settings, key)))
     return BuildToolsError(
-        f"{key} = {value!r} from {settings.origin(key)} {why}.", fix, kind="bad input"
+        f"{key} = {value!r} from {settings.origin(key)} {why}.", fix, kind=ErrorKind.BAD_INPUT
     )
 
 

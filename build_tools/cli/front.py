@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from inspect import Parameter, Signature
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -19,6 +19,9 @@ from invoke.tasks import task
 
 from build_tools.errors import BuildToolsError
 from build_tools.settings import DEFAULTS, DESCRIPTIONS
+
+if TYPE_CHECKING:  # workflow imports every step: a task imports it when it runs
+    from build_tools.workflow import PlanName
 
 
 @dataclass
@@ -146,14 +149,14 @@ def say_checkout(wanted: Any) -> None:
     make_console().output(checkout_line(wanted))
 
 
-def run_plan(plan: str, command: str, given: dict[str, Any]) -> None:
-    """Resolve settings from `given` flags and run workflow.<plan>; errors exit non-zero."""
+def run_plan(plan: PlanName, command: str, given: dict[str, Any]) -> None:
+    """Resolve settings from `given` flags and run workflow's `plan`; errors exit non-zero."""
     from build_tools import workflow
 
     wanted = settings_of(given)
     say_checkout(wanted)
     with errors(wanted):
-        workflow.execute(wanted, getattr(workflow, plan), command)
+        workflow.execute(wanted, workflow.PLANS[plan], command)
 
 
 def make_task(
@@ -184,6 +187,6 @@ def make_task(
     return task(help=help_of(*flags), iterable=repeated)(run)
 
 
-def plan_task(name: str, plan: str, doc: str, *flags: str) -> Any:
-    """A task that runs workflow.<plan>, with --dry-run besides `flags`."""
+def plan_task(name: str, plan: PlanName, doc: str, *flags: str) -> Any:
+    """A task that runs workflow's `plan`, with --dry-run besides `flags`."""
     return make_task(name, doc, (*flags, "dry_run"), lambda given: run_plan(plan, name, given))

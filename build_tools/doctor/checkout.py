@@ -126,7 +126,7 @@ def precompiled(c: Subject) -> list[Finding]:
             return [error("precompiled kernels", refused.problem.rstrip("."), refused.fix)]
         said = f"{damaged}: `invoke build` rebuilds it from {how}"
         return [warn("precompiled kernels", said, "run `invoke build`")]
-    kernels = drift.precompiled_kernels(c.tree)
+    kernels = drift.precompiled_kernels(c.tree, c.build_trees)
     then = kernels.then
     if kernels.state == "none":
         return [ok("precompiled kernels", "no install recorded")]
@@ -151,9 +151,9 @@ def precompiled(c: Subject) -> list[Finding]:
 
 def installed(c: Subject) -> list[Finding]:
     """Every .so the last install wrote, against the one the build dir holds now."""
-    if c.build_dir is None:
+    if c.build_tree is None or c.build_dir is None:
         return []
-    found = drift.installs(c.build_dir)
+    found = drift.installs(c.build_tree)
     if found.stale:
         return [
             warn(
@@ -187,8 +187,10 @@ def sources(c: Subject) -> list[Finding]:
                 )
             )
     served = drift.dependency_sources(c.tree, env, c.settings.deps_dir)
-    summary = "; ".join(f"{s.dependency.name}: {s.how}" for s in served if s.dependency.variable)
-    unset = [v for v in c.tree.src_dir_vars if not env.get(v)]
+    summary = "; ".join(
+        f"{s.dependency.name}: {s.how.value}" for s in served if s.dependency.variable
+    )
+    unset = drift.src_dirs(c.tree, env, c.settings.deps_dir).unset
     detail = summary or f"unset: {', '.join(unset)} (FetchContent fetches them)"
     return found or [ok("dependency sources", detail)]
 

@@ -20,7 +20,7 @@ from typing import Optional
 from build_tools.checkout import base, source_tree
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.listed_sources import listed_sources
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.insight import ninja_log
 from build_tools.insight.cost import object_of
 from build_tools.kernel_tests import Selection, select_tests
@@ -174,7 +174,7 @@ def run_tests(ctx: Run, tests: Sequence[str]) -> None:
     except CommandFailed as exc:
         code = exc.outcome.returncode
         problem, fix = PYTEST_EXITS.get(code, (f"pytest ended with exit code {code}.", ""))
-        failed = BuildToolsError(f"{problem} {exc.problem}", fix or exc.fix, kind="tests")
+        failed = BuildToolsError(f"{problem} {exc.problem}", fix or exc.fix, kind=ErrorKind.TESTS)
         failed.code = code
         raise failed from None
 

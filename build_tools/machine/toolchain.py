@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from build_tools.errors import BuildToolsError
+from build_tools.process import gate_memory
 from build_tools.process.runner import probe
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
@@ -214,25 +215,16 @@ def _cgroup_cpu_quota(machine: Machine) -> Optional[float]:
 
 
 def available_memory(machine: Machine) -> Optional[int]:
-    """Bytes of memory this process may use: MemTotal, bounded by a cgroup v2/v1 limit.
+    """Bytes of memory this process may use: MemTotal, bounded by the limit of each memory
+    cgroup (v2 or v1) we run in, ours and its ancestors' (what the memory gate reads too).
 
     The total, not what is free this second, so the presets stay the same from run to run.
     """
-    total: Optional[int] = None
-    try:
-        for line in machine.path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                total = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            limit = machine.path(limit_file).read_text().strip()
-        except OSError:
-            continue
-        if limit.isdigit() and int(limit) < 2**60:
-            total = int(limit) if total is None else min(total, int(limit))
-        break
+    root = "" if machine.fs_root == Path("/") else str(machine.fs_root)
+    total = gate_memory.meminfo(root)[0]
+    limit = gate_memory.memory_limit(root)
+    if limit is not None:
+        total = limit if total is None else min(total, limit)
     return total
 
 

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-from build_tools.cache import policy, sccache
-from build_tools.cmake import build_dir as bd
+from build_tools.cache import ccache, policy, sccache
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import CMake, uncached_compiles
+from build_tools.cmake.unit_deps import runner_capture
 from build_tools.errors import BUILD_FILES, classify
 from build_tools.insight import held, last_build, memory, ninja_log
 from build_tools.plan import content, over_base
@@ -37,16 +37,19 @@ def build(ctx: Run) -> None:
         for target in targets:
             if model is not None:
                 model.require(target, directory)
-        found = content.check(ctx)
+        capture = runner_capture(ctx.runner)
+        found = content.check(ctx.checkout, capture)
         if not targets and model is not None:
-            choice = over_base.choose_targets(ctx, model)
-            over_base.show_plan(ctx, model, choice, found.planned(choice.build))
+            over = _over(ctx)
+            choice = over_base.choose_targets(over, model)
+            over_base.show_plan(over, model, choice, found.planned(choice.build))
             if not choice.everything:
                 if not choice.build:
                     step.skipped(over_base.nothing_differs(choice))
                     return
                 targets = list(choice.build)
-        content.prepare(ctx, found, targets)
+        acting = not (ctx.dry_run or ctx.settings.plan)
+        content.prepare(ctx.checkout, ctx.console, found, targets, acting=acting)
         if ctx.settings.plan:
             unread = (
                 f"{directory.name} is not configured yet: its first build compiles everything; "
@@ -59,7 +62,7 @@ def build(ctx: Run) -> None:
         state = ctx.tree.state_dir
         waits_from = held.waits_offset(state, directory)
         argv = cmake.build(ctx.preset, *targets)
-        env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
+        env = {**ctx.cache_env(), **_stats_log_env(ctx)}  # hit rate known after
         with _sccache_server(ctx) as (client, before):
             if client and client.private:
                 env[sccache.PORT] = client.overlay[sccache.PORT]
@@ -80,22 +83,29 @@ def build(ctx: Run) -> None:
                 if client and before and outcome.edges
                 else None
             )
-        content.record(ctx, found, since, outcome.edges)
+        if not ctx.dry_run:
+            content.record(ctx.checkout, ctx.console, capture, found, since, outcome.edges)
         kept = list(outcome.kept)
+        tree = ctx.checkout.build_tree
         for component in _components(model, targets):
-            manifest_at = bd.local_manifest_stamp(directory)
+            manifest_at = tree.local_manifest_mtime()
             kept += ctx.runner.run(
                 ctx.command(cmake.install(directory, component)), fix=fix_for
             ).kept
             if not ctx.dry_run:
-                bd.keep_local_manifest(directory, component, manifest_at)
+                tree.keep_local_manifest(component, manifest_at)
         stale = [name for name in outcome.linked if name in kept]
         _reinstall_stale(ctx, cmake, directory, model, stale)
         if model is not None and not ctx.dry_run:
-            over_base.record_built(ctx, model, targets or model.extension_targets)
+            over_base.record_built(_over(ctx), model, targets or model.extension_targets)
         what = ", ".join(targets) or "all targets"
         hits = counted[0] if counted else None
-        cache = last_build.digest(ctx, outcome.edges, hits)  # one line on what it cost
+        cache = (  # one line on what it cost
+            None
+            if ctx.dry_run
+            else last_build.digest(ctx.checkout, ctx.console, outcome.edges, hits)
+        )
+        hits_counted = cache is not None or counted is not None
         waits = None if ctx.dry_run else held.gate_waits(state, directory, waits_from)
         if waits:
             ctx.console.note(waits.line)
@@ -105,6 +115,9 @@ def build(ctx: Run) -> None:
         if counted:  # the hits where the digest could not say them; the cluster's share
             said = None if cache and counted[0].text in cache else counted[0].text
             cache = ", ".join(filter(None, [cache, said, counted[1]]))
+        step.outcome = last_build.Built(
+            not ctx.dry_run and not outcome.edges, cache if hits_counted else None
+        )
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
@@ -119,6 +132,29 @@ def _components(model: Optional[CodeModel], targets: Sequence[str]) -> list[str]
     `_deep_gemm_C`), or no reply to read: the component of its name, as vLLM names them."""
     found = [c for t in targets for c in ((model.components_of(t) if model else []) or [t])]
     return list(dict.fromkeys(found))
+
+
+def _over(ctx: Run) -> over_base.Over:
+    """What building over the precompiled kernels reads and asks with, from this run."""
+    settings = ctx.settings
+    return over_base.Over(
+        ctx.checkout,
+        ctx.console,
+        ctx.git(),
+        ctx.runner,
+        ctx.cache_env,
+        all_targets=settings.all_targets,
+        plan=settings.plan,
+        acting=not (ctx.dry_run or settings.plan),
+    )
+
+
+def _stats_log_env(ctx: Run) -> dict[str, str]:
+    """CCACHE_STATSLOG for the build about to run (see ccache.stats_log_env)."""
+    if ctx.dry_run:
+        return {}
+    environ = {**ctx.machine.environ, **ctx.cache_env()}
+    return ccache.stats_log_env(ctx.checkout.launcher, environ, ctx.tree.state_dir)
 
 
 def _after_regenerating(tail: Sequence[str]) -> str:

@@ -8,7 +8,7 @@ from typing import Optional
 
 from packaging.version import Version
 
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.machine import interpreters, venv_state
 from build_tools.machine import toolchain as tc
 from build_tools.run import Run
@@ -70,7 +70,7 @@ def venv(ctx: Run) -> None:
                 "no environment there, and none can be created in its place.",
                 f"remove the link (`rm {shlex.quote(str(tree.venv_dir))}`) to create the venv "
                 "here, or make the environment it points to",
-                kind="bad input",
+                kind=ErrorKind.BAD_INPUT,
             )
         have = venv_state.python_version(tree.venv_dir)
         if have and tree.venv_python.exists():
