@@ -1,7 +1,7 @@
 """build: build and install what must be built: over precompiled kernels, only the extension
 targets that differ from them (plan/targets.py); every target with --all or without a
-precompiled base; or one --target. Each installs only its own component, and records where
-every installed library came from (checkout/provenance.py)."""
+precompiled base; or those --target names. Each installs only its own components, and records
+where every installed library came from (checkout/provenance.py)."""
 
 from __future__ import annotations
 
