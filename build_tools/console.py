@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, TextIO
 
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.process.runner import Command
 from build_tools.safety.secrets import redact
 from build_tools.settings import Settings
@@ -36,7 +37,8 @@ class StepResult:
     status: StepStatus
     detail: str = ""
     seconds: float = 0.0
-    kind: str = ""  # a failed step's kind of failure (errors.py)
+    kind: ErrorKind = ErrorKind.ERROR  # a failed step's kind of failure
+    outcome: object = None  # what the step said for the steps after it (steps/build.py's Built)
 
     @property
     def ran(self) -> bool:
@@ -44,23 +46,23 @@ class StepResult:
 
 
 def summary_data(
-    command: str, results: Sequence[StepResult], seconds: float, failure: Optional[Exception]
+    command: str, results: Sequence[StepResult], seconds: float, failure: Optional[BuildToolsError]
 ) -> dict[str, Any]:
     """The machine-readable summary every front door writes (benchmarks read it); a failed
     run names its kind of failure and, in the step that raised, why."""
-    code = getattr(failure, "code", 1) if failure is not None else 0
+    code = failure.code if failure is not None else 0
     return {
         "command": command,
         "seconds": round(seconds, 4),
         "exit": code,
-        **({"failure": getattr(failure, "kind", "error")} if failure is not None else {}),
+        **({"failure": failure.kind.value} if failure is not None else {}),
         "steps": [
             {
                 "name": r.name,
                 "status": r.status.value,
                 "seconds": round(r.seconds, 4),
                 "detail": r.detail,
-                **({"failure": r.kind} if r.status is StepStatus.FAILED else {}),
+                **({"failure": r.kind.value} if r.status is StepStatus.FAILED else {}),
             }
             for r in results
         ],
@@ -226,19 +228,13 @@ class RichConsole(Console):
         if total <= 1:  # a no-op build's lone install edge: no bar worth drawing
             return
         if self._progress is None:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+            from rich import progress as bar
 
-            self._progress = Progress(
-                TextColumn("building", style="cyan", markup=False),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
+            self._progress = bar.Progress(
+                bar.TextColumn("building", style="cyan", markup=False),
+                bar.BarColumn(),
+                bar.MofNCompleteColumn(),
+                bar.TimeElapsedColumn(),
                 console=self.terminal,
                 transient=True,
             )

@@ -10,7 +10,7 @@ nothing written): a step warns from the answer, the doctor turns it into a findi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
@@ -21,8 +21,8 @@ from packaging.version import Version
 
 from build_tools.checkout import source_tree
 from build_tools.checkout.source_tree import SourceTree
-from build_tools.cmake import build_dir as bd
 from build_tools.cmake import dependencies
+from build_tools.cmake.build_tree import BuildTree
 from build_tools.machine import requirements as reqs
 from build_tools.machine import venv_state
 
@@ -87,9 +87,10 @@ def install_stamp(tree: SourceTree) -> Path:
     return tree.stamp_dir / venv_state.INSTALL_STAMP
 
 
-def precompiled_kernels(tree: SourceTree) -> Precompiled:
+def precompiled_kernels(tree: SourceTree, build_trees: Sequence[BuildTree]) -> Precompiled:
     """Precompiled kernels from another commit than the checkout's may not match its Python
-    code; kernels built and installed here since replace them."""
+    code; kernels built and installed here since (from any of `build_trees`: every configure
+    preset's build dir) replace them."""
     stamp_path = install_stamp(tree)
     recorded = venv_state.read_json(stamp_path)
     if not isinstance(recorded, dict):
@@ -101,8 +102,7 @@ def precompiled_kernels(tree: SourceTree) -> Precompiled:
     if not then or not now or then == now:
         return Precompiled("current", then, now)
     stamp_time = stamp_path.stat().st_mtime
-    manifests = [m for d in tree.root.glob(f"{bd.PREFIX}*") for m in bd.install_manifests(d)]
-    if any(m.stat().st_mtime > stamp_time for m in manifests):
+    if any(b.installed_since(stamp_time) for b in build_trees):
         return Precompiled("rebuilt", then, now)
     return Precompiled("stale", then, now)
 
@@ -120,14 +120,23 @@ def dependency_sources(
     return dependencies.serve(declared, tree.root, environ, folder)
 
 
-def local_sources(tree: SourceTree, environ: Mapping[str, str], deps_dir: str) -> dict[str, str]:
-    """*_SRC_DIR -> path for every dependency with a local copy (environment or deps_dir)."""
+@dataclass(frozen=True)
+class SrcDirs:
+    """The *_SRC_DIR variables the checkout's CMake reads: each with a local copy (the
+    environment's, else one under deps_dir) and its path, and those left unset (CMake fetches
+    what they name)."""
+
+    local: Mapping[str, str]
+    unset: tuple[str, ...]
+
+
+def src_dirs(tree: SourceTree, environ: Mapping[str, str], deps_dir: str) -> SrcDirs:
     found = {v: environ[v] for v in tree.src_dir_vars if environ.get(v)}
     for served in dependency_sources(tree, environ, deps_dir):
         variable = served.dependency.variable
-        if variable and served.how == "local source":
+        if variable and served.how is dependencies.ServedBy.LOCAL:
             found.setdefault(variable, str(Path(served.where).resolve()))
-    return found
+    return SrcDirs(found, tuple(v for v in tree.src_dir_vars if v not in found))
 
 
 def network_fetches(
@@ -135,7 +144,7 @@ def network_fetches(
 ) -> list[dependencies.Served]:
     """The dependencies configure would clone (offline, that fails)."""
     served = dependency_sources(tree, environ, deps_dir)
-    return [s for s in served if s.how == "network" and s.dependency.variable]
+    return [s for s in served if s.how is dependencies.ServedBy.NETWORK and s.dependency.variable]
 
 
 # ---------------------------------------------------------------- build requirements
@@ -178,17 +187,6 @@ def unsatisfied(tree: SourceTree, req: Path) -> list[Requirement]:
 # ---------------------------------------------------------------- installed extensions
 
 
-def installed_files(build_dir: Path) -> list[Path]:
-    """The shared libraries the build dir's last installs wrote (its install manifests)."""
-    found: dict[Path, None] = {}
-    for manifest in bd.install_manifests(build_dir):
-        for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
-            path = Path(line.strip())
-            if path.suffix == ".so" or ".so" in path.suffixes:
-                found.setdefault(path)
-    return list(found)
-
-
 def _same(installed: Path, built: Path) -> bool:
     # CMake's install keeps the built file's mtime to the second, and may rewrite its RPATH
     # (the bytes then differ): installed in the second it was built or later is installed.
@@ -205,10 +203,10 @@ class Installs:
     stale: tuple[str, ...]  # of those, installed older than built (names)
 
 
-def installs(build_dir: Path) -> Installs:
-    """Every .so the last install wrote, against the one the build dir holds now."""
-    stale, checked = [], 0
-    for path in installed_files(build_dir):
+def installs(build: BuildTree) -> Installs:
+    """Every shared library the installs wrote, against the one the build dir holds now."""
+    stale, checked, build_dir = [], 0, build.path
+    for path in build.installed_libraries():
         built = build_dir / path.name  # a target's artifact, or a custom command's one level down
         if not built.is_file():
             built = next(iter(sorted(build_dir.glob(f"*/{path.name}"))), built)

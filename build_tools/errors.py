@@ -9,10 +9,32 @@ caused by a full disk is reported as a full disk.
 
 from __future__ import annotations
 
+import enum
 import re
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+
+class ErrorKind(enum.Enum):
+    """What kind of failure an error is; its value is the JSON summary's `failure`."""
+
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+    FILE = "file"
+    BAD_INPUT = "bad input"
+    REFUSED = "refused"
+    NO_LOAD = "extension does not load"
+    DISK_FULL = "disk full"
+    CACHE = "compiler cache error"
+    BUILD_FILES = "missing or corrupt build files"
+    READ_ONLY = "a file could not be written"
+    DIST_AUTH = "distributed compile refused"
+    OUT_OF_MEMORY = "out of memory"
+    MISSING_INPUT = "a build input is gone"
+    COMPILE = "compile error"
+    BUILD = "build failure"
+    TESTS = "tests"  # the kernel tests `invoke test` ran did not pass
 
 
 class BuildToolsError(Exception):
@@ -20,7 +42,7 @@ class BuildToolsError(Exception):
 
     code = 1
 
-    def __init__(self, problem: str, fix: str = "", kind: str = "error") -> None:
+    def __init__(self, problem: str, fix: str = "", kind: ErrorKind = ErrorKind.ERROR) -> None:
         self.problem = problem
         self.fix = fix
         self.kind = kind
@@ -41,7 +63,7 @@ class Interrupted(BuildToolsError):
         super().__init__(
             f"interrupted ({name}); every command we started has ended.",
             "run the same command again: it resumes where the build stopped",
-            kind="interrupted",
+            kind=ErrorKind.INTERRUPTED,
         )
 
 
@@ -53,7 +75,7 @@ def as_error(exc: BaseException) -> BuildToolsError:
         return Interrupted(signal.SIGINT)
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
-        return BuildToolsError(f"{exc.strerror or exc}{where}.", "check that path", "file")
+        return BuildToolsError(f"{exc.strerror or exc}{where}.", "check that path", ErrorKind.FILE)
     raise TypeError(f"not an error we explain: {exc!r}")
 
 
@@ -61,55 +83,55 @@ def as_error(exc: BaseException) -> BuildToolsError:
 class Failure:
     """A kind of failed command and the fix that matches it."""
 
-    kind: str
+    kind: ErrorKind
     fix: str
 
 
 DISK_FULL = Failure(
-    "disk full",
+    ErrorKind.DISK_FULL,
     "free space on the disk that holds the build dir (or the compiler cache), then run "
     "`invoke build` again: what was built is kept",
 )
 CACHE = Failure(
-    "compiler cache error",
+    ErrorKind.CACHE,
     "the compiler cache cannot write its directory: make it writable, set CCACHE_READONLY=1 "
     "(read-only use of a shared cache), or build without it (`invoke presets --launcher none`)",
 )
 SCCACHE = Failure(
-    "compiler cache error",
+    ErrorKind.CACHE,
     "sccache cannot use its cache directory: make it writable or point SCCACHE_DIR at a "
     "writable folder (sccache has no read-only local cache), or build without it "
     "(`invoke presets --launcher none`)",
 )
 BUILD_FILES = Failure(
-    "missing or corrupt build files",
+    ErrorKind.BUILD_FILES,
     "the build dir's generated files are damaged: `invoke configure --force` regenerates them "
     "from the preset and keeps every object (if cmake fails there too: `invoke clean-build`)",
 )
 READ_ONLY = Failure(
-    "a file could not be written",
+    ErrorKind.READ_ONLY,
     "the source tree or build dir is not writable by you: fix its permissions "
     "(or build a copy you own)",
 )
 DIST_AUTH = Failure(
-    "distributed compile refused",
+    ErrorKind.DIST_AUTH,
     "the sccache-dist scheduler refused our token: set dist_token (VLLM_BUILD_DIST_TOKEN) to its "
     "client token, or dist = false to compile on this machine",
 )
 OUT_OF_MEMORY = Failure(
-    "out of memory",
+    ErrorKind.OUT_OF_MEMORY,
     "a compile was killed for memory: run `invoke build` again (this build measured its units: "
     "`invoke presets` plans from them), keep memory_gate on, or lower --jobs",
 )
 MISSING_INPUT = Failure(
-    "a build input is gone",
+    ErrorKind.MISSING_INPUT,
     "a file the build reads is gone (ninja names it above): restore it (`git checkout -- "
     "<file>` in a git checkout), or, if it was removed on purpose, remove it from the CMake "
     "files that name it; then run `invoke build` again",
 )
-COMPILE = Failure("compile error", "fix the compile error above and run `invoke build` again")
+COMPILE = Failure(ErrorKind.COMPILE, "fix the compile error above and run `invoke build` again")
 OTHER = Failure(
-    "build failure",
+    ErrorKind.BUILD,
     "read the output above: its last lines say what failed (the whole output is in the "
     "checkout's .vllm-build-tools/last-run.log)",
 )

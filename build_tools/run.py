@@ -24,7 +24,7 @@ from build_tools.cmake.presets_file import USER_FILE
 from build_tools.cmake.presets_gen import BUILD_TYPES
 from build_tools.cmake.project import CMake
 from build_tools.console import Console, StepResult, StepStatus, make_console
-from build_tools.errors import BuildToolsError, as_error
+from build_tools.errors import BuildToolsError, ErrorKind, as_error
 from build_tools.machine import toolchain as tc
 from build_tools.process import gate, lock
 from build_tools.process.runner import Command, Git, Runner
@@ -36,11 +36,12 @@ LAST_LOG, PREVIOUS_LOG, SUMMARY = "last-run.log", "previous-run.log", "last-summ
 
 @dataclass
 class Step:
-    """The outcome a step body reports."""
+    """The outcome a step body reports (`outcome`: what later steps read, typed by the step)."""
 
     name: str
     status: StepStatus = StepStatus.RAN
     detail: str = ""
+    outcome: object = None
 
     def skipped(self, detail: str) -> None:
         self.status, self.detail = StepStatus.SKIPPED, detail
@@ -98,7 +99,8 @@ class Run:
             raise error from None
         if self.dry_run and step.status is StepStatus.RAN:
             step.status = StepStatus.DRY_RUN
-        result = StepResult(name, step.status, step.detail, time.monotonic() - start)
+        seconds = time.monotonic() - start
+        result = StepResult(name, step.status, step.detail, seconds, outcome=step.outcome)
         self.console.done(result)
         self.results.append(result)
 
@@ -158,13 +160,8 @@ class Run:
     @property
     def configure_cache(self) -> Optional[Path]:
         """Where configure's reusable answers are kept (None: `configure_cache = none`)."""
-        value = self.settings.configure_cache
-        if value.lower() == "none":
-            return None
-        if not value:
-            return configure_cache.default_root(self.machine.environ)
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else self.tree.root / path
+        setting, environ = self.settings.configure_cache, self.machine.environ
+        return configure_cache.root_of(setting, environ, self.tree.root)
 
     def install_python(self, python: Optional[Path] = None) -> None:
         """The interpreter script the preset gives CMake (cmake/cmake_python.py), written where
@@ -289,7 +286,7 @@ def make_run(
                 f"environment ({tree.venv_python} does not exist).",
                 "pass the folder that holds bin/python (a venv or conda environment), or "
                 "omit it to use the checkout's .venv",
-                kind="bad input",
+                kind=ErrorKind.BAD_INPUT,
             )
     machine = machine or tc.Machine()
     console = console or make_console(environ=machine.environ)

@@ -11,20 +11,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, get_args
 
 from build_tools import settings_checks as checks
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.safety.secrets import redact
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from build_tools.toml_table import read_toml_table
 
 SUITE_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SOURCE = SUITE_ROOT / "examples" / "minivllm"
@@ -82,7 +77,9 @@ class Settings:
     all_archs: bool = setting(False, "the project's full CUDA arch list, not the local GPU's")
     precompiled: bool = setting(True, "install precompiled kernels (false: a full source build)")
     install_prefix: str = setting("", "CMAKE_INSTALL_PREFIX of our presets (empty: the tree)")
-    target: str = setting("", "build this target and install only its component (empty: all)")
+    target: str = setting(
+        "", "build these targets (comma list) and install only their components (empty: all)"
+    )
     all_targets: bool = setting(
         False, "build every target, not only those that differ from the precompiled kernels"
     )
@@ -100,6 +97,12 @@ class Settings:
 
     def origin(self, key: str) -> str:
         return self.origins.get(key, "default")
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The targets `target` names (a comma list; a repeated --target is joined into one),
+        each once, in the order given."""
+        return tuple(dict.fromkeys(t.strip() for t in self.target.split(",") if t.strip()))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if "help" in f.metadata}
@@ -148,24 +151,6 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...], origin: str) -
         )
 
 
-def read_toml_table(path: Path, table: Optional[str] = None) -> dict[str, Any]:
-    """The settings table of a TOML file ({} when the file or table is absent)."""
-    if not path.is_file():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise BuildToolsError(
-            f"{path} is not valid TOML: {exc}.", f"fix the syntax in {path}"
-        ) from None
-    if table:
-        for part in table.split("."):
-            data = data.get(part, {})
-    if not isinstance(data, dict):
-        raise BuildToolsError(f"[{table}] in {path} is not a table.", f"fix {path}")
-    return data
-
-
 def user_file(environ: Mapping[str, str], suite_root: Path = SUITE_ROOT) -> Path:
     """The per-user settings file: `$VLLM_BUILD_CONFIG`, else vllm-build.local.toml."""
     explicit = environ.get(ENV_PREFIX + "CONFIG")
@@ -180,7 +165,7 @@ def _named_file(environ: Mapping[str, str]) -> None:
         raise BuildToolsError(
             f"VLLM_BUILD_CONFIG names {named}, which is not a file.",
             "fix the path in VLLM_BUILD_CONFIG, or unset it to use vllm-build.local.toml",
-            kind="bad input",
+            kind=ErrorKind.BAD_INPUT,
         )
 
 
@@ -250,6 +235,9 @@ def resolve(
             values[key] = _coerce(key, raw, origin, base)
             origins[key] = origin
 
+    if values.get("plan") and not values.get("dry_run"):
+        # A plan writes nothing, as a dry run: presets and configure say what they would do.
+        values["dry_run"], origins["dry_run"] = True, origins["plan"]
     settings = Settings(**values, origins=origins, program=program)
     _check_choice("launcher", settings.launcher, LAUNCHERS, settings.origin("launcher"))
     _check_choice("device", settings.device, DEVICES, settings.origin("device"))
@@ -269,7 +257,7 @@ REMOTE_SCHEMES = tuple(REMOTE_PORTS)
 def _bad(settings: Settings, key: str, why: str, fix: str) -> BuildToolsError:
     value = redact(str(getattr(settings, key)))
     return BuildToolsError(
-        f"{key} = {value!r} from {settings.origin(key)} {why}.", fix, kind="bad input"
+        f"{key} = {value!r} from {settings.origin(key)} {why}.", fix, kind=ErrorKind.BAD_INPUT
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 
 _TYPE_NAMES = {bool: "boolean", int: "whole number", float: "number", str: "string"}
 
@@ -43,7 +43,7 @@ def vllm_variables(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]
                 f"{name} = {text!r} from env {name} is not a positive whole number (vLLM reads "
                 "it as one).",
                 f"export {name} as a count, e.g. {name}=2, or unset it",
-                kind="bad input",
+                kind=ErrorKind.BAD_INPUT,
             )
     layers: list[tuple[str, dict[str, Any]]] = []
     if threads:
@@ -67,7 +67,7 @@ def typed(key: str, kind: type, raw: Any, origin: str, default: Any) -> None:
     raise BuildToolsError(
         f"{key} = {raw!r} from {origin} is a {given}, not a {expected}.",
         f"set {key} to a {expected}, e.g. {key} = {_example(default)}",
-        kind="bad input",
+        kind=ErrorKind.BAD_INPUT,
     )
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 from build_tools.console import StepStatus, summary_data
 from build_tools.errors import BuildToolsError, as_error
@@ -45,9 +45,11 @@ class Stage:
 
 def ensure_presets(ctx: Run) -> None:
     """Write the presets only when the asked preset is missing (and is one we generate), or
-    when CUDA archs are asked anew (an exported TORCH_CUDA_ARCH_LIST that differs)."""
+    when CUDA archs are asked anew (an exported TORCH_CUDA_ARCH_LIST that differs). First of
+    every build: a venv whose tools no longer run is said for what it is (venv.tools_run)."""
+    venv.tools_run(ctx)
     ctx.need_preset()
-    if not ctx.checkout.has_preset or asked.pending(ctx):
+    if not ctx.checkout.has_preset or asked.pending(ctx.settings, ctx.checkout):
         presets.presets(ctx)
 
 
@@ -73,6 +75,32 @@ CONFIGURE_ONLY = (ENSURE_PRESETS, CONFIGURE)
 BUILD_ONLY = (ENSURE_PRESETS, CONFIGURE, BUILD, LOAD)
 CLEAN_BUILD = (ENSURE_PRESETS, CLEAN, CONFIGURE, BUILD, LOAD)
 LIST_TARGETS = (ENSURE_PRESETS, CONFIGURE, TARGETS)
+
+# The plans a task names (cli/tasks.py), typed so that a name no plan has fails mypy.
+PlanName = Literal[
+    "VENV_ONLY",
+    "DEPS_ONLY",
+    "INSTALL_ONLY",
+    "PRESETS_ONLY",
+    "SOURCES_ONLY",
+    "BOOTSTRAP",
+    "CONFIGURE_ONLY",
+    "BUILD_ONLY",
+    "CLEAN_BUILD",
+    "LIST_TARGETS",
+]
+PLANS: dict[PlanName, tuple[Stage, ...]] = {
+    "VENV_ONLY": VENV_ONLY,
+    "DEPS_ONLY": DEPS_ONLY,
+    "INSTALL_ONLY": INSTALL_ONLY,
+    "PRESETS_ONLY": PRESETS_ONLY,
+    "SOURCES_ONLY": SOURCES_ONLY,
+    "BOOTSTRAP": BOOTSTRAP,
+    "CONFIGURE_ONLY": CONFIGURE_ONLY,
+    "BUILD_ONLY": BUILD_ONLY,
+    "CLEAN_BUILD": CLEAN_BUILD,
+    "LIST_TARGETS": LIST_TARGETS,
+}
 
 
 def with_clean(stages: Sequence[Stage]) -> tuple[Stage, ...]:

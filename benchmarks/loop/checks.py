@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from benchmarks.loop.harness import BenchError, Prepare, Trial, Verify
-from benchmarks.loop.workspace import PRESET, Workspace
+from benchmarks.loop.workspace import Workspace
 from build_tools.checkout.source_tree import STATE_DIR
 from build_tools.process.runner import Outcome
 
@@ -131,12 +131,12 @@ def noop_hooks(ws: Workspace) -> tuple[Prepare, Verify]:
     return prepare, verify
 
 
-def tree_state(root: Path) -> dict[str, tuple[int, int]]:
-    """(mtime_ns, size) of every file in the source tree outside the venv and build dirs."""
-    skip = {".venv", f"cmake-build-{PRESET}", STATE_DIR}
+def tree_state(root: Path, build_dir: Path) -> dict[str, tuple[int, int]]:
+    """(mtime_ns, size) of every file in the source tree outside the venv and build dir."""
+    skip = {root / ".venv", build_dir, root / STATE_DIR}
     state = {}
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not (Path(dirpath) == root and d in skip)]
+        dirnames[:] = [d for d in dirnames if Path(dirpath) / d not in skip]
         for name in filenames:
             path = Path(dirpath) / name
             stat = path.stat()

@@ -59,7 +59,7 @@ def uv_contender(ws: Workspace, uv: Path) -> Contender:
 
     def prepare(trial: Trial) -> dict[str, str]:
         extra = prepare_edit(trial)
-        trees[trial.marker] = checks.tree_state(ws.source)
+        trees[trial.marker] = checks.tree_state(ws.source, ws.build_dir)
         return extra
 
     def verify(trial: Trial, done: Outcome) -> None:
@@ -67,7 +67,7 @@ def uv_contender(ws: Workspace, uv: Path) -> Contender:
         trial.checks["uv_built"] = f"Built {ws.package}" in done.output
         if not trial.checks["uv_built"]:
             raise BenchError(f"uv did not build {ws.package}:\n{done.output[-2000:]}")
-        after = checks.tree_state(ws.source)
+        after = checks.tree_state(ws.source, ws.build_dir)
         trial.checks["tree_changes"] = checks.tree_changes(trees.pop(trial.marker), after)
 
     def cleanup(trial: Trial) -> None:

@@ -22,6 +22,8 @@ from packaging.utils import canonicalize_name
 from benchmarks.loop.harness import BenchError, Trial, must
 from build_tools.checkout import source_tree
 from build_tools.cmake import build_dir as bd
+from build_tools.cmake import presets_file, presets_resolve
+from build_tools.errors import BuildToolsError
 from build_tools.machine import venv_state
 from build_tools.settings import SUITE_ROOT
 
@@ -65,7 +67,11 @@ class Workspace:
 
     @property
     def build_dir(self) -> Path:
-        return self.source / f"cmake-build-{PRESET}"
+        """The preset's binaryDir as cmake resolves it (ours, cmake-build-<preset>, before
+        the presets are written)."""
+        return build_dirs(self.source, self.env).get(PRESET) or self.source / bd.default_name(
+            PRESET
+        )
 
     @property
     def ccache_dir(self) -> Path:
@@ -105,9 +111,31 @@ def child_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def build_dirs(source: Path, environ: Mapping[str, str]) -> dict[str, Path]:
+    """Each configure preset's binaryDir ({} where the presets cannot be read)."""
+    found = {}
+    try:
+        presets = presets_file.load(source, environ=environ)
+        for name in presets.configure_names():
+            directory = presets_resolve.binary_dir(presets, name, environ)
+            if directory is not None:
+                found[name] = directory
+    except BuildToolsError:
+        pass
+    return found
+
+
 def copy_sources(source: Path, dest: Path) -> Path:
-    """Copy a checkout's sources to `dest`, without its venv, builds and presets."""
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*WORK_PRODUCTS))
+    """Copy a checkout's sources to `dest`, without its venv, builds (wherever its presets put
+    them) and presets."""
+    patterns = shutil.ignore_patterns(*WORK_PRODUCTS)
+    builds = {d.resolve() for d in build_dirs(source, os.environ).values()}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder).resolve()
+        return set(patterns(folder, names)) | {n for n in names if here / n in builds}
+
+    shutil.copytree(source, dest, ignore=ignore)
     return dest
 
 

@@ -170,10 +170,3 @@ def keep_stats(state_dir: Path, runner: Runner, client: Client, cwd: Path) -> No
             (state_dir / STATS_FILE).write_text(done.output, encoding="utf-8")
         except OSError:
             pass
-
-
-def kept_stats(state_dir: Path) -> Optional[str]:
-    try:
-        return (state_dir / STATS_FILE).read_text(encoding="utf-8")
-    except OSError:
-        return None

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -34,11 +34,12 @@ from typing import Any, Optional
 from build_tools.checkout.source_tree import STATE_DIR, SourceTree, git_head
 from build_tools.checkout.wheel_origin import base_commit, kernel_source
 from build_tools.cmake.build_dir import PREFIX
+from build_tools.cmake.build_tree import is_shared_library
 from build_tools.process.runner import Git
 
 RECORD = "precompiled-base.json"  # in the checkout's state dir
 SKIPPED_DIRS = {".git", STATE_DIR, "build", "dist", ".deps", "__pycache__", ".venv", "venv"}
-SKIPPED_NAMES = re.compile(r"(\.so(\.\d+)*|\.pyc|\.egg-info|CMakeUserPresets\.json.*)$")
+SKIPPED_NAMES = re.compile(r"(\.pyc|\.egg-info|CMakeUserPresets\.json.*)$")  # and libraries
 # size, mtime_ns, sha256, ctime_ns: a file is read again unless all but its sha256 are the same
 # (no one sets a ctime: a `cp -p` restore keeps size and mtime, never the ctime).
 Stamp = tuple[int, int, str, int]
@@ -72,7 +73,7 @@ def _stats(tree: SourceTree) -> dict[str, os.stat_result]:
         ]
         for name in files:
             path = here / name
-            if SKIPPED_NAMES.search(name) or path.is_symlink():
+            if SKIPPED_NAMES.search(name) or is_shared_library(name) or path.is_symlink():
                 continue
             found[str(path.relative_to(tree.root))] = path.stat()
     return found
@@ -106,6 +107,12 @@ class Base:
     kernels: dict[str, Stamp]  # installed shared library (relative) -> its stamp
     files: dict[str, Stamp] = field(default_factory=dict)
     absorbed: bool = False  # the first configure's generated files are in `files`
+
+    @property
+    def recorded(self) -> str:
+        """What was recorded, as install and doctor say it: the commit, the libraries."""
+        commit = f" (commit {self.commit[:12]})" if self.commit else ""
+        return f"recorded{commit}: {', '.join(Path(k).name for k in self.kernels) or 'none'}"
 
     def changed(self, tree: SourceTree, git: Git = None) -> list[str]:
         """Files changed since the base (relative to the root), deleted ones included."""
@@ -192,15 +199,22 @@ def stamp(path: Path, known: Optional[Stamp] = None) -> Optional[Stamp]:
     return known if known and _unmoved(info, known) else _stamp_of(path, info)
 
 
+def libraries(tree: SourceTree, links: bool = False) -> Iterator[Path]:
+    """The shared libraries under the package folder (files; links to one too with `links`),
+    in order."""
+    package = tree.root / tree.package
+    found = sorted(package.rglob("*.so*")) if package.is_dir() else []
+    return (
+        p for p in found if is_shared_library(p) and p.is_file() and (links or not p.is_symlink())
+    )
+
+
 def shared_libraries(tree: SourceTree, known: Mapping[str, Stamp] = {}) -> dict[str, Stamp]:
     """Every shared library under the package folder: relative path -> stamp."""
-    package = tree.root / tree.package
-    if not package.is_dir():
-        return {}
     found = {}
-    for lib in sorted(package.rglob("*.so")):
+    for lib in libraries(tree):
         rel = str(lib.relative_to(tree.root))
-        if lib.is_file() and not lib.is_symlink() and (now := stamp(lib, known.get(rel))):
+        if now := stamp(lib, known.get(rel)):
             found[rel] = now
     return found
 

@@ -24,7 +24,7 @@ from typing import Optional
 
 from build_tools.checkout import base, provenance
 from build_tools.checkout.source_tree import SourceTree
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.process.runner import Git
 
 UNKNOWN = "changed since the base commit"  # the sha256 of a file git says differs
@@ -35,7 +35,7 @@ def _refuse(why: str, missing: str) -> BuildToolsError:
         f"{why}, and {missing}: which extensions still are the wheel's cannot be known.",
         "run `invoke install --force` to install the precompiled kernels and record them again, "
         "or `invoke build --all` to build every target",
-        kind="bad input",
+        kind=ErrorKind.BAD_INPUT,
     )
 
 

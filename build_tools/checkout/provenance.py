@@ -37,7 +37,7 @@ class Origin:
             commit = f", commit {d['commit'][:12]}" if d.get("commit") else ""
             return f"precompiled: {d.get('source', 'the wheel')}{commit}"
         dirty = " (with changes not committed)" if d.get("dirty") else ""
-        at = f"commit {d['commit'][:12]}{dirty}" if d.get("commit") else "a tree without git"
+        at = f"commit {d['commit'][:12]}{dirty}" if d.get("commit") else "a tree with no commit"
         archs = f", archs {d['archs']}" if d.get("archs") else ""
         torch = f", torch {d['torch']}" if d.get("torch") else ""
         return f"built here from {at}, preset {d.get('preset')!r}{archs}{torch}"

@@ -17,7 +17,8 @@ from packaging.utils import canonicalize_name
 from build_tools.errors import BuildToolsError
 from build_tools.machine import requirements as reqs
 from build_tools.machine import venv_state
-from build_tools.settings import Settings, read_toml_table
+from build_tools.settings import Settings
+from build_tools.toml_table import read_toml_table
 
 CMAKE_MINIMUM = (3, 26, 0)  # when CMakeLists.txt does not say (it always does for vLLM)
 STATE_DIR = ".vllm-build-tools"  # in the checkout; holds logs and locks, ignores itself for git

@@ -18,7 +18,9 @@ from typing import Any, Optional
 from build_tools.checkout.source_tree import SourceTree
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake import presets_file, presets_resolve
+from build_tools.cmake.build_tree import BuildTree
 from build_tools.cmake.project import LAUNCHERS, compile_cache, gate_script
+from build_tools.errors import BuildToolsError
 from build_tools.safety import safe_paths
 
 
@@ -62,6 +64,25 @@ class Checkout:
             found = presets_resolve.binary_dir(self.presets, self.preset, self.environ)
         directory = found or self.tree.root / bd.default_name(self.preset)
         return safe_paths.check(directory, "build dir")
+
+    @property
+    def build_tree(self) -> BuildTree:
+        """The build dir's view: its configure stamp, what its installs wrote."""
+        return BuildTree(self.build_dir)
+
+    @cached_property
+    def build_trees(self) -> tuple[BuildTree, ...]:
+        """The build dirs of every configure preset (binaryDir as cmake resolves it), this
+        preset's first; a preset cmake cannot evaluate has none."""
+        found = {self.build_dir: None}
+        for name in self.presets.configure_names() if self.has_preset else ():
+            try:
+                directory = presets_resolve.binary_dir(self.presets, name, self.environ)
+            except BuildToolsError:
+                continue
+            if directory is not None:
+                found.setdefault(directory)
+        return tuple(BuildTree(d) for d in found)
 
     @property
     def cache_variables(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from inspect import Parameter, Signature
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -19,6 +19,9 @@ from invoke.tasks import task
 
 from build_tools.errors import BuildToolsError
 from build_tools.settings import DEFAULTS, DESCRIPTIONS
+
+if TYPE_CHECKING:  # workflow imports every step: a task imports it when it runs
+    from build_tools.workflow import PlanName
 
 
 @dataclass
@@ -41,6 +44,8 @@ COMMON_HELP = {
     "no_memory_gate": "presets without the memory gate: compiles start without waiting for memory",
     "no_load_check": "after the build, do not load the installed extensions to check them",
     "json": "print the result as JSON only (for scripts)",
+    "target": "build this target and install its component; several: repeat --target, or "
+    "a comma list (--target _C,_moe_C)",
     "list": "show the tests chosen and why; run none",
     "wide": "also the wider tests that reach the changed ops (models/, v1/, ...)",
     "tests": "the tests to run instead of those chosen, e.g. 'tests/kernels/test_x.py'",
@@ -49,6 +54,7 @@ COMMON_HELP = {
     "changed (`invoke test`)",
 }
 SWITCHES = ("dry_run", "json", "list", "wide")  # task-only flags that are switches
+REPEATABLE = ("target",)  # flags given once per value (or once, as a comma list)
 # Flags that turn a setting off: flag name -> settings key.
 NEGATIVE = {
     "no_precompiled": "precompiled",
@@ -89,6 +95,9 @@ def settings_flags(given: dict[str, Any]) -> dict[str, Any]:
         if name in NEGATIVE:
             if value:
                 flags[NEGATIVE[name]] = False
+        elif isinstance(value, list):  # a repeatable flag: one comma list, [] not given
+            if value:
+                flags[RENAMED.get(name, name)] = ",".join(value)
         elif value is not None and value is not False:
             flags[RENAMED.get(name, name)] = value
     return flags
@@ -119,13 +128,35 @@ def settings_of(given: dict[str, Any]) -> Any:
         return settings.resolve(settings_flags(given), here=DOOR.here, program=DOOR.program)
 
 
-def run_plan(plan: str, command: str, given: dict[str, Any]) -> None:
-    """Resolve settings from `given` flags and run workflow.<plan>; errors exit non-zero."""
+def checkout_line(wanted: Any) -> str:
+    """The first line of a task: which checkout it works on, and why that one."""
+    origin = wanted.origin("source")
+    if origin == "default":
+        why = "the bundled example: no --source given, no `source` configured"
+        why += ", and you are in no checkout" if DOOR.program != "invoke" else ""
+    elif origin.startswith("flag"):
+        why = "--source"
+    elif origin == "the checkout you are in":
+        why = origin
+    else:
+        why = f"source from {origin}"
+    return f"checkout: {wanted.source} ({why})"
+
+
+def say_checkout(wanted: Any) -> None:
+    from build_tools.console import make_console
+
+    make_console().output(checkout_line(wanted))
+
+
+def run_plan(plan: PlanName, command: str, given: dict[str, Any]) -> None:
+    """Resolve settings from `given` flags and run workflow's `plan`; errors exit non-zero."""
     from build_tools import workflow
 
     wanted = settings_of(given)
+    say_checkout(wanted)
     with errors(wanted):
-        workflow.execute(wanted, getattr(workflow, plan), command)
+        workflow.execute(wanted, workflow.PLANS[plan], command)
 
 
 def make_task(
@@ -152,9 +183,10 @@ def make_task(
     run.__signature__ = Signature(params)  # type: ignore[attr-defined]  # invoke reads flags here
     run.__name__ = run.__qualname__ = name.replace("-", "_")
     run.__doc__ = doc
-    return task(help=help_of(*flags))(run)
+    repeated = [f for f in flags if f in REPEATABLE]
+    return task(help=help_of(*flags), iterable=repeated)(run)
 
 
-def plan_task(name: str, plan: str, doc: str, *flags: str) -> Any:
-    """A task that runs workflow.<plan>, with --dry-run besides `flags`."""
+def plan_task(name: str, plan: PlanName, doc: str, *flags: str) -> Any:
+    """A task that runs workflow's `plan`, with --dry-run besides `flags`."""
     return make_task(name, doc, (*flags, "dry_run"), lambda given: run_plan(plan, name, given))

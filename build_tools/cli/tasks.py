@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from importlib.util import find_spec
 from typing import Any, Optional
 
 from invoke.collection import Collection
@@ -22,6 +23,7 @@ from build_tools.cli.front import (
     errors,
     make_task,
     plan_task,
+    say_checkout,
     settings_flags,
     settings_of,
 )
@@ -73,7 +75,8 @@ build = plan_task(
     "BUILD_ONLY",
     "Build and install the kernels: over precompiled ones, only the targets that differ.\n\n"
     "--plan says first what would compile and what it costs; --all builds every target "
-    "(cmake --build --preset <name> --target install); --target X builds X alone.",
+    "(cmake --build --preset <name> --target install); --target X builds X alone (several: "
+    "repeat it, or X,Y).",
     "target",
     "all",
     "plan",
@@ -156,9 +159,11 @@ def _config(given: dict[str, Any]) -> None:
     from build_tools import settings
     from build_tools.console import make_console
 
+    wanted = settings_of(given)
+    say_checkout(wanted)
     make_console().table(
         f"settings (user file: {settings.user_file(os.environ)})",
-        _rows(settings_of(given)),
+        _rows(wanted),
         ("key", "value", "from"),
     )
 
@@ -183,6 +188,8 @@ def _report(given: dict[str, Any]) -> None:
 
     as_json = given.pop("json")
     wanted = settings_of(given)
+    if not as_json:
+        say_checkout(wanted)
     with errors(wanted):
         last_build.main(wanted, as_json=as_json)
 
@@ -192,6 +199,7 @@ def _watch(given: dict[str, Any]) -> None:
 
     then = given.pop("then") or ""
     wanted = settings_of(given)
+    say_checkout(wanted)
     with errors(wanted):
         watcher.watch(wanted, then)
 
@@ -201,6 +209,7 @@ def _test(given: dict[str, Any]) -> None:
 
     list_only, named, wide = given.pop("list"), given.pop("tests") or "", given.pop("wide")
     wanted = settings_of(given)
+    say_checkout(wanted)
     with errors(wanted):
         tests.test(wanted, list_only=list_only, named=named, wide=wide)
 
@@ -240,6 +249,15 @@ watch = make_task(
 )
 
 
+def _benchmarks_here() -> bool:
+    """Whether the benchmarks package is importable: an install of the suite without it
+    offers no `bench` task rather than one that fails on import."""
+    try:
+        return find_spec("benchmarks.loop") is not None
+    except ModuleNotFoundError:
+        return False
+
+
 ns = Collection(
     venv,
     install,
@@ -252,7 +270,7 @@ ns = Collection(
     clean_build,
     bootstrap,
     config,
-    bench,
+    *([bench] if _benchmarks_here() else []),
     doctor,
     report,
     watch,

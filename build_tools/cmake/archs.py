@@ -53,16 +53,6 @@ def compiled(entries: Iterable[Mapping[str, Any]]) -> set[int]:
     return found
 
 
-def sm_numbers(arch_list: str) -> set[int]:
-    """TORCH_CUDA_ARCH_LIST as sm numbers: "8.0 9.0a;10.0+PTX" -> {80, 90, 100}."""
-    found = set()
-    for item in items(arch_list):
-        match = re.match(r"(\d+)\.(\d+)", item)
-        if match:
-            found.add(int(match.group(1)) * 10 + int(match.group(2)))
-    return found
-
-
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".") if p.isdigit())
 

@@ -1,5 +1,6 @@
-"""What a build directory is: its default name, whether it is configured from a preset (our
-stamp), whether it may be deleted, and how it is removed without ever leaving half of it.
+"""What a build directory is: its default name, whether cmake can load its cache, whether it may
+be deleted, and how it is removed without ever leaving half of it (its configure stamp and what
+its installs wrote: `build_tree.py`).
 
 Removal first renames the directory aside (atomic on one filesystem), then deletes the renamed
 copy. An interrupt leaves either the whole build dir or a `<name>.removing-*` sibling, which the
@@ -8,84 +9,25 @@ next configure or clean finishes deleting.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from build_tools.cmake.project import CACHE_FILE, read_cache
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.process.runner import Git
 
 PREFIX = "cmake-build-"  # our presets' build dirs: <source>/cmake-build-<preset>
 REMOVING = ".removing-"
 GENERATOR_FILES = (("build.ninja", "CMakeFiles/rules.ninja"), ("Makefile",))
 
-STAMP = ".vllm-build-tools-configure.json"  # what the last configure of ours was from
-
 
 def default_name(preset: str) -> str:
     return PREFIX + preset
-
-
-def preset_digest(preset: Mapping[str, Any]) -> str:
-    """What the stamp records of the resolved preset."""
-    return hashlib.sha256(json.dumps(preset, sort_keys=True).encode()).hexdigest()
-
-
-def read_stamp(directory: Path) -> Any:
-    try:
-        return json.loads((directory / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def write_stamp(directory: Path, stamp: Mapping[str, Any]) -> None:
-    (directory / STAMP).write_text(json.dumps(stamp, sort_keys=True) + "\n", encoding="utf-8")
-
-
-# CMake's install manifests: install_manifest[_<component>].txt, or, when an install(CODE) sets
-# CMAKE_INSTALL_LOCAL_ONLY (vLLM's does), install_local_manifest.txt, rewritten by every
-# install whatever the component; ours keeps each component's as install_local_manifest_<c>.txt.
-LOCAL_MANIFEST = "install_local_manifest.txt"
-
-
-def install_manifests(directory: Path) -> list[Path]:
-    """Every install manifest the build dir holds."""
-    return sorted(directory.glob("install_manifest*.txt")) + sorted(
-        directory.glob("install_local_manifest*.txt")
-    )
-
-
-def component_manifest(directory: Path, component: str) -> Optional[Path]:
-    """The manifest of `component`'s last install (else, under CMAKE_INSTALL_LOCAL_ONLY, that
-    of the last install of everything); None when there is none."""
-    for name in (f"install_manifest_{component}.txt", f"install_local_manifest_{component}.txt"):
-        if (directory / name).is_file():
-            return directory / name
-    local = directory / LOCAL_MANIFEST
-    return local if local.is_file() else None
-
-
-def local_manifest_stamp(directory: Path) -> Optional[int]:
-    try:
-        return (directory / LOCAL_MANIFEST).stat().st_mtime_ns
-    except OSError:
-        return None
-
-
-def keep_local_manifest(directory: Path, component: str, before: Optional[int]) -> None:
-    """After `cmake --install --component X`: the local manifest it wrote (if it wrote one)
-    kept as X's, since the next component's install replaces it."""
-    if local_manifest_stamp(directory) not in (None, before):
-        shutil.copyfile(
-            directory / LOCAL_MANIFEST, directory / f"install_local_manifest_{component}.txt"
-        )
 
 
 def has_generator_files(directory: Path) -> bool:
@@ -99,7 +41,7 @@ SOURCE_NAMES = ("CMakeLists.txt",)
 
 
 def _refuse(directory: Path, why: str, fix: str) -> BuildToolsError:
-    return BuildToolsError(f"Refusing to delete {directory}: {why}.", fix, kind="refused")
+    return BuildToolsError(f"Refusing to delete {directory}: {why}.", fix, kind=ErrorKind.REFUSED)
 
 
 def cache_damage(directory: Path) -> str:

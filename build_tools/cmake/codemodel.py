@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 
 CLIENT = "client-vllm-build-tools"
 QUERY = {"requests": [{"kind": "codemodel", "version": 2}, {"kind": "cmakeFiles", "version": 1}]}
@@ -141,9 +141,9 @@ class CodeModel:
             task = GENERATOR_TARGETS.get(target, GENERATOR_TARGETS["install"])
             raise BuildToolsError(
                 f"--target {target} is not an extension target but one of CMake's own; "
-                "`build --target` builds and installs one extension.",
+                "`build --target` builds and installs extensions.",
                 f"{task}; extension targets here: {', '.join(self.extension_targets) or 'none'}",
-                kind="bad input",
+                kind=ErrorKind.BAD_INPUT,
             )
         candidates = self.extension_targets
         names = list(dict.fromkeys(candidates + list(self.targets)))

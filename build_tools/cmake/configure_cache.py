@@ -33,6 +33,17 @@ def default_root(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("XDG_CACHE_HOME") or home / ".cache") / "vllm-build-tools" / "configure"
 
 
+def root_of(setting: str, environ: Mapping[str, str], checkout: Path) -> Optional[Path]:
+    """Where the `configure_cache` setting keeps configure's reusable answers (None: `none`;
+    empty: under the user's cache dir; a relative path: in the checkout)."""
+    if setting.lower() == "none":
+        return None
+    if not setting:
+        return default_root(environ)
+    path = Path(setting).expanduser()
+    return path if path.is_absolute() else checkout / path
+
+
 def sha(path: Path) -> str:
     try:
         digest = hashlib.sha256()

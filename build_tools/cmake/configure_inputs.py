@@ -131,11 +131,10 @@ def _stamp(path: Path, known: Any = None) -> list[Any] | None:
         return None
 
 
-def changed(root: Path, stamp: Any) -> list[str]:
-    """The files the last configure read (its `stamp`'s "read") whose content differs now, or
-    that are gone."""
-    recorded = stamp.get("read") if isinstance(stamp, dict) else None
-    files = recorded.get("files") if isinstance(recorded, dict) else None
+def changed(root: Path, read: Mapping[str, Any]) -> list[str]:
+    """The files the last configure read (`read`: what `record` gave it, kept in its stamp)
+    whose content differs now, or that are gone."""
+    files = read.get("files")
     if not isinstance(files, dict):
         return []
     found = []
@@ -146,11 +145,10 @@ def changed(root: Path, stamp: Any) -> list[str]:
     return sorted(found)
 
 
-def said(changed_files: Iterable[str], stamp: Any) -> str:
-    """Why the configure runs again, in words."""
+def said(changed_files: Iterable[str], read: Mapping[str, Any]) -> str:
+    """Why the configure runs again, in words (`read`: as for `changed`)."""
     names = list(changed_files)
-    recorded = stamp.get("read") if isinstance(stamp, dict) else None
-    ran = recorded.get("scripts") if isinstance(recorded, dict) else None
+    ran = read.get("scripts")
     ran = ran if isinstance(ran, dict) else {}
     shown = ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
     by = sorted({s for s, reads in ran.items() if set(names) & set(reads)})

@@ -8,6 +8,7 @@ CMakeLists.txt and cmake/**/*.cmake, so a new vLLM release's dependencies are fo
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,10 +32,18 @@ class Dependency:
     declared_in: str = ""
 
 
+class ServedBy(enum.Enum):
+    """What serves a dependency at configure time; the value is how it is said."""
+
+    LOCAL = "local source"
+    POPULATED = "populated .deps"
+    NETWORK = "network"
+
+
 @dataclass(frozen=True)
 class Served:
     dependency: Dependency
-    how: str  # "local source", "populated .deps" or "network"
+    how: ServedBy
     where: str  # the directory or URL
 
 
@@ -129,9 +138,9 @@ def serve(
         local = local_source(dep, environ, deps_dir)
         populated = root / ".deps" / f"{dep.name.lower()}-src"
         if local is not None:
-            served.append(Served(dep, "local source", str(local)))
+            served.append(Served(dep, ServedBy.LOCAL, str(local)))
         elif populated.is_dir() and any(populated.iterdir()):
-            served.append(Served(dep, "populated .deps", str(populated)))
+            served.append(Served(dep, ServedBy.POPULATED, str(populated)))
         else:
-            served.append(Served(dep, "network", dep.repository or "(no repository named)"))
+            served.append(Served(dep, ServedBy.NETWORK, dep.repository or "(no repository named)"))
     return served

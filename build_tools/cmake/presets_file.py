@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools.cmake.presets_macros import MacroError, base, expand
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 
 PROJECT_FILE = "CMakePresets.json"
 USER_FILE = "CMakeUserPresets.json"
@@ -211,6 +211,6 @@ def load(source_dir: Path, *, environ: Optional[Mapping[str, str]] = None) -> Pr
                     f"build preset {preset['name']!r} in {path} names configure preset "
                     f"{wanted!r}, which no presets file defines.",
                     f"fix its configurePreset in {path} (cmake would refuse the file too)",
-                    kind="bad input",
+                    kind=ErrorKind.BAD_INPUT,
                 )
     return Presets(src, tuple(files), includes)

@@ -4,10 +4,11 @@ of an interrupted clean), and whether its CMakeCache.txt still says what the pre
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from build_tools.cmake import archs
 from build_tools.cmake import build_dir as bd
+from build_tools.cmake.build_tree import ConfigureStamp, preset_digest
 from build_tools.cmake.project import CACHE_FILE, LAUNCHERS, compile_commands, read_cache
 from build_tools.doctor.findings import Finding, Subject, ok, warn
 
@@ -49,24 +50,24 @@ def state(c: Subject) -> list[Finding]:
     return found or [ok("build dir", f"{directory} is configured")]
 
 
-def _arch_drift(c: Subject, stamp: Any) -> Optional[str]:
+def _arch_drift(c: Subject, stamp: Optional[ConfigureStamp]) -> Optional[str]:
     """The arch list against the one the build dir was configured for. The project's CMake
     derives its own per-kernel subsets from the asked list (vLLM builds some kernels for
     8.0-8.9 whatever is asked), so the asked list is compared with the asked list of our last
     configure, and what the build dir compiles for with what it compiled for then; never the
     asked list with the compiled one."""
-    if not isinstance(stamp, dict) or "archs" not in stamp or c.build_dir is None:
+    if stamp is None or stamp.made.archs is None or c.build_dir is None:
         return None
-    wanted = c.environment.get("TORCH_CUDA_ARCH_LIST", "")
-    if wanted != stamp["archs"]:
+    wanted, configured = c.environment.get("TORCH_CUDA_ARCH_LIST", ""), stamp.made.archs
+    if wanted != configured:
         return (
             f"TORCH_CUDA_ARCH_LIST is {wanted or '(unset)'!r}, the build dir was configured "
-            f"for {stamp['archs'] or '(unset)'!r}"
+            f"for {configured or '(unset)'!r}"
         )
     entries = compile_commands(c.build_dir)
-    then = stamp.get("compiled_archs")
-    now = sorted(archs.compiled(entries)) if entries is not None else None
-    if isinstance(then, list) and now is not None and now != then:
+    then = stamp.compiled_archs
+    now = tuple(sorted(archs.compiled(entries))) if entries is not None else None
+    if then is not None and now is not None and now != then:
         shown = " ".join(f"{n // 10}.{n % 10}" for n in now)
         return f"the build dir now compiles for {shown}: configured again outside our tasks"
     return None
@@ -88,13 +89,13 @@ def preset_vs_cache(c: Subject) -> list[Finding]:
         have = cache.get(key, "")
         if want is not None and want != have:
             differ.append(f"{key}: preset {want or '(unset)'}, cache {have or '(unset)'}")
-    stamp = bd.read_stamp(directory)
+    stamp = c.build_tree.stamp() if c.build_tree else None
     arch = _arch_drift(c, stamp)
     if arch:
         differ.append(arch)
     if not differ:
         return [ok("preset vs cache", f"{directory.name} matches preset {c.settings.preset!r}")]
-    if isinstance(stamp, dict) and stamp.get("preset") != bd.preset_digest(preset):
+    if stamp is not None and stamp.made.preset != preset_digest(preset):
         fix = "run `invoke build`: the preset changed since the last configure, so it reconfigures"
     else:
         fix = "run `invoke configure --force`: it applies the preset again (objects are kept)"

@@ -126,15 +126,16 @@ def precompiled(c: Subject) -> list[Finding]:
             return [error("precompiled kernels", refused.problem.rstrip("."), refused.fix)]
         said = f"{damaged}: `invoke build` rebuilds it from {how}"
         return [warn("precompiled kernels", said, "run `invoke build`")]
-    kernels = drift.precompiled_kernels(c.tree)
+    kernels = drift.precompiled_kernels(c.tree, c.build_trees)
     then = kernels.then
     if kernels.state == "none":
         return [ok("precompiled kernels", "no install recorded")]
     if kernels.state == "source":
         return [ok("precompiled kernels", "not used: installed as a source build")]
-    if kernels.state == "current":
-        at = f"commit {then[:12]}" if then else "an unknown commit"
-        return [ok("precompiled kernels", f"installed at {at}")]
+    if kernels.state == "current":  # as the install said it, where it recorded the base
+        recorded = base.load(c.tree)
+        at = f"installed at commit {then[:12]}" if then else "installed; no commit recorded"
+        return [ok("precompiled kernels", recorded.recorded if recorded else at)]
     if kernels.state == "rebuilt":
         return [ok("precompiled kernels", "replaced by kernels built here since")]
     return [
@@ -150,9 +151,9 @@ def precompiled(c: Subject) -> list[Finding]:
 
 def installed(c: Subject) -> list[Finding]:
     """Every .so the last install wrote, against the one the build dir holds now."""
-    if c.build_dir is None:
+    if c.build_tree is None or c.build_dir is None:
         return []
-    found = drift.installs(c.build_dir)
+    found = drift.installs(c.build_tree)
     if found.stale:
         return [
             warn(
@@ -186,8 +187,10 @@ def sources(c: Subject) -> list[Finding]:
                 )
             )
     served = drift.dependency_sources(c.tree, env, c.settings.deps_dir)
-    summary = "; ".join(f"{s.dependency.name}: {s.how}" for s in served if s.dependency.variable)
-    unset = [v for v in c.tree.src_dir_vars if not env.get(v)]
+    summary = "; ".join(
+        f"{s.dependency.name}: {s.how.value}" for s in served if s.dependency.variable
+    )
+    unset = drift.src_dirs(c.tree, env, c.settings.deps_dir).unset
     detail = summary or f"unset: {', '.join(unset)} (FetchContent fetches them)"
     return found or [ok("dependency sources", detail)]
 

@@ -16,6 +16,7 @@ from typing import Optional
 from build_tools.checkout import source_tree
 from build_tools.checkout.view import Checkout
 from build_tools.cmake import build_dir as bd
+from build_tools.cmake.build_tree import BuildTree
 from build_tools.errors import BuildToolsError
 from build_tools.machine import toolchain as tc
 from build_tools.settings import Settings
@@ -65,6 +66,17 @@ class Subject:
         if self.checkout is not None:
             return self.checkout.build_dir
         return self.tree.root / bd.default_name(self.settings.preset) if self.tree else None
+
+    @property
+    def build_tree(self) -> Optional[BuildTree]:
+        return BuildTree(self.build_dir) if self.build_dir else None
+
+    @property
+    def build_trees(self) -> tuple[BuildTree, ...]:
+        """Every configure preset's build dir (the preset's alone where they cannot be read)."""
+        if self.checkout is not None:
+            return self.checkout.build_trees
+        return (self.build_tree,) if self.build_tree else ()
 
     @property
     def environment(self) -> dict[str, str]:

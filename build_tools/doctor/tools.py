@@ -104,8 +104,7 @@ def _launcher(c: Subject) -> tuple[Optional[Path], str]:
         return Path(named), f"preset {c.settings.preset!r}"
     if c.settings.launcher == "none":
         return None, "launcher = none"
-    also = (c.venv_bin, *c.machine.suite_bin)
-    return tc.find_launcher(c.machine, c.settings.launcher, also), "found now"
+    return tc.find_launcher(c.machine, c.settings.launcher, (c.venv_bin,)), "found now"
 
 
 def _writable(directory: Path) -> bool:

@@ -184,7 +184,7 @@ def digest(report: BuildCost) -> str:
     head = f"slowest: {slowest[0].name} {slowest[0].time_text}; " if slowest else ""
     cache = f", {report.cache.text}" if report.cache else ""
     units = f"{len(report.units)} unit{'s' if len(report.units) != 1 else ''}"
-    return f"{head}{units}, {parallelism_text(report)}{cache}; report: invoke report"
+    return f"{head}{units}, {parallelism_text(report)}{cache}; report: `invoke report`"
 
 
 def _unit(u: Unit) -> dict[str, Any]:

@@ -4,65 +4,89 @@ every build that compiled something."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from build_tools.cache import ccache
+from build_tools.cache import ccache, sccache
+from build_tools.checkout import source_tree
+from build_tools.checkout.view import Checkout
 from build_tools.cmake.project import read_cache
 from build_tools.console import Console, make_console
 from build_tools.errors import BuildToolsError
 from build_tools.insight import cost, held, ninja_log
-from build_tools.process.runner import Runner
-from build_tools.run import Run, make_run
+from build_tools.safety import safe_paths
 from build_tools.settings import Settings
 
 TRACE, CHART = "build-trace.json", "build-report.svg"
 KEPT_STATS = "last-build-ccache.log"  # the stats log of the last build that compiled something
+KEPT_SCCACHE = "last-build-sccache.json"  # its sccache counters (hits, misses), with sccache
 
 
-def build_jobs(ctx: Run, directory: Path) -> Optional[int]:
+@dataclass(frozen=True)
+class Built:
+    """What a build step did, for the steps after it (cache-stats)."""
+
+    up_to_date: bool  # ninja ran nothing
+    cache: Optional[str] = None  # its cache hits (and what held it), where they were counted
+
+
+def build_jobs(checkout: Checkout) -> Optional[int]:
     """The jobs the build was given: the build preset's `jobs`, else CMake's compile pool."""
-    found = ctx.checkout.presets.find(ctx.preset, "buildPresets")
-    jobs = found[0].get("jobs") if found else None
+    jobs = checkout.build_preset.get("jobs")
     if isinstance(jobs, int) and not isinstance(jobs, bool) and jobs > 0:
         return jobs
-    pools = (read_cache(directory) or {}).get("CMAKE_JOB_POOLS", "")
+    pools = (read_cache(checkout.build_dir) or {}).get("CMAKE_JOB_POOLS", "")
     match = re.search(r"(?:^|;)compile=(\d+)", pools)
     return int(match.group(1)) if match else None
 
 
-def load(ctx: Run, entries: Optional[Sequence[ninja_log.Entry]] = None) -> cost.BuildCost:
+def load(checkout: Checkout, entries: Optional[Sequence[ninja_log.Entry]] = None) -> cost.BuildCost:
     """The report of `entries`, by default the last build that compiled something."""
-    directory = ctx.checkout.build_dir
+    directory, state = checkout.build_dir, checkout.tree.state_dir
     if entries is None:
         log = ninja_log.read(directory)
         entries = ninja_log.last_build(log.entries, log.version)
-    results = ccache.read_stats_log(ctx.tree.state_dir / KEPT_STATS)
-    waits = held.held_ms(ctx.tree.state_dir, directory, entries)
-    return cost.analyse(entries, build_jobs(ctx, directory), results, waits)
+    results = ccache.read_stats_log(state / KEPT_STATS)
+    waits = held.held_ms(state, directory, entries)
+    found = cost.analyse(entries, build_jobs(checkout), results, waits)
+    counted = None if found.cache else _kept_sccache(state)
+    if counted is None:
+        return found
+    hits, misses = counted
+    rate = cost.CacheRate(hits, misses, max(0, len(found.units) - hits - misses))
+    return dataclasses.replace(found, cache=rate)
 
 
-def cache_log_env(ctx: Run) -> dict[str, str]:
-    """CCACHE_STATSLOG for the build about to run (see ccache.stats_log_env)."""
-    if ctx.dry_run:
-        return {}
-    environ = {**ctx.machine.environ, **ctx.cache_env()}
-    return ccache.stats_log_env(ctx.checkout.launcher, environ, ctx.tree.state_dir)
-
-
-def digest(ctx: Run, edges: int) -> Optional[str]:
-    """After a build: one line on what it cost, when it compiled something. The build that
-    just ran is the log's newest; its ccache stats log is kept for `invoke report`. Returns
-    this build's cache hit text, for the step's result (and so the JSON summary)."""
-    if ctx.dry_run or not edges:
-        return None
-    state = ctx.tree.state_dir
+def _kept_sccache(state: Path) -> Optional[tuple[int, int]]:
+    """The last compiling build's sccache (hits, misses), where sccache counted them."""
     try:
-        log = ninja_log.read(ctx.checkout.build_dir)
+        data = json.loads((state / KEPT_SCCACHE).read_text(encoding="utf-8"))
+        return int(data["hits"]), int(data["misses"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def digest(
+    checkout: Checkout,
+    console: Console,
+    edges: int,
+    counted: Optional[sccache.SccacheCount] = None,
+) -> Optional[str]:
+    """After a build: one line on what it cost, when it compiled something. The build that
+    just ran is the log's newest; its ccache stats log (or sccache's `counted`) is kept for
+    `invoke report`. Returns this build's cache hit text, for the step's result (and so the
+    JSON summary)."""
+    if not edges:
+        return None
+    state = checkout.tree.state_dir
+    try:
+        log = ninja_log.read(checkout.build_dir)
         found = ninja_log.builds(log.entries, log.version)
         if not found or not any(e.kind == "compile" for e in found[-1]):
             return None
@@ -70,17 +94,23 @@ def digest(ctx: Run, edges: int) -> Optional[str]:
             os.replace(state / ccache.STATS_LOG, state / KEPT_STATS)
         else:  # this build's hit rate is not known: never show an older build's
             (state / KEPT_STATS).unlink(missing_ok=True)
-        summary = load(ctx, found[-1])
+        if counted is not None:
+            hits = {"hits": counted.hits, "misses": counted.misses}
+            state.mkdir(exist_ok=True)
+            (state / KEPT_SCCACHE).write_text(json.dumps(hits) + "\n", encoding="utf-8")
+        else:
+            (state / KEPT_SCCACHE).unlink(missing_ok=True)
+        summary = load(checkout, found[-1])
     except (BuildToolsError, OSError):
         return None
-    ctx.console.note(cost.digest(summary))
+    console.note(cost.digest(summary))
     return summary.cache.text if summary.cache else None
 
 
-def write_files(ctx: Run, report: cost.BuildCost) -> tuple[Path, Path]:
+def write_files(checkout: Checkout, report: cost.BuildCost) -> tuple[Path, Path]:
     """The trace and the chart, in the checkout's state dir."""
-    title = f"{ctx.tree.name}: {ctx.checkout.build_dir.name}"
-    state = ctx.tree.state_dir
+    title = f"{checkout.tree.name}: {checkout.build_dir.name}"
+    state = checkout.tree.state_dir
     state.mkdir(exist_ok=True)
     trace, chart = state / TRACE, state / CHART
     from build_tools.insight import timeline  # only `invoke report` writes files: keep builds lean
@@ -124,31 +154,33 @@ def show(console: Console, report: cost.BuildCost, files: Sequence[Path]) -> Non
         console.output(f"wrote {path}")
 
 
-def report(ctx: Run, *, as_json: bool) -> dict[str, Any]:
+def report(checkout: Checkout, console: Console, *, as_json: bool) -> dict[str, Any]:
     """What `invoke report` does; the JSON it prints with --json."""
-    found = load(ctx)
+    found = load(checkout)
     if not found.units:
         raise BuildToolsError(
-            f"The last build in {ctx.checkout.build_dir} compiled nothing, so there is nothing to "
+            f"The last build in {checkout.build_dir} compiled nothing, so there is nothing to "
             "report; build first.",
             "run `invoke build` (after an edit, or `invoke clean-build` for a full build)",
         )
-    files = write_files(ctx, found)
+    files = write_files(checkout, found)
     data = {
         **cost.as_json(found),
-        "build_dir": str(ctx.checkout.build_dir),
+        "build_dir": str(checkout.build_dir),
         "trace": str(files[0]),
         "svg": str(files[1]),
     }
     if as_json:
-        ctx.console.output(json.dumps(data, indent=1))
+        console.output(json.dumps(data, indent=1))
     else:
-        show(ctx.console, found, files)
+        show(console, found, files)
     return data
 
 
 def main(settings: Settings, *, as_json: bool) -> dict[str, Any]:
-    """What `invoke report` does, over a context that starts no log of its own."""
+    """What `invoke report` does: it reads the checkout, runs nothing and starts no log."""
     console = Console() if as_json else make_console()
-    ctx = make_run(settings, console=console, runner=Runner(console))
-    return report(ctx, as_json=as_json)
+    console.speak_as(settings)
+    tree = source_tree.load(settings)
+    safe_paths.check(tree.root, "source")
+    return report(Checkout(tree, settings.preset, dict(os.environ)), console, as_json=as_json)

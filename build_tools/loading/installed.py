@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Optional
 
-from build_tools import drift
-from build_tools.checkout import provenance
+from build_tools.checkout import base, provenance
 from build_tools.checkout.source_tree import SourceTree
+from build_tools.cmake.build_tree import BuildTree
 from build_tools.loading import elf
 
 RECORD = "load-check.json"
@@ -26,7 +26,7 @@ def libraries(tree: SourceTree, build_dir: Path, prefix: Optional[Path]) -> list
     package's folder (vLLM loads them whoever put them there)."""
     found: dict[Path, None] = {}
     root = (prefix or tree.root).resolve()
-    for path in drift.installed_files(build_dir):
+    for path in BuildTree(build_dir).installed_libraries():
         if path.is_file() and root in path.resolve().parents:
             found.setdefault(path.resolve())
     if prefix is None:
@@ -34,10 +34,8 @@ def libraries(tree: SourceTree, build_dir: Path, prefix: Optional[Path]) -> list
             path = tree.root / rel
             if path.is_file():
                 found.setdefault(path.resolve())
-        package = tree.root / tree.package
-        if package.is_dir():
-            for path in sorted(package.rglob("*.so")):
-                found.setdefault(path.resolve())
+        for path in base.libraries(tree, links=True):
+            found.setdefault(path.resolve())
     return sorted(found)
 
 

@@ -20,13 +20,13 @@ from typing import Optional
 from build_tools.checkout import base, source_tree
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.listed_sources import listed_sources
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.insight import ninja_log
 from build_tools.insight.cost import object_of
 from build_tools.kernel_tests import Selection, select_tests
 from build_tools.loop import test_env
 from build_tools.machine import venv_state
-from build_tools.process.runner import in_processes
+from build_tools.process.runner import CommandFailed, in_processes
 from build_tools.run import Run, make_run
 from build_tools.settings import Settings
 
@@ -132,16 +132,51 @@ def _area(ctx: Run, path: str) -> str:
     return DIRECT.rstrip("/")
 
 
+# What each of pytest's exit codes means here, and its fix (pytest.ExitCode).
+PYTEST_EXITS = {
+    1: (
+        "Some of the tests above failed.",
+        "fix the kernel (or the test) and build again",
+    ),
+    2: (
+        "pytest stopped before the tests ran to the end (exit 2: interrupted, e.g. a test "
+        "file that fails to import while it is collected).",
+        "fix the first error above (`ERROR collecting ...`), then run this again",
+    ),
+    3: (
+        "pytest itself failed (exit 3: an internal error, often a plugin or a conftest.py "
+        "that raised).",
+        "read the traceback above; `invoke test --list` shows what would run",
+    ),
+    4: (
+        "pytest refused its command line (exit 4: a usage error, e.g. a --tests path that "
+        "does not exist).",
+        "name test files or folders that exist, relative to the checkout; `invoke test "
+        "--list` shows the tests chosen for you",
+    ),
+    5: (
+        "pytest collected no tests from what it was given (exit 5).",
+        "name files or folders that hold tests; `invoke test --list` shows the tests chosen "
+        "for you",
+    ),
+}
+
+
 def run_tests(ctx: Run, tests: Sequence[str]) -> None:
     """`python -m pytest TESTS` with the checkout's venv, from the checkout; first what the
     checkout's test requirements name for running them, where the venv lacks it (installed
-    into a venv we created, else the exact command to run)."""
+    into a venv we created, else the exact command to run). A failure says which of pytest's
+    exit codes came, and exits with it."""
     python = ctx.tree.venv_python
     ensure_test_env(ctx, tests)
-    ctx.runner.run(
-        ctx.command([python, "-m", "pytest", "-q", *tests]),
-        fix="the tests above failed: fix the kernel (or the test) and build again",
-    )
+    try:
+        ctx.runner.run(ctx.command([python, "-m", "pytest", "-q", *tests]))
+    except CommandFailed as exc:
+        code = exc.outcome.returncode
+        problem, fix = PYTEST_EXITS.get(code, (f"pytest ended with exit code {code}.", ""))
+        failed = BuildToolsError(f"{problem} {exc.problem}", fix or exc.fix, kind=ErrorKind.TESTS)
+        failed.code = code
+        raise failed from None
 
 
 def ensure_test_env(ctx: Run, tests: Sequence[str]) -> None:

@@ -4,8 +4,9 @@ Watches csrc/** and cmake/** (every directory, so an editor's save-by-rename is 
 the checkout root's CMakeLists.txt and presets files, with watchfiles. Each cycle runs the plan
 `invoke build` runs (workflow.BUILD_ONLY) on a fresh context, quietly, and prints one status
 line; a failed build is shown and watching goes on. Saves made during a build are kept by the
-watcher and start the next cycle. Ctrl-C (or SIGTERM) ends it with 128 + the signal; the
-commands we started are ended by the runner first.
+watcher and start the next cycle. Ctrl-C, the way to stop it, ends it with "stopped" and exit
+0; SIGTERM or SIGHUP with 128 + the signal. The commands we started are ended by the runner
+first.
 """
 
 from __future__ import annotations
@@ -192,7 +193,8 @@ def _trigger(paths: set[Path], root: Path) -> str:
 
 
 def watch(settings: Settings, then: str = "", shown: Optional[Console] = None) -> None:
-    """Build now and after every save until interrupted (Interrupted: exit 128 + signal)."""
+    """Build now and after every save until Ctrl-C, which stops it (said; no error); SIGTERM
+    or SIGHUP raise Interrupted (exit 128 + the signal)."""
     shown = shown or make_console()
     tree = source_tree.load(settings)
     try:
@@ -207,7 +209,12 @@ def watch(settings: Settings, then: str = "", shown: Optional[Console] = None) -
         try:
             _loop(settings, tree, argv, shown, runner)
         except KeyboardInterrupt:
-            raise Interrupted(received[-1] if received else signal.SIGINT) from None
+            if received and received[-1] != signal.SIGINT:
+                raise Interrupted(received[-1]) from None
+        except Interrupted as exc:  # during a build: the runner ended what it started
+            if exc.signum != signal.SIGINT:
+                raise
+    shown.output(f"stopped watching {tree.root}")
 
 
 def _loop(

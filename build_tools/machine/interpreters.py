@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.machine.toolchain import Machine, parse_version, version_text
 from build_tools.process.runner import probe
 
@@ -79,7 +79,7 @@ def find_interpreter(machine: Machine, request: str, uv: Optional[Path]) -> Inte
             f"Python {version_text(found.version)} ({found.path}) is too old for a venv: uv "
             f"needs Python {version_text(OLDEST)} or newer.",
             "pass --python with a newer version, e.g. --python 3.12",
-            kind="bad input",
+            kind=ErrorKind.BAD_INPUT,
         )
     return found
 

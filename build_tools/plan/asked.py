@@ -17,10 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from build_tools.checkout.view import Checkout
 from build_tools.cmake import build_dir as bd
 from build_tools.cmake.project import compile_commands
 from build_tools.machine import venv_state
-from build_tools.run import Run
+from build_tools.settings import Settings
 
 ASKED = "asked.json"  # in the state dir: setting -> origin -> the value it gave last
 VARIABLE = "TORCH_CUDA_ARCH_LIST"  # where the preset carries the archs (its environment)
@@ -40,46 +41,46 @@ def _asked(state_dir: Path) -> dict[str, dict[str, str]]:
     }
 
 
-def _value(ctx: Run, key: str) -> str:
-    value = getattr(ctx.settings, key)
+def _value(settings: Settings, key: str) -> str:
+    value = settings.arch if key == "arch" else settings.nvcc_threads
     return str(value) if value else ""
 
 
-def asked_anew(ctx: Run, key: str = "arch") -> bool:
+def asked_anew(settings: Settings, state_dir: Path, key: str = "arch") -> bool:
     """Whether the settings ask for `key` now: a flag, or a layer's value it did not give
-    last time."""
-    value, origin = _value(ctx, key), ctx.settings.origin(key)
+    last time (`state_dir` remembers)."""
+    value, origin = _value(settings, key), settings.origin(key)
     if not value:
         return False
-    last = _asked(ctx.tree.state_dir).get(key, {}).get(origin)
+    last = _asked(state_dir).get(key, {}).get(origin)
     return origin.startswith("flag") or last != value
 
 
-def pending(ctx: Run) -> bool:
+def pending(settings: Settings, checkout: Checkout) -> bool:
     """An ask the preset does not carry yet (the build then writes the presets first)."""
-    checkout, settings = ctx.checkout, ctx.settings
-    if asked_anew(ctx, "arch") and checkout.preset_environment.get(VARIABLE) != settings.arch:
+    state = checkout.tree.state_dir
+    arch = checkout.preset_environment.get(VARIABLE)
+    if asked_anew(settings, state, "arch") and arch != settings.arch:
         return True
     threads = checkout.cache_value(THREADS)  # None: the preset builds no CUDA
-    if asked_anew(ctx, "nvcc_threads") and threads not in (None, str(settings.nvcc_threads)):
+    wanted = str(settings.nvcc_threads)
+    if asked_anew(settings, state, "nvcc_threads") and threads not in (None, wanted):
         return True
     return bool(settings.jobs) and checkout.build_preset.get("jobs") != settings.jobs
 
 
-def remember(ctx: Run) -> None:
+def remember(settings: Settings, state_dir: Path) -> None:
     """After presets were written: the value each winning layer gives now."""
-    if ctx.dry_run:
-        return
-    known = _asked(ctx.tree.state_dir)
+    known = _asked(state_dir)
     changed = False
     for key in WHAT:
-        value, origin = _value(ctx, key), ctx.settings.origin(key)
+        value, origin = _value(settings, key), settings.origin(key)
         if value and known.get(key, {}).get(origin) != value:
             known.setdefault(key, {})[origin] = value
             changed = True
     if changed:
         try:
-            venv_state.write_json(ctx.tree.state_dir / ASKED, known)
+            venv_state.write_json(state_dir / ASKED, known)
         except OSError:
             pass  # then the next run takes the same value as new again: it applies, as now
 
@@ -93,12 +94,15 @@ def cuda_units(build_dir: Path) -> int:
     )
 
 
-def notice(ctx: Run, name: str, key: str, old: Optional[str], new: Optional[str]) -> str:
-    """What an ask that applies to preset `name`'s configured build dir changes."""
-    units = cuda_units(ctx.tree.root / bd.default_name(name))
+def notice(
+    settings: Settings, root: Path, name: str, key: str, old: Optional[str], new: Optional[str]
+) -> str:
+    """What an ask that applies to preset `name`'s configured build dir (under `root`)
+    changes."""
+    units = cuda_units(root / bd.default_name(name))
     default = "the project default" if key == "arch" else "automatic"
     return (
         f"{WHAT[key]} of preset {name!r}: {old or default} -> {new or default}, asked by "
-        f"{ctx.settings.origin(key)}: {units} CUDA unit(s) recompile; the build dir keeps "
+        f"{settings.origin(key)}: {units} CUDA unit(s) recompile; the build dir keeps "
         "this until something else is asked"
     )

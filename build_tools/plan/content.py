@@ -17,12 +17,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from build_tools.checkout.view import Checkout
 from build_tools.cmake.built_from import BuiltFrom, Stale, Verdict
 from build_tools.cmake.ninja_tool import Ninja, Recorded
 from build_tools.cmake.project import make_program
-from build_tools.cmake.unit_deps import runner_capture
+from build_tools.console import Console
 from build_tools.insight.cost import object_of
-from build_tools.run import Run
+from build_tools.process.runner import Capture
 
 OLDEST_NS = 1  # an object's mtime that makes ninja compile it again (0 would read as missing)
 
@@ -52,33 +53,39 @@ def _target(obj: str) -> str:
     return named[0] if named else ""
 
 
-def check(ctx: Run) -> ContentCheck:
+def check(checkout: Checkout, capture: Capture) -> ContentCheck:
     """The verdict on the build dir as it is now (reads; writes nothing)."""
-    directory = ctx.checkout.build_dir
-    ninja = Ninja(make_program(directory) or "ninja", directory, runner_capture(ctx.runner))
+    directory = checkout.build_dir
+    ninja = Ninja(make_program(directory) or "ninja", directory, capture)
     records = ninja.deps_log() if (directory / ".ninja_deps").is_file() else {}
-    record = BuiltFrom.load(ctx.tree.state_dir, directory)
+    record = BuiltFrom.load(checkout.tree.state_dir, directory)
     return ContentCheck(record, records, record.check(records, time.time_ns()))
 
 
-def prepare(ctx: Run, found: ContentCheck, targets: Collection[str]) -> None:
-    """Say what the check found; outside a dry run, settle future mtimes and remove the stale
-    objects of `targets` so ninja compiles them."""
-    verdict, directory = found.verdict, ctx.checkout.build_dir
-    acting = not (ctx.dry_run or ctx.settings.plan)
+def prepare(
+    checkout: Checkout,
+    console: Console,
+    found: ContentCheck,
+    targets: Collection[str],
+    *,
+    acting: bool,
+) -> None:
+    """Say what the check found; when `acting` (neither a dry run nor --plan), settle future
+    mtimes and remove the stale objects of `targets` so ninja compiles them."""
+    verdict, directory = found.verdict, checkout.build_dir
     if verdict.unreadable:
-        ctx.console.warn(
+        console.warn(
             f"{verdict.unreadable}: objects whose inputs changed after they were built compile "
             "again, and the record is written anew"
         )
-    _settle(ctx, verdict.future, acting)
+    _settle(checkout, console, verdict.future, acting)
     stale = found.stale_of(targets)
     if not stale:
         return
-    named = sorted({_shown(ctx, p) for s in stale for p in s.changed})
+    named = sorted({_shown(checkout.tree.root, p) for s in stale for p in s.changed})
     files = f" ({', '.join(named[:3])}{' …' if len(named) > 3 else ''})" if named else ""
     verb = "compile" if acting else "would compile"
-    ctx.console.note(
+    console.note(
         f"{len(stale)} unit(s) {verb} again: built from other content than their inputs hold "
         f"now{files}, whatever the clocks say"
     )
@@ -91,38 +98,44 @@ def prepare(ctx: Run, found: ContentCheck, targets: Collection[str]) -> None:
             pass
 
 
-def record(ctx: Run, found: ContentCheck, since_ns: int, edges: int) -> None:
+def record(
+    checkout: Checkout,
+    console: Console,
+    capture: Capture,
+    found: ContentCheck,
+    since_ns: int,
+    edges: int,
+) -> None:
     """After the build (`edges`: what ninja ran): what each object was built from (kept for
     the next build). A build that ran nothing changed no deps log record: asked once."""
-    if ctx.dry_run:
-        return
-    directory = ctx.checkout.build_dir
-    ninja = Ninja(make_program(directory) or "ninja", directory, runner_capture(ctx.runner))
+    directory = checkout.build_dir
+    ninja = Ninja(make_program(directory) or "ninja", directory, capture)
     found.record.update(ninja.deps_log() if edges else found.records, since_ns)
     try:
         found.record.save()
     except OSError as exc:
-        ctx.console.warn(f"could not record what the objects were built from ({exc})")
+        console.warn(f"could not record what the objects were built from ({exc})")
 
 
-def _shown(ctx: Run, path: str) -> str:
-    root = str(ctx.tree.root) + os.sep
-    return path[len(root) :] if path.startswith(root) else path
+def _shown(root: Path, path: str) -> str:
+    inside = str(root) + os.sep
+    return path[len(inside) :] if path.startswith(inside) else path
 
 
-def _settle(ctx: Run, future: Collection[str], acting: bool) -> None:
+def _settle(checkout: Checkout, console: Console, future: Collection[str], acting: bool) -> None:
     """Inputs with an mtime in the future: set to now (those of the checkout or build dir),
     said once; others named with the fix."""
     if not future:
         return
-    ours = (str(ctx.tree.root) + os.sep, str(ctx.checkout.build_dir) + os.sep)
+    root = checkout.tree.root
+    ours = (str(root) + os.sep, str(checkout.build_dir) + os.sep)
     mine = [p for p in future if p.startswith(ours)]
     theirs = [p for p in future if p not in mine]
     if mine:
-        shown = ", ".join(_shown(ctx, p) for p in mine[:3]) + (" …" if len(mine) > 3 else "")
+        shown = ", ".join(_shown(root, p) for p in mine[:3]) + (" …" if len(mine) > 3 else "")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(_mtime(mine[0])))
         verb = "set" if acting else "would be set"
-        ctx.console.note(
+        console.note(
             f"{len(mine)} input(s) had an mtime in the future ({shown}; {when}): {verb} to now, "
             "so that builds converge (ninja would compile their units on every build)"
         )
@@ -130,9 +143,9 @@ def _settle(ctx: Run, future: Collection[str], acting: bool) -> None:
             try:
                 os.utime(path)
             except OSError as exc:
-                ctx.console.warn(f"could not set the mtime of {path} to now ({exc})")
+                console.warn(f"could not set the mtime of {path} to now ({exc})")
     if theirs:
-        ctx.console.warn(
+        console.warn(
             f"{len(theirs)} input(s) outside the checkout have an mtime in the future "
             f"({', '.join(theirs[:3])}): ninja compiles their units on every build; fix: "
             f"`touch {' '.join(theirs[:3])}`"

@@ -40,11 +40,12 @@ def boot_id() -> str:
         return ""
 
 
-def meminfo() -> tuple[int | None, int | None]:
-    """(MemTotal, MemAvailable) in bytes from /proc/meminfo (None where unreadable)."""
+def meminfo(fs_root: str = "") -> tuple[int | None, int | None]:
+    """(MemTotal, MemAvailable) in bytes from /proc/meminfo (None where unreadable); `fs_root`:
+    where / is, for a faked machine."""
     found: dict[str, int] = {}
     try:
-        for line in read_text(f"{PROC}/meminfo").splitlines():
+        for line in read_text(f"{fs_root}{PROC}/meminfo").splitlines():
             name, _, rest = line.partition(":")
             if name in ("MemTotal", "MemAvailable"):
                 found[name] = int(rest.split()[0]) * 1024
@@ -67,10 +68,10 @@ class Level:
         return f"Level({self.path!r}, {self.directory!r}, v2={self.v2})"
 
 
-def own_cgroup() -> tuple[str, bool]:
+def own_cgroup(fs_root: str = "") -> tuple[str, bool]:
     """The memory cgroup we run in, and whether it is cgroup v2 ("" when none)."""
     try:
-        lines = read_text(f"{PROC}/self/cgroup").splitlines()
+        lines = read_text(f"{fs_root}{PROC}/self/cgroup").splitlines()
     except OSError:
         return "", False
     for line in lines:  # v1: "4:memory:/path" wins over v2's "0::/path" on a hybrid system
@@ -84,12 +85,12 @@ def own_cgroup() -> tuple[str, bool]:
     return "", False
 
 
-def cgroup_levels(path: str, v2: bool) -> list[Level]:
+def cgroup_levels(path: str, v2: bool, fs_root: str = "") -> list[Level]:
     """Our memory cgroup and its ancestors, as directories of the mounted hierarchy."""
     if not path:
         return []
     try:
-        mounts = read_text(f"{PROC}/self/mountinfo").splitlines()
+        mounts = read_text(f"{fs_root}{PROC}/self/mountinfo").splitlines()
     except OSError:
         return []
     for line in mounts:
@@ -99,7 +100,7 @@ def cgroup_levels(path: str, v2: bool) -> list[Level]:
             continue
         fstype, options = kind[0], kind[2].split(",")
         if (v2 and fstype == "cgroup2") or (not v2 and fstype == "cgroup" and "memory" in options):
-            root, mount = fields[3], fields[4]
+            root, mount = fields[3], fs_root + fields[4]
             break
     else:
         return []
@@ -139,6 +140,14 @@ def level_limit(level: Level) -> int | None:
     except (OSError, ValueError):
         return None
     return None if limit >= UNLIMITED else limit
+
+
+def memory_limit(fs_root: str = "") -> int | None:
+    """The tightest memory limit of the cgroups we run in, ours and each ancestor's (None
+    without one): the most memory our processes may hold together."""
+    levels = cgroup_levels(*own_cgroup(fs_root), fs_root)
+    limits = [found for level in levels if (found := level_limit(level)) is not None]
+    return min(limits) if limits else None
 
 
 def level_available(level: Level) -> int | None:

@@ -1,7 +1,7 @@
 """build: build and install what must be built: over precompiled kernels, only the extension
 targets that differ from them (plan/targets.py); every target with --all or without a
-precompiled base; or one --target. Each installs only its own component, and records where
-every installed library came from (checkout/provenance.py)."""
+precompiled base; or those --target names. Each installs only its own components, and records
+where every installed library came from (checkout/provenance.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-from build_tools.cache import policy, sccache
-from build_tools.cmake import build_dir as bd
+from build_tools.cache import ccache, policy, sccache
 from build_tools.cmake.codemodel import CodeModel, read_codemodel
 from build_tools.cmake.project import CMake, uncached_compiles
+from build_tools.cmake.unit_deps import runner_capture
 from build_tools.errors import BUILD_FILES, classify
 from build_tools.insight import held, last_build, memory, ninja_log
 from build_tools.plan import content, over_base
@@ -29,26 +29,32 @@ def fix_for(tail: Sequence[str]) -> str:
 
 def build(ctx: Run) -> None:
     """Build and install the kernels: over precompiled ones, only what differs from them;
-    `--all` everything; `--target X`: build X, install only its component."""
-    target = ctx.settings.target or None
+    `--all` everything; `--target X,Y`: build X and Y, install only their components."""
     with ctx.step("build") as step:
         cmake, directory = ctx.cmake(), ctx.checkout.build_dir
         model = read_codemodel(directory)
-        if target is not None and model is not None:
-            model.require(target, directory)
-        targets = [target] if target else []  # none: the install target, every target
-        found = content.check(ctx)
+        targets = list(ctx.settings.targets)  # none: the install target, every target
+        for target in targets:
+            if model is not None:
+                model.require(target, directory)
+        capture = runner_capture(ctx.runner)
+        found = content.check(ctx.checkout, capture)
         if not targets and model is not None:
-            choice = over_base.choose_targets(ctx, model)
-            over_base.show_plan(ctx, model, choice, found.planned(choice.build))
+            over = _over(ctx)
+            choice = over_base.choose_targets(over, model)
+            over_base.show_plan(over, model, choice, found.planned(choice.build))
             if not choice.everything:
                 if not choice.build:
                     step.skipped(over_base.nothing_differs(choice))
                     return
                 targets = list(choice.build)
-        content.prepare(ctx, found, targets)
+        acting = not (ctx.dry_run or ctx.settings.plan)
+        content.prepare(ctx.checkout, ctx.console, found, targets, acting=acting)
         if ctx.settings.plan:
-            step.ran("planned (--plan: nothing built)")
+            unread = (
+                f"{directory.name} is not configured yet: its first build compiles everything; "
+            )
+            step.ran(f"planned ({'' if model else unread}--plan: nothing built)")
             return
         since = time.time_ns()
         ctx.install_gate()
@@ -56,7 +62,7 @@ def build(ctx: Run) -> None:
         state = ctx.tree.state_dir
         waits_from = held.waits_offset(state, directory)
         argv = cmake.build(ctx.preset, *targets)
-        env = {**ctx.cache_env(), **last_build.cache_log_env(ctx)}  # hit rate known after
+        env = {**ctx.cache_env(), **_stats_log_env(ctx)}  # hit rate known after
         with _sccache_server(ctx) as (client, before):
             if client and client.private:
                 env[sccache.PORT] = client.overlay[sccache.PORT]
@@ -77,35 +83,78 @@ def build(ctx: Run) -> None:
                 if client and before and outcome.edges
                 else None
             )
-        content.record(ctx, found, since, outcome.edges)
+        if not ctx.dry_run:
+            content.record(ctx.checkout, ctx.console, capture, found, since, outcome.edges)
         kept = list(outcome.kept)
-        for component in targets:
-            manifest_at = bd.local_manifest_stamp(directory)
+        tree = ctx.checkout.build_tree
+        for component in _components(model, targets):
+            manifest_at = tree.local_manifest_mtime()
             kept += ctx.runner.run(
                 ctx.command(cmake.install(directory, component)), fix=fix_for
             ).kept
             if not ctx.dry_run:
-                bd.keep_local_manifest(directory, component, manifest_at)
+                tree.keep_local_manifest(component, manifest_at)
         stale = [name for name in outcome.linked if name in kept]
         _reinstall_stale(ctx, cmake, directory, model, stale)
         if model is not None and not ctx.dry_run:
-            over_base.record_built(ctx, model, targets or model.extension_targets)
+            over_base.record_built(_over(ctx), model, targets or model.extension_targets)
         what = ", ".join(targets) or "all targets"
-        cache = last_build.digest(ctx, outcome.edges)  # one line on what it cost
+        hits = counted[0] if counted else None
+        cache = (  # one line on what it cost
+            None
+            if ctx.dry_run
+            else last_build.digest(ctx.checkout, ctx.console, outcome.edges, hits)
+        )
+        hits_counted = cache is not None or counted is not None
         waits = None if ctx.dry_run else held.gate_waits(state, directory, waits_from)
         if waits:
             ctx.console.note(waits.line)
             cache = ", ".join(filter(None, [cache, waits.summary]))
         if not ctx.dry_run and outcome.edges:
             held.keep_held(state, directory, waits, _this_build(directory))
-        if counted:
-            cache = ", ".join(filter(None, [cache, counted]))
+        if counted:  # the hits where the digest could not say them; the cluster's share
+            said = None if cache and counted[0].text in cache else counted[0].text
+            cache = ", ".join(filter(None, [cache, said, counted[1]]))
+        step.outcome = last_build.Built(
+            not ctx.dry_run and not outcome.edges, cache if hits_counted else None
+        )
         if ctx.dry_run:
             step.ran(what)
         elif not outcome.edges:
             step.ran(f"{what}: up to date")
         else:
             step.ran(f"{what}: {outcome.edges} build edge(s) ran" + (f"; {cache}" if cache else ""))
+
+
+def _components(model: Optional[CodeModel], targets: Sequence[str]) -> list[str]:
+    """The install components of `targets`, as the File API's install rules name them; a
+    target no rule names (a custom target's files installed by name, like vLLM's
+    `_deep_gemm_C`), or no reply to read: the component of its name, as vLLM names them."""
+    found = [c for t in targets for c in ((model.components_of(t) if model else []) or [t])]
+    return list(dict.fromkeys(found))
+
+
+def _over(ctx: Run) -> over_base.Over:
+    """What building over the precompiled kernels reads and asks with, from this run."""
+    settings = ctx.settings
+    return over_base.Over(
+        ctx.checkout,
+        ctx.console,
+        ctx.git(),
+        ctx.runner,
+        ctx.cache_env,
+        all_targets=settings.all_targets,
+        plan=settings.plan,
+        acting=not (ctx.dry_run or settings.plan),
+    )
+
+
+def _stats_log_env(ctx: Run) -> dict[str, str]:
+    """CCACHE_STATSLOG for the build about to run (see ccache.stats_log_env)."""
+    if ctx.dry_run:
+        return {}
+    environ = {**ctx.machine.environ, **ctx.cache_env()}
+    return ccache.stats_log_env(ctx.checkout.launcher, environ, ctx.tree.state_dir)
 
 
 def _after_regenerating(tail: Sequence[str]) -> str:
@@ -175,21 +224,21 @@ def _sccache_server(
 
 def _sccache_result(
     ctx: Run, client: sccache.Client, before: sccache.SccacheCount
-) -> Optional[str]:
-    """This build's sccache hits (and, distributed, its compiles on the cluster); a warning
-    when a distributed build ran nothing remotely."""
+) -> Optional[tuple[sccache.SccacheCount, str]]:
+    """This build's sccache counters (and, distributed, its compiles on the cluster, said);
+    a warning when a distributed build ran nothing remotely."""
     after = sccache.count(client.binary, client.environ)
     if after is None:
         return None
     delta = after.since(before)
     if not client.distributed:
-        return delta.text
+        return delta, ""
     if delta.remote == 0:
         ctx.console.warn(
             f"sccache-dist compiled nothing of this build remotely ({delta.errors} distributed "
             "compile(s) failed and ran here): check `sccache --dist-status` and the servers' logs"
         )
-    return f"{delta.text}, {delta.remote} compile(s) on the sccache-dist cluster"
+    return delta, f"{delta.remote} compile(s) on the sccache-dist cluster"
 
 
 def _reinstall_stale(

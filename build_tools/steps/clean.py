@@ -15,16 +15,18 @@ def clean(ctx: Run) -> None:
     with ctx.step("clean") as step:
         directory = ctx.checkout.build_dir
         bd.check_deletable(directory, ctx.tree.root, ctx.machine.home, ctx.git())
-        target = ctx.settings.target
-        if target and directory.exists():
+        targets = ctx.settings.targets
+        if targets and directory.exists():
             model = read_codemodel(directory)
             if model is None:
                 raise BuildToolsError(
-                    f"Cannot check --target {target} before deleting {directory}: it holds no "
-                    "CMake File API reply (configured by another tool?). Nothing was deleted.",
+                    f"Cannot check --target {','.join(targets)} before deleting {directory}: it "
+                    "holds no CMake File API reply (configured by another tool?). Nothing was "
+                    "deleted.",
                     "run `invoke configure` first (it records the targets), then clean-build",
                 )
-            model.require(target, directory)
+            for target in targets:
+                model.require(target, directory)
         leftovers = bd.leftovers(directory)
         if not directory.exists() and not leftovers:
             step.skipped(f"{directory} does not exist")

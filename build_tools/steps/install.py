@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -26,9 +25,7 @@ def _record_base(ctx: Run, env: dict[str, str], before: dict[str, base.Stamp]) -
     except OSError as exc:
         ctx.console.warn(f"could not record the precompiled kernels ({exc}): builds build all")
         return
-    names = ", ".join(Path(k).name for k in found.kernels) or "none"
-    commit = f" (commit {found.commit[:12]})" if found.commit else ""
-    ctx.console.note(f"precompiled kernels recorded{commit}: {names}")
+    ctx.console.note(f"precompiled kernels {found.recorded}")
 
 
 def _kernels_missing(tree: SourceTree) -> bool:
@@ -38,8 +35,7 @@ def _kernels_missing(tree: SourceTree) -> bool:
     found = base.load(tree)
     if found is not None and found.kernels:
         return not all((tree.root / rel).is_file() for rel in found.kernels)
-    package = tree.root / tree.name.replace("-", "_")
-    return package.is_dir() and next(package.rglob("*.so"), None) is None
+    return (tree.root / tree.package).is_dir() and next(base.libraries(tree), None) is None
 
 
 def install(ctx: Run) -> None:
@@ -62,7 +58,7 @@ def install(ctx: Run) -> None:
             and not ctx.settings.force
             and not ctx.assume_undone()
         ):
-            if warning := drift.precompiled_kernels(tree).warning:
+            if warning := drift.precompiled_kernels(tree, ctx.checkout.build_trees).warning:
                 ctx.console.warn(warning)
             how = "precompiled kernels" if precompiled else "built from source"
             step.skipped(f"{tree.name} is installed editable ({how}) from {tree.root}")

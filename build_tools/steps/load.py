@@ -8,11 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from build_tools.cmake.unit_deps import runner_capture
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.loading import check
 from build_tools.run import Run
-
-KIND = "extension does not load"
 
 
 def load(ctx: Run) -> None:
@@ -44,7 +42,7 @@ def load(ctx: Run) -> None:
             )
             step.skipped(report.summary())
         elif not report.ok:
-            raise BuildToolsError(report.problem(), report.fix(), kind=KIND)
+            raise BuildToolsError(report.problem(), report.fix(), kind=ErrorKind.NO_LOAD)
         elif not report.loaded and not report.static:
             step.skipped(report.summary())
         else:

@@ -5,13 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from build_tools.cmake import presets_file
+from build_tools.cmake import presets_file, presets_merge
 from build_tools.cmake import presets_gen as gen
+from build_tools.cmake.unit_deps import runner_capture
 from build_tools.errors import BuildToolsError
-from build_tools.plan import asked, facts
+from build_tools.plan import asked, configured, facts
 from build_tools.process import lock
 from build_tools.run import Run
 from build_tools.safety import atomic_file
+
+
+def inputs(ctx: Run) -> facts.Inputs:
+    """What the presets' facts are gathered from (the venv's Python asked within 120 s)."""
+    capture = runner_capture(ctx.runner, timeout=120)
+    return facts.Inputs(ctx.settings, ctx.checkout, ctx.machine, capture, ctx.configure_cache)
 
 
 def presets(ctx: Run) -> None:
@@ -30,19 +37,22 @@ def presets(ctx: Run) -> None:
         if ctx.preset in taken:
             step.skipped(f"preset {ctx.preset!r} is defined in {taken[ctx.preset]}, not ours")
             return
-        found, notes = facts.gather(ctx)
+        found, notes = facts.gather(inputs(ctx))
         for note in notes:
             ctx.console.note(note)
         family = [name for name in gen.family(ctx.preset) if name not in taken]
         ours = {p["name"]: p for p in (existing or {}).get("configurePresets", [])}
         parts, notices = [], []
         for name in family:
-            kept, said = facts.keep_configured(ctx, name, found, ours.get(name))
+            kept, said = configured.keep_configured(
+                ctx.settings, ctx.tree, name, found, ours.get(name)
+            )
             parts.append(gen.generate(name, kept))
             notices += said
-        facts.say_once(ctx, notices)
-        asked.remember(ctx)
-        merged = gen.merge(
+        configured.say_once(ctx.console.note, ctx.tree.state_dir, notices, ctx.dry_run)
+        if not ctx.dry_run:
+            asked.remember(ctx.settings, ctx.tree.state_dir)
+        merged = presets_merge.merge(
             existing,
             {kind: [p for part in parts for p in part[kind]] for kind in gen.KINDS},
             ctx.tree.cmake_minimum,
@@ -61,14 +71,14 @@ def presets(ctx: Run) -> None:
             if found.cmake_python:
                 ctx.install_python(found.python)
         old = path.read_text(encoding="utf-8") if existing is not None else ""
-        new = gen.render(merged.data)
+        new = presets_merge.render(merged.data)
         if new == old:
             step.skipped(f"{path.name} is up to date")
             return
         changed = merged.changed_names
         what = "presets " + ", ".join(changed) if changed else "file layout"
         if ctx.dry_run:
-            ctx.console.output(gen.unified_diff(path, old, new))
+            ctx.console.output(presets_merge.unified_diff(path, old, new))
             step.ran(f"would write {path.name} ({what})")
             return
         backup = atomic_file.write_atomic(path, new)

@@ -17,7 +17,7 @@ def sources(ctx: Run) -> list[dependencies.Served]:
         )
         return found
     rows = [
-        [s.dependency.name, s.dependency.pin, s.dependency.variable or "-", s.how, s.where]
+        [s.dependency.name, s.dependency.pin, s.dependency.variable or "-", s.how.value, s.where]
         for s in found
     ]
     headers = ["dependency", "pin", "local source variable", "served by", "from"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from build_tools import drift
 from build_tools.cmake.codemodel import read_codemodel
 from build_tools.errors import BuildToolsError
+from build_tools.insight.last_build import Built
 from build_tools.run import Run
 
 # Imports the package from the source tree but its extensions from the staging prefix first,
@@ -52,7 +52,8 @@ def installed_extensions(ctx: Run) -> list[str]:
     prefix = _stage(ctx) or ctx.tree.root
     root = prefix.resolve()
     modules = set()
-    for path in drift.installed_files(ctx.checkout.build_dir):
+    for path in ctx.checkout.build_tree.installed_libraries():
+        # an extension module: no version after .so (libx.so.1 is no module)
         if path.suffix != ".so" or root not in path.resolve().parents:
             continue
         relative = path.resolve().relative_to(root)
@@ -101,12 +102,12 @@ def cache_stats(ctx: Run) -> None:
         if launcher is None:
             step.skipped("the preset uses no compiler cache")
             return
-        built = [r.detail for r in ctx.results if r.name == "build"]
-        hits = [part for d in built for part in d.split("; ") if "cache hits" in part]
+        built = [r.outcome for r in ctx.results if isinstance(r.outcome, Built)]
+        hits = [b.cache for b in built if b.cache]
         name = Path(launcher).name
         if hits:
             step.ran(f"{name}, this run: {hits[-1]}")
-        elif built and "up to date" in built[-1]:
+        elif built and built[-1].up_to_date:
             step.ran(f"{name}, this run: nothing compiled")
         else:
             step.ran(f"{name}, this run: not known (no per-build count from {name})")

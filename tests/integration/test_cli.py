@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,31 @@ def test_a_password_in_the_remote_cache_url_is_never_printed_logged_or_written(
     assert "s3cret" not in shown and "builder:***@" in shown, shown
     bad = invoke("presets", "--source", str(example_copy), "--remote-cache", "ftp://u:s3cret@h")
     assert bad.returncode == 1 and "s3cret" not in bad.output, bad.output
+
+
+def test_a_plan_on_a_never_configured_checkout_writes_nothing(
+    example_copy: Path, env: dict[str, str]
+) -> None:
+    """issue 26: `build --plan` writes no CMakeUserPresets.json and no state files: a plan
+    is a dry run that also says what would compile."""
+    before = sorted(p.relative_to(example_copy) for p in example_copy.rglob("*"))
+    run = invoke("build", "--plan", "--source", str(example_copy), env=env)
+    after = sorted(p.relative_to(example_copy) for p in example_copy.rglob("*"))
+    assert after == before, f"--plan wrote {sorted(set(after) - set(before))}:\n{run.output}"
+    assert run.returncode == 0, run.output
+    assert "would write CMakeUserPresets.json" in run.output, run.output
+    assert "is not configured yet" in run.output, run.output
+
+
+def test_a_dangling_venv_link_is_said_with_its_fix(example_copy: Path, env: dict[str, str]) -> None:
+    """issue 26: `.venv` a symlink to nothing: one sentence and the fix, not uv's "File exists
+    (os error 17)"; the link is left as it was."""
+    link = example_copy / ".venv"
+    link.symlink_to(example_copy.parent / "gone-venv")
+    run = invoke("venv", "--source", str(example_copy), env=env)
+    assert run.returncode != 0, run.output
+    assert f"{link} is a symlink to {example_copy.parent / 'gone-venv'}, which does not exist" in (
+        run.output
+    ), run.output
+    assert f"fix: remove the link (`rm {shlex.quote(str(link))}`)" in run.output, run.output
+    assert "os error 17" not in run.output and link.is_symlink(), run.output

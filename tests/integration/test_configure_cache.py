@@ -57,7 +57,9 @@ def test_a_clean_build_reuses_the_identification_and_writes_a_fresh_configures_f
     platform = src / "cmake-build-release" / "CMakeFiles"
     assert not list(platform.glob("*/CompilerIdCXX")), "the compiler was not identified again"
     runs = list(Path(env["VLLM_BUILD_CONFIGURE_CACHE"]).glob("generator-runs/*.json"))
-    kept = [json.loads(p.read_text()) for p in runs if not p.name.startswith(("sites-", "folders-"))]
+    kept = [
+        json.loads(p.read_text()) for p in runs if not p.name.startswith(("sites-", "folders-"))
+    ]
     script = src / "csrc" / "generated" / "generate_kernels.py"
     assert any(str(script) in run["reads"] for run in kept), "the generator's run was kept"
     ok("clean-build", "--source", str(src), env=env)  # the generator given again

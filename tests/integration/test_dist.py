@@ -196,6 +196,7 @@ def test_sccache_counts_are_this_builds_own_while_another_client_compiles(
                 {f[3] for f in (line.split("\t") for line in log[1:]) if f[3].endswith(".o")}
             )
             counts.append((units, build_line(out)))
+        reported = ok("report", "--source", str(src), env=env)  # what the last build said
         stop_now.set()
         third.join(timeout=120)
         before = server_requests(env)
@@ -216,6 +217,7 @@ def test_sccache_counts_are_this_builds_own_while_another_client_compiles(
     assert units == again and units >= 11, counts
     assert f"0/{units} cache hits (0%)" in first, first
     assert f"{units}/{units} cache hits (100%)" in second, second
+    assert f"{units}/{units} cache hits (100%)" in reported, reported
     assert codes.count(0) >= 2, f"the third client compiled through the default server: {codes}"
     assert after - before == 1, "the raw build's one compile went to the default server"
     assert "SCCACHE_SERVER_PORT" not in (src / "CMakeUserPresets.json").read_text()

@@ -5,6 +5,7 @@ configured choice is kept, said once with the command to switch, and nothing rec
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.integration.tools import (
     objects,
     ok,
     outputs_built_since,
+    sccache,
 )
 
 ASKED = ("VLLM_BUILD_LAUNCHER", "VLLM_BUILD_ARCH")  # what the first bootstrap was told
@@ -47,12 +49,16 @@ def gate(src: Path) -> str | None:
 
 
 def test_a_cache_appearing_on_the_machine_recompiles_nothing(
-    src: Path, env: dict[str, str]
+    src: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    """sccache beside the suite's Python (the test extra brings it) is what `launcher = auto`
-    picks first; the build dir was configured with ccache."""
+    """sccache appearing on PATH is what `launcher = auto` picks first; the build dir was
+    configured with ccache."""
+    appeared = tmp_path / "bin"
+    appeared.mkdir()
+    (appeared / "sccache").symlink_to(sccache())
     before = ninja_log_lines(src / "cmake-build-release")
     auto = {k: v for k, v in env.items() if k not in ASKED}
+    auto["PATH"] = f"{appeared}{os.pathsep}{os.environ.get('PATH', '')}"
     run = invoke("bootstrap", "--source", str(src), env=auto, unset=ASKED)
     assert run.returncode == 0, run.output
     assert "kept ccache, so nothing recompiles" in run.output, run.output

@@ -296,12 +296,15 @@ def test_tree_state_skips_work_products_and_tree_changes_lists_them(tmp_path: Pa
     for rel in ("keep.cpp", ".venv/x", "cmake-build-release/y", ".vllm-build-tools/z", "d/e.h"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("x")
-    before = checks.tree_state(root)
-    assert sorted(before) == ["d/e.h", "keep.cpp"]
+    build = root / "out" / "release"  # the preset's binaryDir, wherever it is
+    build.mkdir(parents=True)
+    (build / "y").write_text("x")
+    before = checks.tree_state(root, build)
+    assert sorted(before) == ["cmake-build-release/y", "d/e.h", "keep.cpp"]
     (root / "new.txt").write_text("n")
     (root / "d" / "e.h").write_text("longer")
     (root / "keep.cpp").unlink()
-    assert checks.tree_changes(before, checks.tree_state(root)) == [
+    assert checks.tree_changes(before, checks.tree_state(root, build)) == [
         "+new.txt",
         "-keep.cpp",
         "~d/e.h",
@@ -663,3 +666,18 @@ def test_quick_means_three_rounds() -> None:
     assert cli.parse_args([]).runs == 5
     with pytest.raises(SystemExit):
         cli.parse_args(["--runs", "0"])
+
+
+def test_a_copy_leaves_out_the_build_dirs_wherever_the_presets_put_them(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    for rel in ("CMakeLists.txt", "csrc/a.cpp", "out/dev/build.ninja", "cmake-build-x/y", "o/k"):
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_text("x")
+    presets = {"version": 6, "configurePresets": [
+        {"name": "dev", "binaryDir": "${sourceDir}/out/${presetName}"},
+    ]}  # fmt: skip
+    (source / "CMakePresets.json").write_text(json.dumps(presets))
+    copy = workspace.copy_sources(source, tmp_path / "copy")
+    kept = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
+    assert kept == ["CMakeLists.txt", "CMakePresets.json", "csrc/a.cpp", "o/k"], kept
+    assert workspace.build_dirs(source, {}) == {"dev": source / "out" / "dev"}

@@ -16,7 +16,7 @@ from build_tools.console import (
     summary_data,
     with_flags,
 )
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, ErrorKind
 from build_tools.process.runner import Command, CommandFailed, Outcome
 from build_tools.run import make_run
 from build_tools.settings import Settings
@@ -73,7 +73,7 @@ def test_a_step_that_raises_is_in_the_summary_as_failed_with_its_kind(
     assert step["status"] == "failed" and step["failure"] == "disk full", step
     with pytest.raises(BuildToolsError) as interrupted, ctx.step("configure"):
         raise KeyboardInterrupt
-    assert ctx.results[-1].kind == "interrupted" and interrupted.value.code == 130
+    assert ctx.results[-1].kind is ErrorKind.INTERRUPTED and interrupted.value.code == 130
 
 
 TAIL = ("FAILED: CMakeFiles/_C.dir/a.cpp.o", "a.cpp: fatal error: No space left on device")

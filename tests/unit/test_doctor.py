@@ -11,7 +11,7 @@ import pytest
 
 from build_tools import doctor
 from build_tools.cmake import presets_file, presets_resolve
-from build_tools.cmake.build_dir import STAMP, preset_digest
+from build_tools.cmake.build_tree import STAMP, preset_digest
 from build_tools.console import Console
 from build_tools.doctor.findings import Finding, Verdict
 from build_tools.machine import toolchain as tc

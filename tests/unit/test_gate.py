@@ -192,8 +192,9 @@ def test_when_memory_runs_short_the_youngest_compile_pauses_until_there_is_room(
     tmp_path: Path, gates: list[Gates]
 ) -> None:
     """Expectations were low (a stale store): three compiles were admitted and memory runs
-    short. The youngest is paused (SIGSTOP) and no new compile is admitted; the oldest never
-    pauses; once there is room again the paused one resumes and the queue moves on."""
+    short. The youngest is paused (SIGSTOP), then the next youngest, and no new compile is
+    admitted; the oldest never pauses (its watch is asked once the spacing between pauses is
+    over); once there is room again the paused ones resume and the queue moves on."""
     g = Gates(tmp_path, {f"{u}.o": 50 * MiB for u in "abcd"}, available=4096 * MiB)
     gates.append(g)
     procs = {}
@@ -207,8 +208,27 @@ def test_when_memory_runs_short_the_youngest_compile_pauses_until_there_is_room(
     assert paused.exists(), "its pause is recorded for the other gates"
     said = held.parse_waits((g.store.parent / (g.store.name + gate.WAITS)).read_text()).paused
     assert [p.unit for p in said] == ["c.o"], said
-    time.sleep(gate_pause.SPACING_NS / 1e9 + 4 * gate_pause.POLL_S)
-    assert state_of(compiles["a"]) != "T", "the oldest running compile is never paused"
+    wait_state(compiles["b"], "T", "memory stays short: the next youngest pauses after a spacing")
+    assert state_of(compiles["a"]) != "T", "a runs"
+    # a is the oldest compile that still runs: its watch, asked now with the spacing over, keeps
+    # it running (the same rule that paused c and b would pause it, were it not the oldest).
+    (g.reservations / gate_pause.LAST_PAUSE).write_text("0")
+    environ = {gate_reservations.TEST_AVAILABLE: str(g.available), gate_pause.TEST_NOW: str(g.now)}
+    boot = gate_memory.boot_id()
+    entry_a = next(r for r in gate_reservations.live(str(g.reservations), boot, 0)
+                   if r.pid == procs["a"].pid)  # fmt: skip
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        watch_a = gate_pause.Watch(
+            entry_a, str(g.reservations), [], environ, gate_reservations.margin([], environ)
+        )
+        watch_a.child = stand_in.pid  # what it would pause, were it wrong
+        watch_a._look()
+        assert watch_a.stopped == [], "the oldest running compile is never paused"
+        assert state_of(stand_in.pid) != "T"
+    finally:
+        stand_in.kill()
+        stand_in.wait()
     d = g.start("d.o")  # fits by expectation, but memory ran short
     wait_for(g.reservations / f"{d.pid}{gate_reservations.WAITING}", "d waits while one is paused")
     g.now.write_text(str(4096 * MiB))

@@ -10,11 +10,11 @@ from typing import Any, cast
 import pytest
 
 from build_tools.checkout import provenance
+from build_tools.cmake.build_tree import BuildTree
 from build_tools.cmake.codemodel import CodeModel, InstallRule
 from build_tools.plan import over_base
 from build_tools.plan.over_base import installed_libraries
 from build_tools.plan.targets import choose
-from build_tools.run import Run
 
 FA2 = "vllm/vllm_flash_attn/_vllm_fa2_C.abi3.so"
 
@@ -34,11 +34,16 @@ def test_choose_says_why_each_target_is_built() -> None:
     }
 
 
-def ctx_for(root: Path) -> Run:
+def over_for(root: Path) -> over_base.Over:
     build = root / "cmake-build-release"
     build.mkdir(parents=True, exist_ok=True)
-    checkout = SimpleNamespace(cache_value=lambda key: None, build_dir=build)
-    return cast(Run, SimpleNamespace(checkout=checkout, tree=SimpleNamespace(root=root)))
+    checkout = SimpleNamespace(
+        cache_value=lambda key: None,
+        build_dir=build,
+        build_tree=BuildTree(build),
+        tree=SimpleNamespace(root=root),
+    )
+    return cast(over_base.Over, SimpleNamespace(checkout=checkout, git=None))
 
 
 def model_with(*rules: InstallRule) -> CodeModel:
@@ -62,28 +67,28 @@ FA_RULES = (
 
 
 def test_a_moved_prefix_is_matched_to_the_base_library_of_that_name(tmp_path: Path) -> None:
-    ctx, model = ctx_for(tmp_path), model_with(*FA_RULES)
+    over, model = over_for(tmp_path), model_with(*FA_RULES)
     known = [FA2, "vllm/_C.abi3.so"]
-    assert installed_libraries(ctx, model, "_vllm_fa2_C", known) == [FA2]
-    assert installed_libraries(ctx, model, "_C", known) == ["vllm/_C.abi3.so"]
-    assert installed_libraries(ctx, model, "_vllm_fa2_C") == [
+    assert installed_libraries(over.checkout, model, "_vllm_fa2_C", known) == [FA2]
+    assert installed_libraries(over.checkout, model, "_C", known) == ["vllm/_C.abi3.so"]
+    assert installed_libraries(over.checkout, model, "_vllm_fa2_C") == [
         "vllm_flash_attn/_vllm_fa2_C.abi3.so"
     ], "without a base, the rules' own path"
 
 
 def test_two_base_libraries_of_one_name_are_not_guessed_between(tmp_path: Path) -> None:
-    ctx, model = ctx_for(tmp_path), model_with(*FA_RULES)
+    over, model = over_for(tmp_path), model_with(*FA_RULES)
     known = [FA2, "other/_vllm_fa2_C.abi3.so"]
-    assert installed_libraries(ctx, model, "_vllm_fa2_C", known) == [
+    assert installed_libraries(over.checkout, model, "_vllm_fa2_C", known) == [
         "vllm_flash_attn/_vllm_fa2_C.abi3.so"
     ]
 
 
 def test_the_install_manifest_says_where_it_went(tmp_path: Path) -> None:
-    ctx, model = ctx_for(tmp_path), model_with(*FA_RULES)
-    manifest = ctx.checkout.build_dir / "install_manifest__vllm_fa2_C.txt"
+    over, model = over_for(tmp_path), model_with(*FA_RULES)
+    manifest = over.checkout.build_dir / "install_manifest__vllm_fa2_C.txt"
     manifest.write_text(f"{tmp_path / FA2}\n{tmp_path / 'vllm/vllm_flash_attn/__init__.py'}\n")
-    assert installed_libraries(ctx, model, "_vllm_fa2_C") == [FA2]
+    assert installed_libraries(over.checkout, model, "_vllm_fa2_C") == [FA2]
 
 
 def test_every_component_built_is_recorded_as_built_here(
@@ -91,8 +96,8 @@ def test_every_component_built_is_recorded_as_built_here(
 ) -> None:
     """vLLM's build over its wheel builds `_moe_C` and the files-only `triton_kernels`
     together: recording the second must not undo the first."""
-    ctx = ctx_for(tmp_path)
-    ctx.tree.state_dir = tmp_path / ".vllm-build-tools"  # type: ignore[misc]
+    over = over_for(tmp_path)
+    over.checkout.tree.state_dir = tmp_path / ".vllm-build-tools"  # type: ignore[misc]
     library = tmp_path / "vllm" / "_moe_C.abi3.so"
     library.parent.mkdir()
     library.write_bytes(b"wheel's")
@@ -102,9 +107,9 @@ def test_every_component_built_is_recorded_as_built_here(
         {"_moe_C": "MODULE_LIBRARY"}, ("_moe_C", "triton_kernels"), installs=(moe, triton)
     )
     wheel = provenance.Origin(provenance.PRECOMPILED, "", (7, 0, "x", 0))
-    provenance.save(ctx.tree, {"vllm/_moe_C.abi3.so": wheel})
+    provenance.save(over.checkout.tree, {"vllm/_moe_C.abi3.so": wheel})
     library.write_bytes(b"built here")
-    monkeypatch.setattr(over_base, "_build_detail", lambda ctx, model: {"preset": "release"})
-    over_base.record_built(ctx, model, ["_moe_C", "triton_kernels"])
-    origin = provenance.load(ctx.tree)["vllm/_moe_C.abi3.so"]
+    monkeypatch.setattr(over_base, "_build_detail", lambda checkout, git: {"preset": "release"})
+    over_base.record_built(over, model, ["_moe_C", "triton_kernels"])
+    origin = provenance.load(over.checkout.tree)["vllm/_moe_C.abi3.so"]
     assert origin.origin == provenance.BUILT and origin.component == "_moe_C", origin

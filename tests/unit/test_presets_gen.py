@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from build_tools.cmake import presets_gen as ps
+from build_tools.cmake import presets_merge as pm
 from build_tools.plan.jobs import JobPlan
 from build_tools.safety import atomic_file
 
@@ -81,7 +82,7 @@ def user_file() -> dict[str, Any]:
 
 
 def test_merge_keeps_user_presets_and_keys() -> None:
-    merged = ps.merge(user_file(), ps.generate("release", FACTS), (3, 26, 1))
+    merged = pm.merge(user_file(), ps.generate("release", FACTS), (3, 26, 1))
     assert merged.data["version"] == 6
     assert merged.data["cmakeMinimumRequired"] == {"major": 3, "minor": 28, "patch": 0}
     assert merged.data["vendor"] == {"someone": {"x": 1}}
@@ -91,28 +92,28 @@ def test_merge_keeps_user_presets_and_keys() -> None:
 
 
 def test_merge_replaces_ours_in_place_and_is_stable() -> None:
-    first = ps.merge(user_file(), ps.generate("release", FACTS), (3, 26, 1)).data
+    first = pm.merge(user_file(), ps.generate("release", FACTS), (3, 26, 1)).data
     changed = ps.Facts(**{**FACTS.__dict__, "arch_list": "8.0;9.0"})
-    second = ps.merge(first, ps.generate("release", changed), (3, 26, 1))
+    second = pm.merge(first, ps.generate("release", changed), (3, 26, 1))
     assert second.replaced and not second.kept
     env = second.data["configurePresets"][1]["environment"]
     assert env["TORCH_CUDA_ARCH_LIST"] == "8.0;9.0"
-    again = ps.merge(second.data, ps.generate("release", changed), (3, 26, 1))
-    assert ps.render(again.data) == ps.render(second.data)
+    again = pm.merge(second.data, ps.generate("release", changed), (3, 26, 1))
+    assert pm.render(again.data) == pm.render(second.data)
     assert not again.replaced and not again.added
 
 
 def test_hand_edited_or_foreign_preset_is_kept_unless_forced() -> None:
     """issue 17: a hand edit of our preset never blocks a bootstrap; --force regenerates."""
-    data = ps.merge(None, ps.generate("release", FACTS), (3, 26, 1)).data
+    data = pm.merge(None, ps.generate("release", FACTS), (3, 26, 1)).data
     data["configurePresets"][0]["cacheVariables"]["NVCC_THREADS"] = "8"
-    merged = ps.merge(data, ps.generate("release", FACTS), (3, 26, 1), asked="release")
+    merged = pm.merge(data, ps.generate("release", FACTS), (3, 26, 1), asked="release")
     assert list(map(str, merged.kept)) == ["configure preset 'release'"], merged.kept
     assert merged.data["configurePresets"][0]["cacheVariables"]["NVCC_THREADS"] == "8"
-    forced = ps.merge(data, ps.generate("release", FACTS), (3, 26, 1), force=True)
+    forced = pm.merge(data, ps.generate("release", FACTS), (3, 26, 1), force=True)
     assert not forced.kept and list(map(str, forced.replaced)) == ["configure preset 'release'"]
     foreign = {"version": 6, "configurePresets": [{"name": "release"}]}
-    theirs = ps.merge(foreign, ps.generate("release", FACTS), (3, 26, 1), asked="release")
+    theirs = pm.merge(foreign, ps.generate("release", FACTS), (3, 26, 1), asked="release")
     assert theirs.data["configurePresets"] == [{"name": "release"}], "theirs stays as it is"
     builds = [p["name"] for p in theirs.data["buildPresets"]]
     assert builds == ["release"], f"the asked preset needs a build preset: {builds}"
@@ -121,7 +122,7 @@ def test_hand_edited_or_foreign_preset_is_kept_unless_forced() -> None:
 def test_write_atomic_keeps_a_backup(tmp_path: Path) -> None:
     path = tmp_path / "CMakeUserPresets.json"
     assert atomic_file.write_atomic(path, "{}\n") is None
-    backup = atomic_file.write_atomic(path, ps.render({"version": 6}))
+    backup = atomic_file.write_atomic(path, pm.render({"version": 6}))
     assert backup is not None and backup.read_text() == "{}\n"
     assert json.loads(path.read_text()) == {"version": 6}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["CMakeUserPresets.json", backup.name]
@@ -158,13 +159,13 @@ def test_family_writes_three_presets_each_with_its_own_build_dir() -> None:
 def test_a_foreign_preset_we_were_not_asked_for_is_kept() -> None:
     theirs = {"name": "debug", "binaryDir": "${sourceDir}/my-debug"}
     existing = {"version": 6, "configurePresets": [theirs]}
-    merged = ps.merge(
+    merged = pm.merge(
         existing, ps.generate(ps.family("release"), FACTS), (3, 26, 1), asked="release"
     )
     assert list(map(str, merged.kept)) == ["configure preset 'debug'"], merged.kept
     assert theirs in merged.data["configurePresets"]
     assert "debug" not in [p["name"] for p in merged.data["buildPresets"]]
-    asked = ps.merge(existing, ps.generate(ps.family("debug"), FACTS), (3, 26, 1), asked="debug")
+    asked = pm.merge(existing, ps.generate(ps.family("debug"), FACTS), (3, 26, 1), asked="debug")
     assert list(map(str, asked.kept)) == ["configure preset 'debug'"], asked.kept
     assert "debug" in [p["name"] for p in asked.data["buildPresets"]], "asked: needs a build one"
 

