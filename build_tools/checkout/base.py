@@ -35,6 +35,7 @@ from build_tools.checkout.source_tree import STATE_DIR, SourceTree, git_head
 from build_tools.checkout.wheel_origin import base_commit, kernel_source
 from build_tools.cmake.build_dir import PREFIX
 from build_tools.cmake.build_tree import is_shared_library
+from build_tools.digest import file_sha256
 from build_tools.process.runner import Git
 
 RECORD = "precompiled-base.json"  # in the checkout's state dir
@@ -43,14 +44,6 @@ SKIPPED_NAMES = re.compile(r"(\.pyc|\.egg-info|CMakeUserPresets\.json.*)$")  # a
 # size, mtime_ns, sha256, ctime_ns: a file is read again unless all but its sha256 are the same
 # (no one sets a ctime: a `cp -p` restore keeps size and mtime, never the ctime).
 Stamp = tuple[int, int, str, int]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def listing(tree: SourceTree) -> dict[str, tuple[int, int]]:
@@ -86,7 +79,7 @@ def _unmoved(info: os.stat_result, known: Optional[Stamp]) -> bool:
 
 
 def _stamp_of(path: Path, info: os.stat_result) -> Stamp:
-    return (info.st_size, info.st_mtime_ns, _sha256(path), info.st_ctime_ns)
+    return (info.st_size, info.st_mtime_ns, file_sha256(path), info.st_ctime_ns)
 
 
 def snapshot(tree: SourceTree, known: Mapping[str, Stamp] = {}) -> dict[str, Stamp]:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Optional
 
 from build_tools.cmake.ninja_tool import Recorded
+from build_tools.digest import file_sha256
 from build_tools.safety import atomic_file
 
 RECORD_DIR = "built-from"  # in the state dir: one JSON file per build dir
@@ -62,14 +63,6 @@ class Verdict:
 
 def record_path(state_dir: Path, build_dir: Path) -> Path:
     return state_dir / RECORD_DIR / f"{build_dir.name}.json"
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -128,7 +121,7 @@ class BuiltFrom:
         if known is not None and known[0] == key:
             return known[1]
         try:
-            sha = _sha256(path)
+            sha = file_sha256(path)
         except OSError:
             return GONE
         if known is not None and known[1] != sha:

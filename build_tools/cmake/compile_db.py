@@ -8,7 +8,6 @@ checkout, or the link or copy recorded in the state dir.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -17,14 +16,11 @@ from typing import Optional
 
 from build_tools.cmake.build_dir import PREFIX
 from build_tools.cmake.project import COMPILE_COMMANDS
+from build_tools.digest import file_sha256
 from build_tools.process.runner import Git
 
 RECORD = "compile_commands.ours"  # in the state dir: the link target or copy digest we wrote
 EXCLUDE_NOTE = "# added by vllm-build-tools: the compile_commands.json link for clangd\n"
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _recorded(state_dir: Path) -> str:
@@ -47,7 +43,7 @@ def ours(path: Path, root: Path, state_dir: Path) -> bool:
         return in_build_dir or target == _recorded(state_dir) or not path.exists()
     if not path.exists():
         return True
-    return path.is_file() and _digest(path) == _recorded(state_dir)
+    return path.is_file() and file_sha256(path) == _recorded(state_dir)
 
 
 def publish(
@@ -84,7 +80,7 @@ def _replace(link: Path, built: Path, target: str, state: Path) -> None:
         record = target
     except OSError:  # no symlinks here (some filesystems): a copy, refreshed each configure
         shutil.copyfile(built, temporary)
-        record = _digest(temporary)
+        record = file_sha256(temporary)
     os.replace(temporary, link)
     state.mkdir(exist_ok=True)
     (state / RECORD).write_text(record + "\n", encoding="utf-8")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from build_tools.cmake import python_answers
+from build_tools.digest import file_sha256
 
 FORMAT = 1
 CHECKED = ("build.ninja", "compile_commands.json", "CMakeCache.txt")
@@ -46,11 +47,7 @@ def root_of(setting: str, environ: Mapping[str, str], checkout: Path) -> Optiona
 
 def sha(path: Path) -> str:
     try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_sha256(path)
     except OSError:
         return "missing"
 

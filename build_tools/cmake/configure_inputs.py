@@ -17,7 +17,6 @@ ctime moved).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,14 +26,11 @@ from typing import Any
 
 from build_tools.cmake import configure_hook
 from build_tools.cmake.codemodel import CodeModel
+from build_tools.digest import file_sha256
 
 HOOK_DIR = "configure-hook"  # in the state dir: holds sitecustomize.py
 READS = "configure-reads.log"  # in the state dir: one JSON line per script the configure ran
 SCRIPTS = "configure-scripts"  # in the state dir: per build dir, the scripts configures ran
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def environment(
@@ -126,7 +122,7 @@ def _stamp(path: Path, known: Any = None) -> list[Any] | None:
     if isinstance(known, list) and known[:3] == key:
         return known
     try:
-        return [*key, _sha256(path)]
+        return [*key, file_sha256(path)]
     except OSError:
         return None
 

@@ -5,7 +5,6 @@ hits linked the same bytes)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -15,6 +14,7 @@ from typing import Optional
 from build_tools.checkout import base, provenance
 from build_tools.checkout.source_tree import SourceTree
 from build_tools.cmake.build_tree import BuildTree
+from build_tools.digest import file_sha256
 from build_tools.loading import elf
 
 RECORD = "load-check.json"
@@ -56,15 +56,7 @@ def _stamp(path: Path) -> list[object]:
     """What the record keeps of a library: its stat (the quick answer) and its content digest
     (the answer when the stat differs: a clean-build installs the same bytes anew)."""
     info = path.stat()
-    return [info.st_size, info.st_mtime_ns, info.st_ino, _digest(path)]
-
-
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return [info.st_size, info.st_mtime_ns, info.st_ino, file_sha256(path)]
 
 
 def _same(kept: object, path: Path) -> bool:
@@ -73,7 +65,7 @@ def _same(kept: object, path: Path) -> bool:
     info = path.stat()
     if kept[:3] == [info.st_size, info.st_mtime_ns, info.st_ino]:
         return True
-    return kept[0] == info.st_size and kept[3] == _digest(path)
+    return bool(kept[0] == info.st_size and kept[3] == file_sha256(path))
 
 
 def unchanged(tree: SourceTree, paths: Sequence[Path], environment: str) -> list[Path]:
