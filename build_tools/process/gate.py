@@ -23,25 +23,20 @@ peaks, and it never holds a compile that fits.
 - First come, first served: a compile waits while one that asked before it waits (a waiting
   file with its ticket, the monotonic time it started), so a long unit on the critical path is
   never overtaken by smaller ones behind it.
-- Records: each admitted compile leaves a reservation file (pid, start time, unit, store, ...);
-  a file whose pid is gone (or was reused: the start time differs) expired with its compile;
-  the next gate removes it. Under sccache the work runs in the server's children, not under the
-  client: processes naming the unit's object (with the build dir as cwd) or its source count as
-  its tree too.
+- Records: each admitted compile leaves a reservation file (pid, start time, unit, store, ...),
+  expired once its pid is gone or reused (the next gate removes it). Under sccache the work runs
+  in the server's children: processes naming the unit's object or its source count as its own.
 - No deadlock: the first in the queue is always admitted when no other gated compile runs (a
-  unit that needs more than the machine has then runs alone, and says so in one line on
-  stderr).
+  unit bigger than the machine then runs alone, and says so in one line on stderr).
 - Never a failed compile that could proceed: any error of the gate itself is one line on stderr,
   then the compile runs ungated; a missing or unreadable store means the priors.
 
-Standalone on purpose: cmake and ninja execute it with the checkout venv's python, so it
-and its three modules (gate_peaks.py: what a compile needs; gate_memory.py: what the machine
-has; gate_reservations.py: what admitted compiles still take), installed beside it, import
-nothing but the standard library (nothing of build_tools, which is not installed there) and
-read /proc themselves; they are the one exception to "process/procfs.py reads /proc" (their
-reads are few: /proc/self, /proc/meminfo, each process's stat, statm and, under sccache,
-cmdline). Its overhead on a compile that does not wait is the interpreter's start plus one
-scan of /proc when other compiles run (measured: docs/real-vllm.md, "The memory gate on an H100").
+Standalone on purpose: cmake and ninja run it with the checkout venv's python, where build_tools
+is not installed, so it and its four modules (gate_peaks: what a compile needs; gate_memory:
+what the machine has; gate_reservations: what admitted compiles still take; gate_pause: the
+watch), installed beside it, import only the standard library and read their few files of /proc
+themselves (the one exception to "process/procfs.py reads /proc"). Overhead on a compile that
+does not wait: the interpreter's start and one scan of /proc (docs/real-vllm.md).
 
 `VLLM_BUILD_GATE_TEST_AVAILABLE` (bytes) replaces the measured available memory: for tests only.
 """
