@@ -5,6 +5,7 @@ hits linked the same bytes)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -52,30 +53,44 @@ def module_name(path: Path, root: Path, library: Optional[elf.Library]) -> str:
     return ".".join([*parts, stem])
 
 
-def _stamp(path: Path) -> list[object]:
+def _stamp(path: Path, known: object = None) -> list[object]:
     """What the record keeps of a library: its stat (the quick answer) and its content digest
-    (the answer when the stat differs: a clean-build installs the same bytes anew)."""
+    (the answer when the stat differs: a clean-build installs the same bytes anew). A `known`
+    stamp whose stat is the file's is kept as it is: its library is not read again."""
     info = path.stat()
-    return [info.st_size, info.st_mtime_ns, info.st_ino, file_sha256(path)]
+    now: list[object] = [info.st_size, info.st_mtime_ns, info.st_ino]
+    if isinstance(known, list) and len(known) == 4 and known[:3] == now:
+        return known
+    return [*now, _digest_at(str(path), info.st_size, info.st_mtime_ns, info.st_ino)]
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_at(path: str, size: int, mtime_ns: int, ino: int) -> str:
+    """A library's digest, read once per stat in a process (unchanged, then remember)."""
+    return file_sha256(path)
 
 
 def _same(kept: object, path: Path) -> bool:
     if not isinstance(kept, list) or len(kept) != 4:
         return False
-    info = path.stat()
-    if kept[:3] == [info.st_size, info.st_mtime_ns, info.st_ino]:
-        return True
-    return bool(kept[0] == info.st_size and kept[3] == file_sha256(path))
+    now = _stamp(path, kept)
+    return now is kept or (now[0] == kept[0] and now[3] == kept[3])
+
+
+def _passed(tree: SourceTree, environment: str) -> dict[str, object]:
+    """The record's libraries that loaded in `environment` ({} where none or unreadable)."""
+    try:
+        data = json.loads((tree.state_dir / RECORD).read_text(encoding="utf-8"))
+        passed = data["passed"] if data.get("environment") == environment else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return passed if isinstance(passed, dict) else {}
 
 
 def unchanged(tree: SourceTree, paths: Sequence[Path], environment: str) -> list[Path]:
     """Those of `paths` that loaded last time, with the same content, in the same
     `environment`."""
-    try:
-        data = json.loads((tree.state_dir / RECORD).read_text(encoding="utf-8"))
-        passed = data["passed"] if data.get("environment") == environment else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return []
+    passed = _passed(tree, environment)
     found = []
     for path in paths:
         try:
@@ -87,11 +102,13 @@ def unchanged(tree: SourceTree, paths: Sequence[Path], environment: str) -> list
 
 
 def remember(tree: SourceTree, passed: Iterable[Path], environment: str) -> None:
-    """Record the libraries that loaded (or resolved statically) in `environment`."""
+    """Record the libraries that loaded (or resolved statically) in `environment` (those the
+    record already has with their stat unchanged are not read again)."""
+    known = _passed(tree, environment)
     stamps = {}
     for path in passed:
         try:
-            stamps[str(path)] = _stamp(path)
+            stamps[str(path)] = _stamp(path, known.get(str(path)))
         except OSError:
             continue
     path = tree.state_dir / RECORD

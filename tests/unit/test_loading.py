@@ -146,3 +146,30 @@ def test_a_library_that_loaded_is_known_by_its_content(tmp_path: Path) -> None:
     library.unlink()
     library.write_bytes(b"\x7fELF other")  # the same size, other bytes
     assert installed.unchanged(tree, [library], "env A") == []
+
+
+def test_a_recorded_library_with_its_stat_unchanged_is_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After every build the record is written again: a library it has, untouched, is not
+    hashed again (vLLM's are 255 MB together)."""
+    from packaging.specifiers import SpecifierSet
+
+    from build_tools.checkout.source_tree import SourceTree
+    from build_tools.loading import installed
+
+    tree = SourceTree(
+        tmp_path, "cmake-python", "pkg", (3, 26, 0), tmp_path / ".venv", "cuda", SpecifierSet()
+    )
+    library = tmp_path / "pkg" / "_C.abi3.so"
+    library.parent.mkdir()
+    library.write_bytes(b"\x7fELF first")
+    installed.remember(tree, [library], "env A")
+
+    def unread(path: object) -> str:
+        raise AssertionError(f"{path} read again")
+
+    monkeypatch.setattr(installed, "file_sha256", unread)
+    assert installed.unchanged(tree, [library], "env A") == [library]
+    installed.remember(tree, [library], "env A")
+    assert installed.unchanged(tree, [library], "env A") == [library]
