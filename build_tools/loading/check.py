@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from build_tools.checkout import provenance
 from build_tools.checkout.source_tree import SourceTree
@@ -20,6 +20,9 @@ from build_tools.loading.explain import Bad, Found
 from build_tools.loading.search import DRIVER, Search, torch_roots
 from build_tools.machine import venv_state
 from build_tools.process.runner import Capture
+
+if TYPE_CHECKING:  # importlib.metadata is imported where it is read (venv_state)
+    from importlib.metadata import Distribution
 
 TIMEOUT_S = 600.0  # a library whose load hangs this long counts as not loading
 
@@ -68,10 +71,9 @@ class Report:
         return "; ".join(f"{b.failure.name}: {b.fix}" for b in self.bad)
 
 
-def environment_key(tree: SourceTree) -> str:
+def environment_key(tree: SourceTree, dists: Mapping[str, Distribution]) -> str:
     """The environment a library loaded in: the interpreter and every installed distribution's
-    version (torch's first, as the record says it)."""
-    dists = venv_state.installed(tree.venv_dir)
+    version (`dists`: venv_state.installed's; torch's first, as the record says it)."""
     torch = dists.get("torch")
     versions = "\n".join(sorted(f"{name}=={dist.version}" for name, dist in dists.items()))
     digest = hashlib.sha256(versions.encode()).hexdigest()[:16]
@@ -93,7 +95,8 @@ def check(
     report = Report(libraries=len(paths))
     if not paths:
         return report
-    key = environment_key(tree)
+    dists = venv_state.installed(tree.venv_dir)
+    key = environment_key(tree, dists)
     if not again:
         report.unchanged = installed.unchanged(tree, paths, key)
     wanted = [p for p in paths if p not in report.unchanged]
@@ -101,7 +104,7 @@ def check(
         return report
     search = Search.of(environ)
     root = (prefix or tree.root).resolve()
-    with_torch = "torch" in venv_state.installed(tree.venv_dir)
+    with_torch = "torch" in dists
     items = [(p, installed.module_name(p, root, search.library(p))) for p in wanted]
     results, torch_error, code = _load(tree, items, with_torch, capture, report)
     if torch_error and not _driver_missing(torch_error):
