@@ -195,10 +195,9 @@ def run(runs: str, python: str, script: str, args: list[str]) -> int:
     sites, library = answers.sites_of(runs, python)
     found = os.path.join(runs, run_key(python, script, args, sites) + ".json")
     hint_file = os.path.join(runs, "folders-" + answers._hash(script, args)[:16] + ".json")
-    kept: dict[str, object] = {}
     try:
         with open(found, encoding="utf-8") as handle:
-            kept = json.load(handle)
+            kept: dict[str, object] = json.load(handle)
         if replayable(kept):
             return replay(kept)
     except (OSError, ValueError, KeyError, TypeError):
