@@ -10,13 +10,13 @@
 # Phases (default: all, in order): setup presets configure rawconfigure targets cumem cppedit moe
 # cuedit devflags devmoe devedit; and, for the memory gate and configure (not in the default):
 # newdir (configure again into a new build dir: a seeded configure, its files against the
-# first's), gatepair (a cold `_moe_C` without and with the gate), warmclean (a warm clean-build of
-# `_moe_C`: its configure share, build.ninja against the first configure's), cwindow (`_C`
-# cold for WINDOW seconds, with and without the gate: units done); exampleloop (not in the
-# default either): benchmarks/gpu_example_loop.sh, the bundled example's edit -> build -> load
-# check -> chosen tests loop, timed, into the same $OUT (example-loop*.tsv/json; a failed check
-# of it is recorded here as exampleloop). NAME:SECONDS runs NAME only
-# if SECONDS are left before LIMIT
+# first's), gatepair (a cold `_moe_C` without and with the gate; moegate: its gated half
+# alone), warmclean (a warm clean-build of `_moe_C`: its configure share, build.ninja against
+# the first configure's), cwindow (`_C` cold for WINDOW seconds, with and without the gate:
+# units done); exampleloop (not in the default either): benchmarks/gpu_example_loop.sh, the
+# bundled example's edit -> build -> load check -> chosen tests loop, timed, into the same
+# $OUT (example-loop*.tsv/json; a failed check of it is recorded here as exampleloop).
+# NAME:SECONDS runs NAME only if SECONDS are left before LIMIT
 # (seconds, default unlimited). Figures go to $OUT/gpu_vllm.json (OUT defaults to
 # ./gpu-vllm-out); each check that fails is recorded there and makes the script exit 1.
 set -u
@@ -225,6 +225,10 @@ if "moe-gate" in rows and "moe-nogate" in rows:
 if rows.get("moe-gate-build-s") and rows.get("moe-nogate-build-s"):
     print(f"moe gate/no-gate: {rows['moe-gate-build-s'] / rows['moe-nogate-build-s']:.3f} (build step)")
 PY
+}
+phase_moegate() {  # the gated half of gatepair alone: a cold _moe_C that warms the cache for warmclean
+  say "cold _moe_C with the memory gate"
+  with_gate on; cold_build moe-gate _moe_C
 }
 phase_warmclean() {
   say "a warm clean-build of _moe_C (the compiler cache from the gate run)"
