@@ -46,6 +46,8 @@ report, script = sys.argv[1], os.path.abspath(sys.argv[2])
 sys.argv[:] = sys.argv[2:]
 sys.path[0] = os.path.dirname(script)
 seen = {"reads": set(), "touched": set(), "listed": set(), "children": [], "shell": False}
+# the recorder's own files (this report, the reads log's line) are no folder the run touched
+own = {os.path.abspath(p) for p in (report, os.environ.get("VLLM_BUILD_TOOLS_READS")) if p}
 WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 CHANGING = {"os.remove": 1, "os.rmdir": 1, "os.mkdir": 1, "os.truncate": 1, "os.chmod": 1,
             "os.utime": 1, "os.rename": 2, "os.replace": 2, "os.symlink": 2, "os.link": 2,
@@ -53,7 +55,7 @@ CHANGING = {"os.remove": 1, "os.rmdir": 1, "os.mkdir": 1, "os.truncate": 1, "os.
 def path(value):
     return os.path.abspath(os.fsdecode(value)) if isinstance(value, (str, bytes)) else None
 def hook(event, args):
-    if event == "open" and args and path(args[0]):
+    if event == "open" and args and path(args[0]) and path(args[0]) not in own:
         mode, flags = (args + (None, 0))[1:3]
         writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(
             isinstance(flags, int) and flags & WRITING)
