@@ -11,8 +11,9 @@ is as it was before that run and after it. A generator that writes the files it 
 leaves its folders as they are; a replay then is what running it would have done: same output on
 stdout and stderr, same exit status, and its line in the configure's reads log
 (configure_hook.py). Anything else runs the script, as a child the audit hooks watch: a run that
-fails, writes into a new folder (a build dir), leaves a folder other than it found it, or starts
-a shell, is not kept.
+fails, writes into a new folder (a build dir), leaves a folder other than it found it, starts
+a shell, or lists or changes a folder by descriptor (but for shutil.rmtree's walk of what it
+removes), is not kept.
 
 The assumption: a child process a generator starts (Marlin's `rm -f FILE`) changes only the
 paths its arguments name.
@@ -45,13 +46,18 @@ import atexit, json, os, runpy, sys
 report, script = sys.argv[1], os.path.abspath(sys.argv[2])
 sys.argv[:] = sys.argv[2:]
 sys.path[0] = os.path.dirname(script)
-seen = {"reads": set(), "touched": set(), "listed": set(), "children": [], "shell": False}
+seen = {"reads": set(), "touched": set(), "listed": set(), "children": [], "shell": False,
+        "by_descriptor": False, "removed_tree": False}
 # the recorder's own files (this report, the reads log's line) are no folder the run touched
 own = {os.path.abspath(p) for p in (report, os.environ.get("VLLM_BUILD_TOOLS_READS")) if p}
 WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 CHANGING = {"os.remove": 1, "os.rmdir": 1, "os.mkdir": 1, "os.truncate": 1, "os.chmod": 1,
             "os.utime": 1, "os.rename": 2, "os.replace": 2, "os.symlink": 2, "os.link": 2,
             "shutil.rmtree": 1, "shutil.copyfile": -1, "shutil.move": 2}
+# where each event's dir_fd arguments are: a relative path beside one lies in a folder not known
+DIR_FDS = {"os.remove": (1,), "os.rmdir": (1,), "os.mkdir": (2,), "os.chmod": (2,),
+           "os.utime": (3,), "os.rename": (2, 3), "os.replace": (2, 3), "os.symlink": (2,),
+           "os.link": (2, 3)}
 def path(value):
     return os.path.abspath(os.fsdecode(value)) if isinstance(value, (str, bytes)) else None
 def hook(event, args):
@@ -62,11 +68,21 @@ def hook(event, args):
         seen["touched" if writes else "reads"].add(path(args[0]))
     elif event in CHANGING:
         n = CHANGING[event]
+        if event == "shutil.rmtree" and path(args[0]):
+            seen["removed_tree"] = True
+            seen["touched"].add(os.path.join(path(args[0]), ""))  # the tree is a folder too
+        by_fd = any(i < len(args) and args[i] is not None for i in DIR_FDS.get(event, ()))
         for value in (args[1:2] if n < 0 else args[:n]):
-            if path(value):
+            if by_fd and isinstance(value, (str, bytes)) and not os.path.isabs(value):
+                seen["by_descriptor"] = True
+            elif path(value):
                 seen["touched"].add(path(value))
     elif event in ("os.listdir", "os.scandir"):
-        seen["listed"].add(path(args[0] if args and args[0] is not None else "."))
+        where = path(args[0] if args and args[0] is not None else ".")
+        if where:
+            seen["listed"].add(where)
+        else:  # a folder listed by descriptor: which one is not known
+            seen["by_descriptor"] = True
     elif event == "subprocess.Popen":
         argv = args[1] if isinstance(args[1], (list, tuple)) else None
         shells = ("sh", "bash", "dash", "zsh", "ksh")
@@ -237,6 +253,10 @@ def run(runs: str, python: str, script: str, args: list[str]) -> int:
     }
     kept_run = report is not None and done.returncode == 0 and not report["shell"]
     if report is not None:
+        # shutil.rmtree lists and removes the tree by descriptor (Machete's generator removes
+        # its output folder first), a folder the run touched, whose state is kept; anything
+        # else done by descriptor could be in a folder the run depends on
+        kept_run = kept_run and (not report["by_descriptor"] or report["removed_tree"])
         folders = touched_folders(report)
         _write(hint_file, sorted(folders))
         after = {f: folder_state(f) for f in folders}

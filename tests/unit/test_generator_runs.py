@@ -94,6 +94,34 @@ def test_the_recorders_own_files_in_the_temp_dir_are_no_folder_the_run_touched(
     assert run(script).stdout != kept, "a folder it writes still counts"
 
 
+def test_a_run_that_removes_its_output_tree_first_is_kept_one_that_lists_by_descriptor_not(
+    tmp_path: Path, python: Path, checkout: Path
+) -> None:
+    """Machete's generator removes its output folder (shutil.rmtree, which lists it by
+    descriptor) and writes it again: kept and given again (its report once failed to be
+    written, so it ran in every configure). A folder listed by descriptor otherwise: which
+    folder is not known, so never kept."""
+    run = runner(tmp_path, python)
+    gen = checkout / "gen"
+    (gen / "tree.py").write_text(
+        "import os, shutil, time\n"
+        "out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'generated')\n"
+        "if os.path.isdir(out):\n    shutil.rmtree(out)\n"
+        "os.makedirs(out)\n"
+        "open(os.path.join(out, 'k.cu'), 'w').write('// k\\n')\n"
+        "print(time.time_ns())\n"
+    )
+    outs = [run(str(gen / "tree.py")) for _ in range(3)]
+    assert all(o.returncode == 0 and not o.stderr for o in outs), outs[-1].stderr
+    assert outs[2].stdout == outs[1].stdout, "the second left its folders as it found them"
+    (gen / "by_fd.py").write_text(
+        "import os, time\n"
+        "fd = os.open(os.path.dirname(os.path.abspath(__file__)), os.O_RDONLY)\n"
+        "print(len(list(os.scandir(fd))), time.time_ns())\n"
+    )
+    assert len({run(str(gen / "by_fd.py")).stdout for _ in range(3)}) == 3
+
+
 def test_an_input_edit_or_a_changed_output_runs_it_again(
     tmp_path: Path, python: Path, checkout: Path
 ) -> None:
