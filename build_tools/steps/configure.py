@@ -30,9 +30,20 @@ FIX = (
 )
 
 
+OTHER_SOURCE = (
+    "the build dir was made from another source tree (a copied or moved checkout carries it): "
+    "if it is a copy, delete it yourself (`invoke clean-build` will not delete another tree's "
+    "build dir) and run `invoke configure` again"
+)
+
+
 def _fix(tail: Sequence[str]) -> str:
     found = classify(tail)
-    return found.fix if found in (DISK_FULL, READ_ONLY) else FIX
+    if found in (DISK_FULL, READ_ONLY):
+        return found.fix
+    if any("does not match the source" in line for line in tail):  # CMake's own words
+        return OTHER_SOURCE
+    return FIX
 
 
 def new_cache_needed(
