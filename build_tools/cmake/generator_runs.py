@@ -61,11 +61,12 @@ DIR_FDS = {"os.remove": (1,), "os.rmdir": (1,), "os.mkdir": (2,), "os.chmod": (2
 def path(value):
     return os.path.abspath(os.fsdecode(value)) if isinstance(value, (str, bytes)) else None
 def hook(event, args):
-    if event == "open" and args and path(args[0]) and path(args[0]) not in own:
+    opened = path(args[0]) if event == "open" and args else None
+    if opened and opened not in own:
         mode, flags = (args + (None, 0))[1:3]
         writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(
             isinstance(flags, int) and flags & WRITING)
-        seen["touched" if writes else "reads"].add(path(args[0]))
+        seen["touched" if writes else "reads"].add(opened)
     elif event in CHANGING:
         n = CHANGING[event]
         if event == "shutil.rmtree" and path(args[0]):

@@ -6,12 +6,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from build_tools.checkout.provenance import BUILT, PRECOMPILED, Origin
 from build_tools.loading import causes, elf, probe
 from build_tools.loading.search import Search
+
+if TYPE_CHECKING:
+    from build_tools.checkout.source_tree import SourceTree
 
 SYMBOL = "_ZN3c106detail14torchCheckFailEPKcS2_jRKSs"
 
@@ -123,13 +127,11 @@ def test_a_torch_library_missing_means_no_torch_in_the_environment() -> None:
     assert "the environment has no torch" in why and "`invoke deps`" in fix
 
 
-def test_a_library_that_loaded_is_known_by_its_content(tmp_path: Path) -> None:
-    """A clean-build installs the same bytes anew (another inode, another mtime): still the
-    library that loaded; the same size with other bytes is not."""
+def _tree_with_library(tmp_path: Path) -> tuple[SourceTree, Path]:
+    """A source tree at tmp_path with one installed library, pkg/_C.abi3.so."""
     from packaging.specifiers import SpecifierSet
 
     from build_tools.checkout.source_tree import SourceTree
-    from build_tools.loading import installed
 
     tree = SourceTree(
         tmp_path, "cmake-python", "pkg", (3, 26, 0), tmp_path / ".venv", "cuda", SpecifierSet()
@@ -137,6 +139,15 @@ def test_a_library_that_loaded_is_known_by_its_content(tmp_path: Path) -> None:
     library = tmp_path / "pkg" / "_C.abi3.so"
     library.parent.mkdir()
     library.write_bytes(b"\x7fELF first")
+    return tree, library
+
+
+def test_a_library_that_loaded_is_known_by_its_content(tmp_path: Path) -> None:
+    """A clean-build installs the same bytes anew (another inode, another mtime): still the
+    library that loaded; the same size with other bytes is not."""
+    from build_tools.loading import installed
+
+    tree, library = _tree_with_library(tmp_path)
     installed.remember(tree, [library], "env A")
     assert installed.unchanged(tree, [library], "env A") == [library]
     assert installed.unchanged(tree, [library], "env B") == [], "another environment"
@@ -153,17 +164,9 @@ def test_a_recorded_library_with_its_stat_unchanged_is_not_read_again(
 ) -> None:
     """After every build the record is written again: a library it has, untouched, is not
     hashed again (vLLM's are 255 MB together)."""
-    from packaging.specifiers import SpecifierSet
-
-    from build_tools.checkout.source_tree import SourceTree
     from build_tools.loading import installed
 
-    tree = SourceTree(
-        tmp_path, "cmake-python", "pkg", (3, 26, 0), tmp_path / ".venv", "cuda", SpecifierSet()
-    )
-    library = tmp_path / "pkg" / "_C.abi3.so"
-    library.parent.mkdir()
-    library.write_bytes(b"\x7fELF first")
+    tree, library = _tree_with_library(tmp_path)
     installed.remember(tree, [library], "env A")
 
     def unread(path: object) -> str:
