@@ -182,7 +182,9 @@ memwatch_start() { (while :; do awk '/^MemAvailable:/ {print $2; exit}' /proc/me
 memwatch_stop() { kill "$MEMWATCH" 2>/dev/null; wait "$MEMWATCH" 2>/dev/null; sort -n "$1" | head -1 | awk '{printf "%.1f", $1 / 1048576}'; }
 oom_kills() { awk '/^oom_kill / {print $2}' /proc/vmstat; }
 figure() { printf '%s\t0\t%s\n' "$1" "$2" | tee -a "$FIG"; }  # NAME VALUE: a figure that is no time
-with_gate() { # on|off: our presets with or without the memory gate (--force: the build dir is new)
+with_gate() { # on|off: our presets with or without the memory gate (--force: the build dir is new),
+  # nothing measured: the presets see no peaks, so they name no pools script for cold_build to delete
+  rm -rf "$SRC/.vllm-build-tools/memory"
   if [ "$1" = off ]; then VLLM_BUILD_MEMORY_GATE=false inv presets --force --deps-dir "$DEPS" > /dev/null
   else inv presets --force --deps-dir "$DEPS" > /dev/null; fi
 }
@@ -190,7 +192,7 @@ cold_build() { # NAME TARGET [SECONDS]: a new build dir, an empty compiler cache
   # by the gate; build TARGET (stopped after SECONDS); seconds, units compiled, lowest
   # MemAvailable, OOM kills, and what the gate said
   local name=$1 target=$2 limit=${3:-0} log=$OUT/$1.log before low
-  rm -rf "$BUILD" "$SRC/.vllm-build-tools/memory"
+  rm -rf "$BUILD"
   export CCACHE_DIR=$DEV/ccache-$name; rm -rf "$CCACHE_DIR"
   before=$(oom_kills); memwatch_start "$DEV/mem-$name"
   if [ "$limit" -gt 0 ]; then
@@ -230,16 +232,35 @@ phase_moegate() {  # the gated half of gatepair alone: a cold _moe_C that warms 
   say "cold _moe_C with the memory gate"
   with_gate on; cold_build moe-gate _moe_C
 }
-phase_warmclean() {
-  say "a warm clean-build of _moe_C (the compiler cache from the gate run)"
-  timed warm-clean-build inv clean-build --target _moe_C > "$OUT/warm-clean.log" 2>&1
-  grep -E "configure ran|build ran|clean ran" "$OUT/warm-clean.log"
-  figure warm-clean-configure-s "$(grep -oE 'configure ran \(([0-9.]+)s\)' "$OUT/warm-clean.log" | grep -oE '[0-9.]+' | head -1)"
-  same_files warm-clean-configure-identical
+phase_warmclean() {  # WARMRUNS (default 3) warm clean-builds back to back; the first is the figure
+  local i log stats
+  for i in $(seq 1 "${WARMRUNS:-3}"); do
+    say "a warm clean-build of _moe_C (the compiler cache from the gate run), run $i"
+    log=$OUT/warm-clean-$i.log; [ "$i" = 1 ] && log=$OUT/warm-clean.log
+    timed "warm-clean-build-$i" inv clean-build --target _moe_C > "$log" 2>&1
+    grep -E "configure ran|build ran|clean ran|done in" "$log"
+    figure "warm-clean-configure-s-$i" "$(grep -oE 'configure ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
+    figure "warm-clean-build-s-$i" "$(grep -oE 'build ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
+    # how ccache served the units: a direct hit reads a manifest, a preprocessed hit runs nvcc -E
+    stats=$SRC/.vllm-build-tools/ccache-stats.log
+    [ -f "$stats" ] && cp "$stats" "$OUT/ccache-stats-warm-$i.log" \
+      && grep -vE '^#' "$stats" | sort | uniq -c | sed "s/^/warm-clean-$i ccache: /"
+    same_files "warm-clean-configure-identical-$i"
+  done
 }
 phase_cwindow() {
   say "_C cold for ${WINDOW} s with the memory gate, then without"
   with_gate on; cold_build c-window-gate _C "$WINDOW"
+  with_gate off; cold_build c-window-nogate _C "$WINDOW"
+  with_gate on
+}
+
+phase_cgate() {  # the gated half of cwindow alone
+  say "_C cold for ${WINDOW} s with the memory gate"
+  with_gate on; cold_build c-window-gate _C "$WINDOW"
+}
+phase_cnogate() {  # the ungated half of cwindow alone
+  say "_C cold for ${WINDOW} s without the memory gate"
   with_gate off; cold_build c-window-nogate _C "$WINDOW"
   with_gate on
 }

@@ -21,7 +21,7 @@ from build_tools.checkout import source_tree
 from build_tools.checkout.view import Checkout
 from build_tools.cmake import cmake_python, configure_cache
 from build_tools.cmake.presets_file import USER_FILE
-from build_tools.cmake.presets_gen import BUILD_TYPES
+from build_tools.cmake.presets_gen import BUILD_TYPES, pools_script
 from build_tools.cmake.project import CMake
 from build_tools.console import Console, StepResult, StepStatus, make_console
 from build_tools.errors import BuildToolsError, ErrorKind, as_error
@@ -183,6 +183,30 @@ class Run:
                 f"make {wrapper.parent} a writable folder, or have configure ask Python itself: "
                 "`VLLM_BUILD_CONFIGURE_CACHE=none invoke presets`",
             ) from None
+
+    def install_pools(self) -> None:
+        """The heavy-pool script the preset names (CMAKE_PROJECT_INCLUDE), written where it is
+        missing: it lives with the measured peaks, and CMake refuses a missing include. Without
+        the peaks nothing is known to be heavy, so the script written assigns no target."""
+        named = self.checkout.cache_value("CMAKE_PROJECT_INCLUDE")
+        script = self.checkout.pools_script
+        if self.dry_run or named is None or Path(named) != script or script.is_file():
+            return
+        try:
+            script.parent.mkdir(parents=True, exist_ok=True)
+            script.write_text(pools_script(()), encoding="utf-8")
+        except OSError as exc:
+            raise BuildToolsError(
+                f"the heavy-pool script {script} the preset names cannot be written: "
+                f"{exc.strerror}.",
+                f"make {script.parent} a writable folder, or `invoke presets --force` to "
+                "write presets that name none",
+            ) from None
+        self.console.note(
+            f"{script.name} was missing (the measured peaks with it): wrote one that puts no "
+            "target in the heavy pool; `invoke presets` plans the pools again once compiles "
+            "are measured"
+        )
 
     def pip_install(self, args: Sequence[object], env: Optional[dict[str, str]] = None) -> None:
         """`uv pip install` into the checkout's venv (a front door may route it: nox -R)."""

@@ -122,6 +122,13 @@ class Checkout:
         return None
 
     @property
+    def pools_script(self) -> Path:
+        """Where the heavy-pool script of the preset's build dir lives, beside the measured
+        peaks it is planned from (the presets step writes it; the preset names it as
+        CMAKE_PROJECT_INCLUDE)."""
+        return self.tree.state_dir / "memory" / f"{self.build_dir.name}-pools.cmake"
+
+    @property
     def gate(self) -> Optional[Path]:
         """The memory gate script the preset runs before each compile (None: none)."""
         for key in LAUNCHERS:

@@ -124,11 +124,6 @@ def _check_archs(settings: Settings, nvcc: Path) -> None:
         )
 
 
-def pools_script_path(checkout: Checkout) -> Path:
-    """Where the heavy-pool script of the preset's build dir lives (the presets step writes it)."""
-    return checkout.tree.state_dir / "memory" / f"{checkout.build_dir.name}-pools.cmake"
-
-
 def job_plan(
     settings: Settings,
     machine: tc.Machine,
@@ -216,7 +211,7 @@ def gather(given: Inputs) -> tuple[Facts, list[str]]:
         fetchcontent=tree.uses_fetchcontent,
         environment=sources,
         install_prefix=settings.install_prefix or "${sourceDir}",
-        pools_script=pools_script_path(given.checkout) if plan.heavy_targets else None,
+        pools_script=given.checkout.pools_script if plan.heavy_targets else None,
         dev_split=settings.dev_split,
         gate=state_scripts.memory_gate(tree.state_dir, machine.environ)
         if settings.memory_gate

@@ -59,6 +59,7 @@ def build(ctx: Run) -> None:
         since = time.time_ns()
         ctx.install_gate()
         ctx.install_python()  # ninja re-runs configure after a CMake edit
+        ctx.install_pools()
         state = ctx.tree.state_dir
         waits_from = held.waits_offset(state, directory)
         argv = cmake.build(ctx.preset, *targets)

@@ -81,6 +81,7 @@ def configure(ctx: Run) -> None:
         checkout = ctx.checkout
         directory, preset = checkout.build_dir, checkout.configure_preset
         ctx.install_python()  # the interpreter script the preset names, where it is missing
+        ctx.install_pools()
         named = checkout.cache_value("VLLM_PYTHON_EXECUTABLE")
         python = cmake_python.interpreter_of(named) if named else None
         if python and not ctx.dry_run and not python.is_file():

@@ -6,6 +6,7 @@ holds no compile."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,16 @@ def test_peaks_are_learned_and_a_heavy_target_gets_its_pool(
     objects = [b for b in moe if b.split(":", 1)[0].endswith(".o")]
     assert objects and all("pool = heavy" in b for b in objects)
     assert not any("pool = heavy" in b for b in c_units), c_units
+    # The peaks and the pools script planned from them deleted (a cleared state dir): the
+    # preset still names the script, and a configure into a new build dir neither fails on
+    # the missing include nor keeps a pool planned from peaks that are gone.
+    pools = src / ".vllm-build-tools" / "memory" / "cmake-build-release-pools.cmake"
+    assert pools.is_file()
+    shutil.rmtree(pools.parent)
+    out = ok("clean-build", "--source", str(src), env=env)
+    assert "cmake-build-release-pools.cmake was missing" in out, out
+    ninja = (src / "cmake-build-release" / "build.ninja").read_text()
+    assert "_moe_C.dir" in ninja and "pool = heavy" not in ninja
 
 
 def test_sampling_under_sccache_records_real_peaks(tmp_path: Path) -> None:
