@@ -242,7 +242,7 @@ phase_warmclean() {  # WARMRUNS (default 3) warm clean-builds back to back; the 
     figure "warm-clean-configure-s-$i" "$(grep -oE 'configure ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
     figure "warm-clean-build-s-$i" "$(grep -oE 'build ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
     # how ccache served the units: a direct hit reads a manifest, a preprocessed hit runs nvcc -E
-    stats=$SRC/.vllm-build-tools/ccache-stats.log
+    stats=$SRC/.vllm-build-tools/last-build-ccache.log  # the build's stats log, kept by the suite
     [ -f "$stats" ] && cp "$stats" "$OUT/ccache-stats-warm-$i.log" \
       && grep -vE '^#' "$stats" | sort | uniq -c | sed "s/^/warm-clean-$i ccache: /"
     same_files "warm-clean-configure-identical-$i"
