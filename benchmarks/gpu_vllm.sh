@@ -12,9 +12,9 @@
 # newdir (configure again into a new build dir: a seeded configure, its files against the
 # first's), gatepair (a cold `_moe_C` without and with the gate; moegate: its gated half
 # alone), warmclean (a warm clean-build of `_moe_C`: its configure share, build.ninja against
-# the first configure's), cwindow (`_C` cold for WINDOW seconds, with and without the gate:
-# units done); exampleloop (not in the default either): benchmarks/gpu_example_loop.sh, the
-# bundled example's edit -> build -> load check -> chosen tests loop, timed, into the same
+# the first configure's; WARMRUNS of them, default 3), cwindow (`_C` cold for WINDOW seconds,
+# with and without the gate: units done; cgate / cnogate: one half alone); exampleloop (not
+# in the default either): benchmarks/gpu_example_loop.sh, the bundled example's edit -> build -> load check -> chosen tests loop, timed, into the same
 # $OUT (example-loop*.tsv/json; a failed check of it is recorded here as exampleloop).
 # NAME:SECONDS runs NAME only if SECONDS are left before LIMIT
 # (seconds, default unlimited). Figures go to $OUT/gpu_vllm.json (OUT defaults to
