@@ -205,6 +205,10 @@ cold_build() { # NAME TARGET [SECONDS]: a new build dir, an empty compiler cache
   figure "$name-configure-s" "$(grep -oE 'configure ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
   figure "$name-build-s" "$(grep -oE 'build ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
   figure "$name-units" "$(awk -F'\t' 'NR > 1 && $4 ~ /\.o$/ {n++} END {print n + 0}' "$BUILD/.ninja_log")"
+  if [ "$limit" -gt 30 ]; then  # the same count over the build alone: configures that differ drop out
+    figure "$name-units-first-$((limit - 30))s-of-build" "$(awk -F'\t' -v ms=$(((limit - 30) * 1000)) \
+      'NR > 1 && $4 ~ /\.o$/ && $2 <= ms {n++} END {print n + 0}' "$BUILD/.ninja_log")"
+  fi
   figure "$name-lowest-MemAvailable-GiB" "$low"
   figure "$name-oom-kills" "$(( $(oom_kills) - before ))"
   grep -E "configure ran|reused|afresh|memory gate|build ran" "$log" | sed "s/^/$name: /"
