@@ -108,6 +108,12 @@ BUILD_FILES = Failure(
     "the build dir's generated files are damaged: `invoke configure --force` regenerates them "
     "from the preset and keeps every object (if cmake fails there too: `invoke clean-build`)",
 )
+OTHER_SOURCE = Failure(
+    ErrorKind.BUILD,
+    "the build dir was made from another source tree (a copied or moved checkout carries it): "
+    "if it is a copy, delete it yourself (`invoke clean-build` will not delete another tree's "
+    "build dir) and run `invoke configure` again",
+)
 READ_ONLY = Failure(
     ErrorKind.READ_ONLY,
     "the source tree or build dir is not writable by you: fix its permissions "
@@ -141,6 +147,7 @@ PATTERNS: tuple[tuple[Failure, re.Pattern[str]], ...] = (
     (DISK_FULL, re.compile(r"No space left on device|Disk quota exceeded", re.I)),
     (SCCACHE, re.compile(r"\bsccache\b[^\n]*(error|denied|read-only|failed)", re.I)),
     (CACHE, re.compile(r"\bccache\b[^\n]*(error|denied|read-only|failed)", re.I)),
+    (OTHER_SOURCE, re.compile(r"does not match the source")),  # CMake's own words
     (
         BUILD_FILES,
         re.compile(

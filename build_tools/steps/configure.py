@@ -20,7 +20,7 @@ from build_tools.cmake import build_dir as bd
 from build_tools.cmake.build_tree import BuildTree, ConfiguredFrom, ConfigureStamp
 from build_tools.cmake.codemodel import files_read, read_codemodel, request_codemodel
 from build_tools.cmake.project import CACHE_FILE, compile_commands
-from build_tools.errors import DISK_FULL, READ_ONLY, BuildToolsError, classify
+from build_tools.errors import DISK_FULL, OTHER_SOURCE, READ_ONLY, BuildToolsError, classify
 from build_tools.process.runner import CommandFailed
 from build_tools.run import Run
 
@@ -30,20 +30,9 @@ FIX = (
 )
 
 
-OTHER_SOURCE = (
-    "the build dir was made from another source tree (a copied or moved checkout carries it): "
-    "if it is a copy, delete it yourself (`invoke clean-build` will not delete another tree's "
-    "build dir) and run `invoke configure` again"
-)
-
-
 def _fix(tail: Sequence[str]) -> str:
     found = classify(tail)
-    if found in (DISK_FULL, READ_ONLY):
-        return found.fix
-    if any("does not match the source" in line for line in tail):  # CMake's own words
-        return OTHER_SOURCE
-    return FIX
+    return found.fix if found in (DISK_FULL, READ_ONLY, OTHER_SOURCE) else FIX
 
 
 def new_cache_needed(

@@ -13,6 +13,7 @@ from build_tools.errors import (
     DIST_AUTH,
     MISSING_INPUT,
     OTHER,
+    OTHER_SOURCE,
     OUT_OF_MEMORY,
     READ_ONLY,
     SCCACHE,
@@ -48,6 +49,14 @@ CASES = {
         ["FAILED: a.o", "a.cpp: fatal error: error writing to /tmp/x: No space left on device"],
         DISK_FULL,
     ),
+    "a build dir copied from another tree": (
+        [
+            'CMake Error: The source "/c/CMakeLists.txt" does not match the source '
+            '"/s/CMakeLists.txt" used to generate cache.  Re-run cmake with a different source '
+            "directory."
+        ],
+        OTHER_SOURCE,
+    ),
     "read-only tree": (["file INSTALL cannot copy file: Read-only file system"], READ_ONLY),
     "unknown": (["something odd happened"], OTHER),
     "gcc killed for memory": (
@@ -77,7 +86,7 @@ def test_classify(case: str) -> None:
 
 def test_every_fix_is_distinct() -> None:
     kinds = (BUILD_FILES, CACHE, COMPILE, DISK_FULL, DIST_AUTH, OTHER, OUT_OF_MEMORY, READ_ONLY,
-             SCCACHE, MISSING_INPUT)  # fmt: skip
+             SCCACHE, MISSING_INPUT, OTHER_SOURCE)  # fmt: skip
     fixes = [f.fix for f in kinds]
     assert len(set(fixes)) == len(fixes)
     assert "CCACHE_READONLY=1" in CACHE.fix and "--launcher none" in CACHE.fix
