@@ -184,17 +184,27 @@ class Run:
                 "`VLLM_BUILD_CONFIGURE_CACHE=none invoke presets`",
             ) from None
 
-    def install_pools(self) -> None:
+    def install_pools(
+        self, script: Optional[Path] = None, targets: Optional[tuple[str, ...]] = None
+    ) -> None:
         """The heavy-pool script the preset names (CMAKE_PROJECT_INCLUDE), written where it is
         missing: it lives with the measured peaks, and CMake refuses a missing include. Without
-        the peaks nothing is known to be heavy, so the script written assigns no target."""
-        named = self.checkout.cache_value("CMAKE_PROJECT_INCLUDE")
-        script = self.checkout.pools_script
-        if self.dry_run or named is None or Path(named) != script or script.is_file():
+        the peaks nothing is known to be heavy, so that script assigns no target. (`script`,
+        `targets`: for presets about to be written, the plan's heavy targets.)"""
+        if self.dry_run:
+            return
+        repair = script is None  # the script the preset names: written only where missing
+        if script is None:
+            script = self.checkout.pools_script
+            named = self.checkout.cache_value("CMAKE_PROJECT_INCLUDE")
+            if named is None or Path(named) != script or script.is_file():
+                return
+        text = pools_script(targets or ())
+        if script.is_file() and script.read_text(encoding="utf-8") == text:
             return
         try:
             script.parent.mkdir(parents=True, exist_ok=True)
-            script.write_text(pools_script(()), encoding="utf-8")
+            script.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise BuildToolsError(
                 f"the heavy-pool script {script} the preset names cannot be written: "
@@ -202,11 +212,12 @@ class Run:
                 f"make {script.parent} a writable folder, or `invoke presets --force` to "
                 "write presets that name none",
             ) from None
-        self.console.note(
-            f"{script.name} was missing (the measured peaks with it): wrote one that puts no "
-            "target in the heavy pool; `invoke presets` plans the pools again once compiles "
-            "are measured"
-        )
+        if repair:
+            self.console.note(
+                f"{script.name} was missing (the measured peaks with it): wrote one that puts "
+                "no target in the heavy pool; `invoke presets` plans the pools again once "
+                "compiles are measured"
+            )
 
     def pip_install(self, args: Sequence[object], env: Optional[dict[str, str]] = None) -> None:
         """`uv pip install` into the checkout's venv (a front door may route it: nox -R)."""

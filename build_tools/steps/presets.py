@@ -65,7 +65,8 @@ def presets(ctx: Run) -> None:
                 "it; `invoke presets --force` regenerates it (your file is backed up first)"
             )
         if not ctx.dry_run:
-            _write_pools_script(found)
+            if found.pools_script:
+                ctx.install_pools(found.pools_script, found.parallelism.heavy_targets)
             if found.gate:
                 ctx.install_gate(found.gate.script)
             if found.cmake_python:
@@ -86,17 +87,6 @@ def presets(ctx: Run) -> None:
         _validate(ctx, path, backup)
         saved = f"; previous file kept as {backup.name}" if backup else ""
         step.ran(f"wrote {path.name} ({what}){saved}")
-
-
-def _write_pools_script(found: gen.Facts) -> None:
-    """The heavy-pool script the preset names (rewritten only when it changes)."""
-    script = found.pools_script
-    if script is None:
-        return
-    text = gen.pools_script(found.parallelism.heavy_targets)
-    if not script.is_file() or script.read_text(encoding="utf-8") != text:
-        script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text(text, encoding="utf-8")
 
 
 def _presets_lock(ctx: Run, path: Path) -> lock.Hold:
