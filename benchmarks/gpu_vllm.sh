@@ -14,8 +14,9 @@
 # alone), warmclean (a warm clean-build of `_moe_C`: its configure share, build.ninja against
 # the first configure's; WARMRUNS of them, default 3), cwindow (`_C` cold for WINDOW seconds,
 # with and without the gate: units done; cgate / cnogate: one half alone); exampleloop (not
-# in the default either): benchmarks/gpu_example_loop.sh, the bundled example's edit -> build -> load check -> chosen tests loop, timed, into the same
-# $OUT (example-loop*.tsv/json; a failed check of it is recorded here as exampleloop).
+# in the default either): benchmarks/gpu_example_loop.sh, the bundled example's edit -> build
+# -> load check -> chosen tests loop, timed, into the same $OUT (example-loop*.tsv/json; a
+# failed check of it is recorded here as exampleloop).
 # NAME:SECONDS runs NAME only if SECONDS are left before LIMIT
 # (seconds, default unlimited). Figures go to $OUT/gpu_vllm.json (OUT defaults to
 # ./gpu-vllm-out); each check that fails is recorded there and makes the script exit 1.
@@ -182,6 +183,7 @@ memwatch_start() { (while :; do awk '/^MemAvailable:/ {print $2; exit}' /proc/me
 memwatch_stop() { kill "$MEMWATCH" 2>/dev/null; wait "$MEMWATCH" 2>/dev/null; sort -n "$1" | head -1 | awk '{printf "%.1f", $1 / 1048576}'; }
 oom_kills() { awk '/^oom_kill / {print $2}' /proc/vmstat; }
 figure() { printf '%s\t0\t%s\n' "$1" "$2" | tee -a "$FIG"; }  # NAME VALUE: a figure that is no time
+step_s() { grep -oE "$1 ran \(([0-9.]+)s\)" "$2" | grep -oE '[0-9.]+' | head -1; }  # STEP LOG: its seconds
 with_gate() { # on|off: our presets with or without the memory gate (--force: the build dir is new),
   # nothing measured: the presets see no peaks, so they name no pools script for cold_build to delete
   rm -rf "$SRC/.vllm-build-tools/memory"
@@ -202,8 +204,8 @@ cold_build() { # NAME TARGET [SECONDS]: a new build dir, an empty compiler cache
     timed "$name" inv build --target "$target" > "$log" 2>&1
   fi
   low=$(memwatch_stop "$DEV/mem-$name")
-  figure "$name-configure-s" "$(grep -oE 'configure ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
-  figure "$name-build-s" "$(grep -oE 'build ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
+  figure "$name-configure-s" "$(step_s configure "$log")"
+  figure "$name-build-s" "$(step_s build "$log")"
   figure "$name-units" "$(awk -F'\t' 'NR > 1 && $4 ~ /\.o$/ {n++} END {print n + 0}' "$BUILD/.ninja_log")"
   if [ "$limit" -gt 30 ]; then  # the same count over the build alone: configures that differ drop out
     figure "$name-units-first-$((limit - 30))s-of-build" "$(awk -F'\t' -v ms=$(((limit - 30) * 1000)) \
@@ -236,15 +238,15 @@ phase_moegate() {  # the gated half of gatepair alone: a cold _moe_C that warms 
   say "cold _moe_C with the memory gate"
   with_gate on; cold_build moe-gate _moe_C
 }
-phase_warmclean() {  # WARMRUNS (default 3) warm clean-builds back to back; the first is the figure
+phase_warmclean() {  # WARMRUNS (default 3) warm clean-builds back to back (the first's log: warm-clean.log)
   local i log stats
   for i in $(seq 1 "${WARMRUNS:-3}"); do
     say "a warm clean-build of _moe_C (the compiler cache from the gate run), run $i"
     log=$OUT/warm-clean-$i.log; [ "$i" = 1 ] && log=$OUT/warm-clean.log
     timed "warm-clean-build-$i" inv clean-build --target _moe_C > "$log" 2>&1
     grep -E "configure ran|build ran|clean ran|done in" "$log"
-    figure "warm-clean-configure-s-$i" "$(grep -oE 'configure ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
-    figure "warm-clean-build-s-$i" "$(grep -oE 'build ran \(([0-9.]+)s\)' "$log" | grep -oE '[0-9.]+' | head -1)"
+    figure "warm-clean-configure-s-$i" "$(step_s configure "$log")"
+    figure "warm-clean-build-s-$i" "$(step_s build "$log")"
     # how ccache served the units: a direct hit reads a manifest, a preprocessed hit runs nvcc -E
     stats=$SRC/.vllm-build-tools/last-build-ccache.log  # the build's stats log, kept by the suite
     [ -f "$stats" ] && cp "$stats" "$OUT/ccache-stats-warm-$i.log" \
@@ -252,13 +254,7 @@ phase_warmclean() {  # WARMRUNS (default 3) warm clean-builds back to back; the 
     same_files "warm-clean-configure-identical-$i"
   done
 }
-phase_cwindow() {
-  say "_C cold for ${WINDOW} s with the memory gate, then without"
-  with_gate on; cold_build c-window-gate _C "$WINDOW"
-  with_gate off; cold_build c-window-nogate _C "$WINDOW"
-  with_gate on
-}
-
+phase_cwindow() { phase_cgate; phase_cnogate; }
 phase_cgate() {  # the gated half of cwindow alone
   say "_C cold for ${WINDOW} s with the memory gate"
   with_gate on; cold_build c-window-gate _C "$WINDOW"
